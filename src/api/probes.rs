@@ -1,0 +1,44 @@
+//! Health probes, unauthenticated: `/health` (the process answers), `/startup` (start-up done, not
+//! draining) and `/ready` (ready for traffic). Callers on this machine also get the details
+//! (uptime, version); remote callers get only the verdict, as the official gateway does.
+
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::gateway::{Gateway, Phase};
+use crate::net::http::Response;
+
+fn probe(status: u16, body: serde_json::Value) -> Response {
+    Response::json(status, &body).header("Cache-Control", "no-store")
+}
+
+pub fn live() -> Response {
+    probe(200, json!({"ok": true, "status": "live"}))
+}
+
+pub fn ready(gw: &Arc<Gateway>, peer: SocketAddr) -> Response {
+    let (status, mut body) = match gw.phase() {
+        Phase::Ready => (200, json!({"ready": true, "failing": []})),
+        Phase::Starting => (503, json!({"ready": false, "failing": ["startup"]})),
+        Phase::Draining => (503, json!({"ready": false, "failing": ["draining"]})),
+    };
+    if peer.ip().is_loopback() {
+        body["uptimeMs"] = json!(gw.uptime_ms());
+        body["version"] = json!(crate::VERSION);
+    }
+    probe(status, body)
+}
+
+pub fn startup(gw: &Arc<Gateway>, peer: SocketAddr) -> Response {
+    let (status, mut body) = match gw.phase() {
+        Phase::Ready => (200, json!({"ok": true, "status": "started"})),
+        Phase::Starting => (503, json!({"ok": false, "status": "starting"})),
+        Phase::Draining => (503, json!({"ok": false, "status": "draining"})),
+    };
+    if peer.ip().is_loopback() {
+        body["uptimeMs"] = json!(gw.uptime_ms());
+        body["version"] = json!(crate::VERSION);
+    }
+    probe(status, body)
+}

@@ -1,0 +1,78 @@
+//! File writes that survive a crash or `kill -9`: write a private temp file in the same directory,
+//! fsync it, rename it over the target, fsync the directory. A reader sees the old file or the new
+//! one, never half of one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates `dir` and missing parents; directories created here get mode 700.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Atomically replaces `path` with `bytes`, mode 600.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes, 0o600)
+}
+
+/// Atomically replaces `path` with `bytes` and the given mode.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let name = path.file_name().ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), crate::ids::uuid()));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(bytes)?;
+        // The umask may have narrowed the mode at creation; set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Flushes a directory entry change (a rename or a new file) to disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` only when the file does not exist yet (mode 600). Returns whether it
+/// wrote.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    write_private_atomic(path, bytes)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_sets_mode() {
+        let dir = std::env::temp_dir().join(format!("oc-fs-{}", crate::ids::uuid()));
+        let file = dir.join("sub").join("f.json");
+        write_private_atomic(&file, b"one").unwrap();
+        write_private_atomic(&file, b"two").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(dir.join("sub")).unwrap().permissions().mode() & 0o777, 0o700);
+        let leftovers: Vec<_> = fs::read_dir(dir.join("sub")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+        assert!(!write_new_private(&file, b"three").unwrap());
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,359 @@
+//! One WebSocket client, from the upgrade to the close: challenge, handshake under a deadline and
+//! a small frame budget, then three cooperating futures in one task — the reader (requests), the
+//! writer (responses and events, with the per-connection `seq`) and the pinger — plus the hub's
+//! kill signal for clients that fall too far behind.
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use serde_json::json;
+use smol::future::FutureExt;
+use smol::io::AsyncWriteExt;
+use smol::stream::StreamExt;
+use smol::{Async, Timer, channel};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::handshake::{self, Peer, Session};
+use super::hub::{ClientInfo, Member, Outbound, Outbox};
+use super::methods::{self, Call};
+use super::protocol::{self, ErrorShape, Inbound};
+use super::{Gateway, Phase};
+use crate::limits::{WS_CLOSE_GRACE, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_SEND_TIMEOUT};
+use crate::net::http::{self, Head};
+use crate::net::server::Upgraded;
+use crate::net::ws::{self, WsIo};
+
+type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
+
+/// Largest frame header (RFC 6455: 2 + 8 length + 4 mask bytes).
+const MAX_FRAME_HEADER: usize = 14;
+
+/// Serves one upgraded connection until it closes.
+pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) {
+    let Upgraded { mut stream, leftover } = up;
+    let req = match ws::check_upgrade(&head) {
+        Ok(req) => req,
+        Err(refusal) => {
+            let body = json!({"error": {"message": refusal.message, "type": "invalid_request"}}).to_string();
+            let mut text = format!(
+                "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+                refusal.status,
+                http::reason(refusal.status),
+                body.len()
+            );
+            if refusal.status == 426 {
+                text.push_str("Sec-WebSocket-Version: 13\r\n");
+            }
+            text.push_str("\r\n");
+            text.push_str(&body);
+            let _ = stream.write_all(text.as_bytes()).await;
+            return;
+        }
+    };
+    if stream.write_all(&ws::accept_response(&req)).await.is_err() {
+        return;
+    }
+    let io = WsIo::new(stream, leftover, WS_PREAUTH_MAX_PAYLOAD + MAX_FRAME_HEADER);
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws::config(WS_MAX_PAYLOAD))).await;
+    let peer =
+        Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
+
+    let nonce = crate::ids::uuid();
+    let challenge = json!({"nonce": nonce, "ts": crate::clock::now_ms(), "capabilities": []});
+    if send_text(&mut ws, protocol::event_frame("connect.challenge", &challenge.to_string(), None, None)).await.is_err() {
+        return;
+    }
+
+    let deadline = Instant::now() + gw.tuning.handshake_timeout;
+    let outcome = handshake_phase(&gw, &mut ws, &peer, &nonce)
+        .or(async {
+            Timer::at(deadline).await;
+            Err(Close::new(1000, ""))
+        })
+        .await;
+    let (session, hello) = match outcome {
+        Ok(accepted) => accepted,
+        Err(close) => {
+            if close.code == 1000 && close.reason.is_empty() {
+                log::debug!(target: "ws", "handshake ended from {}", peer.ip);
+            }
+            close_now(&mut ws, close).await;
+            return;
+        }
+    };
+    ws.get_mut().end_preauth();
+    log::info!(
+        target: "ws",
+        "client connected conn={} client={} mode={} scopes={} from {}",
+        short(&session.conn_id),
+        session.params.client_id,
+        session.params.mode,
+        session.scopes.list.join(","),
+        peer.ip
+    );
+    if send_text(&mut ws, hello).await.is_err() {
+        return;
+    }
+    run_session(&gw, ws, session).await;
+}
+
+/// How to end a connection.
+struct Close {
+    code: u16,
+    reason: String,
+}
+
+impl Close {
+    fn new(code: u16, reason: &str) -> Close {
+        Close { code, reason: reason.to_string() }
+    }
+}
+
+/// Reads the first frame and runs the `connect` checks. On success returns the session and the
+/// `hello-ok` response frame.
+async fn handshake_phase(gw: &Arc<Gateway>, ws: &mut Ws, peer: &Peer, nonce: &str) -> Result<(Session, String), Close> {
+    loop {
+        let msg = match ws.next().await {
+            None => return Err(Close::new(1000, "")),
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return Err(read_error_close(ws, &e)),
+        };
+        let text = match msg {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(b) => match String::from_utf8(b.to_vec()) {
+                Ok(t) => t,
+                Err(_) => return Err(Close::new(1008, "invalid request frame")),
+            },
+            Message::Close(_) => return Err(Close::new(1000, "")),
+            _ => continue,
+        };
+        if text.len() > WS_PREAUTH_MAX_PAYLOAD {
+            return Err(Close::new(1009, ""));
+        }
+        let req = match protocol::parse_inbound(&text) {
+            Inbound::NotJson => return Err(Close::new(1000, "")),
+            Inbound::Invalid { .. } => return Err(Close::new(1008, "invalid request frame")),
+            Inbound::Request(r) => r,
+        };
+        if req.method != "connect" {
+            let e = ErrorShape::invalid("invalid handshake: first request must be connect");
+            let _ = send_text(ws, protocol::response_err(&req.id, &e)).await;
+            return Err(Close::new(1008, &e.message));
+        }
+        let params = match handshake::parse_connect(req.params.as_ref()) {
+            Ok(p) => p,
+            Err(why) => {
+                let e = ErrorShape::invalid(format!("invalid connect params: {why}"));
+                let _ = send_text(ws, protocol::response_err(&req.id, &e)).await;
+                return Err(Close::new(1008, &e.message));
+            }
+        };
+        return match handshake::accept(gw, params, peer, nonce).await {
+            Ok(session) => {
+                let hello = handshake::hello_ok(gw, &session);
+                Ok((session, protocol::response_ok(&req.id, &hello)))
+            }
+            Err(refusal) => {
+                let _ = send_text(ws, protocol::response_err(&req.id, &refusal.error)).await;
+                Err(Close::new(refusal.close_code, &refusal.close_reason))
+            }
+        };
+    }
+}
+
+/// The close for a failed read: 1009 for oversized frames (tungstenite's limit or our
+/// pre-authentication budget), otherwise just end.
+fn read_error_close(ws: &Ws, e: &WsError) -> Close {
+    if matches!(e, WsError::Capacity(_)) || ws.get_ref().budget_exceeded() { Close::new(1009, "") } else { Close::new(1000, "") }
+}
+
+async fn send_text(ws: &mut Ws, text: String) -> Result<(), WsError> {
+    ws.send(Message::text(text))
+        .or(async {
+            Timer::after(WS_SEND_TIMEOUT).await;
+            Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
+        })
+        .await
+}
+
+/// Sends a close frame (reason cut to the 123 bytes a close frame allows) and waits briefly for
+/// the peer's reply.
+async fn close_now(ws: &mut Ws, close: Close) {
+    let frame = CloseFrame { code: CloseCode::from(close.code), reason: truncate_reason(&close.reason).into() };
+    let graceful = async {
+        let _ = ws.close(Some(frame)).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    };
+    graceful
+        .or(async {
+            Timer::after(WS_CLOSE_GRACE).await;
+        })
+        .await;
+}
+
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
+fn short(id: &str) -> String {
+    if id.len() > 12 { format!("{}…{}", &id[..8], &id[id.len() - 4..]) } else { id.to_string() }
+}
+
+/// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
+async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
+    let id = gw.next_conn_id();
+    let (outbox, queue) = Outbox::new(gw.tuning.max_buffered_bytes);
+    let (kill, killed) = channel::bounded::<()>(1);
+    let info = ClientInfo {
+        conn_id: session.conn_id.clone(),
+        client_id: session.params.client_id.clone(),
+        mode: session.params.mode.clone(),
+        version: session.params.client_version.clone(),
+        platform: session.params.platform.clone(),
+        instance_id: session.params.instance_id.clone(),
+        display_name: session.params.display_name.clone(),
+        ip: session.ip.to_string(),
+        connected_at_ms: session.connected_at_ms,
+        scopes: session.scopes.list.clone(),
+    };
+    gw.hub.join(id, Member { outbox: outbox.clone(), scopes: session.scopes.clone(), info, kill }).await;
+
+    let (mut sink, mut stream) = ws.split();
+    let alive = AtomicBool::new(true);
+
+    let reader = async {
+        while let Some(msg) = stream.next().await {
+            alive.store(true, Ordering::Relaxed);
+            let text = match msg {
+                Ok(Message::Text(t)) => t.to_string(),
+                Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(Message::Close(_)) => continue, // tungstenite answers it; the stream ends next.
+                Ok(_) => continue,
+                Err(WsError::Capacity(_)) => {
+                    // The writer sends the close frame and ends the session.
+                    outbox.push(Outbound::Close { code: 1009, reason: "payload too large".into() });
+                    return std::future::pending::<&str>().await;
+                }
+                Err(_) => return "read error",
+            };
+            let Some(reply) = handle_text(gw, &session, &outbox, &text).await else { continue };
+            if !outbox.push(Outbound::Frame(reply)) {
+                return "client too slow";
+            }
+        }
+        "closed by client"
+    };
+
+    let writer = async {
+        let mut seq: u64 = 0;
+        while let Ok(item) = queue.recv().await {
+            let cost = item.cost();
+            let message = match item {
+                Outbound::Frame(text) => Message::text(text),
+                Outbound::Event(event) => {
+                    seq += 1;
+                    Message::text(protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version))
+                }
+                Outbound::Ping => Message::Ping(Default::default()),
+                Outbound::Close { code, reason } => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
+                    let _ = sink
+                        .send(Message::Close(Some(frame)))
+                        .or(async {
+                            Timer::after(WS_CLOSE_GRACE).await;
+                            Ok(())
+                        })
+                        .await;
+                    // Give the client a moment to answer the close; the reader ends when it does.
+                    Timer::after(WS_CLOSE_GRACE).await;
+                    return "closed by gateway";
+                }
+            };
+            let sent = sink
+                .send(message)
+                .or(async {
+                    Timer::after(WS_SEND_TIMEOUT).await;
+                    Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
+                })
+                .await;
+            outbox.sent(cost);
+            if sent.is_err() {
+                return "write error";
+            }
+        }
+        "queue closed"
+    };
+
+    let pinger = async {
+        loop {
+            Timer::after(gw.tuning.ping_interval).await;
+            // Nothing received since the last ping (not even its pong): the peer is gone.
+            if !alive.swap(false, Ordering::Relaxed) {
+                return "ping timeout";
+            }
+            if !outbox.push(Outbound::Ping) {
+                return "client too slow";
+            }
+        }
+    };
+
+    let dropped = async {
+        let _ = killed.recv().await;
+        "dropped by hub (too slow)"
+    };
+
+    let why = reader.or(writer).or(pinger).or(dropped).await;
+    gw.hub.leave(id).await;
+    log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
+}
+
+/// Handles one text frame after the handshake; returns the response frame, if any.
+async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text: &str) -> Option<String> {
+    match protocol::parse_inbound(text) {
+        // Malformed JSON after hello is ignored, as the official gateway does.
+        Inbound::NotJson => {
+            log::debug!(target: "ws", "parse error from conn={} ({} bytes)", short(&session.conn_id), text.len());
+            None
+        }
+        Inbound::Invalid { id, message, .. } => {
+            let id = id.unwrap_or_else(|| "invalid".to_string());
+            Some(protocol::response_err(&id, &ErrorShape::invalid(format!("invalid request frame: {message}"))))
+        }
+        Inbound::Request(req) => {
+            if req.method == "connect" {
+                return Some(protocol::response_err(&req.id, &handshake::connect_again()));
+            }
+            if gw.phase() == Phase::Draining {
+                let e = ErrorShape::unavailable("gateway stopping").retry_after(1000);
+                return Some(protocol::response_err(&req.id, &e));
+            }
+            let started = Instant::now();
+            let call = Call { gw, session, out: outbox, id: &req.id };
+            let result = methods::dispatch(&call, &req).await;
+            let ms = started.elapsed().as_millis();
+            match &result {
+                Ok(_) => log::debug!(target: "ws", "⇄ res ✓ {} {ms}ms conn={} id={}", req.method, short(&session.conn_id), short(&req.id)),
+                Err(e) => log::info!(
+                    target: "ws",
+                    "⇄ res ✗ {} {ms}ms conn={} id={} {}",
+                    req.method,
+                    short(&session.conn_id),
+                    short(&req.id),
+                    e.message
+                ),
+            }
+            Some(match result {
+                Ok(payload) => protocol::response_ok(&req.id, &payload),
+                Err(e) => protocol::response_err(&req.id, &e),
+            })
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The resident gateway: shared state ([`Gateway`]), start-up ([`start`]), the WebSocket protocol
+//! ([`connection`], [`handshake`], [`protocol`], [`methods`]) and the event hub ([`hub`]).
+
+pub mod auth;
+pub mod connection;
+pub mod handshake;
+pub mod hub;
+pub mod lock;
+pub mod methods;
+pub mod params;
+pub mod protocol;
+pub mod start;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::config::{BindMode, Loaded, Paths};
+use crate::limits::Tuning;
+use crate::net::server::ConnectionCount;
+use auth::{AuthSettings, RateLimiter};
+use hub::Hub;
+use protocol::StateVersion;
+
+/// Life-cycle phase, as the probes and `connect` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Listening, but not ready for clients (`/ready` 503, `connect` UNAVAILABLE).
+    Starting = 0,
+    Ready = 1,
+    /// Shutting down or restarting.
+    Draining = 2,
+}
+
+/// Where the port came from (reported by `gateway status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortSource {
+    Flag,
+    Env,
+    DevProfile,
+    Config,
+    Default,
+}
+
+impl PortSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortSource::Flag => "flag",
+            PortSource::Env => "env",
+            PortSource::DevProfile => "dev-profile",
+            PortSource::Config => "config",
+            PortSource::Default => "default",
+        }
+    }
+}
+
+/// The resolved listening setup.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub bind: BindMode,
+    /// `flag`, `config` or `default`.
+    pub bind_source: &'static str,
+    pub hosts: Vec<IpAddr>,
+    pub port: u16,
+    pub port_source: PortSource,
+    /// Sockets actually bound (filled in after binding).
+    pub bound: Vec<SocketAddr>,
+}
+
+impl Listen {
+    pub fn is_loopback(&self) -> bool {
+        self.hosts.iter().all(|h| h.is_loopback())
+    }
+
+    /// `ws://127.0.0.1:18789` for the first listener.
+    pub fn primary_url(&self) -> String {
+        match self.bound.first() {
+            Some(SocketAddr::V6(a)) => format!("ws://[{}]:{}", a.ip(), a.port()),
+            Some(a) => format!("ws://{a}"),
+            None => format!("ws://127.0.0.1:{}", self.port),
+        }
+    }
+}
+
+/// Everything derived from the config for the running gateway; replaced as a whole on reload.
+#[derive(Debug)]
+pub struct Settings {
+    pub loaded: Loaded,
+    /// Config hash of the file this was built from (`appliedConfigHash`).
+    pub hash: Option<String>,
+    pub listen: Listen,
+    pub auth: AuthSettings,
+}
+
+/// State shared by every task of a running gateway.
+pub struct Gateway {
+    pub paths: Paths,
+    pub tuning: Tuning,
+    pub started: Instant,
+    pub boot_id: String,
+    /// Identifies this gateway in presence entries.
+    pub instance_id: String,
+    pub hub: Hub,
+    pub hash_key: Vec<u8>,
+    pub log_file: Option<PathBuf>,
+    pub connections: ConnectionCount,
+    pub limiter: Mutex<RateLimiter>,
+    phase: AtomicU8,
+    settings: RwLock<Arc<Settings>>,
+    presence_version: AtomicU64,
+    health_version: AtomicU64,
+    next_conn: AtomicU64,
+}
+
+impl Gateway {
+    pub fn new(paths: Paths, tuning: Tuning, settings: Settings, hash_key: Vec<u8>, log_file: Option<PathBuf>) -> Gateway {
+        Gateway {
+            paths,
+            tuning,
+            started: Instant::now(),
+            boot_id: crate::ids::uuid(),
+            instance_id: crate::ids::uuid(),
+            hub: Hub::start(),
+            hash_key,
+            log_file,
+            connections: ConnectionCount::default(),
+            limiter: Mutex::new(RateLimiter::default()),
+            phase: AtomicU8::new(Phase::Starting as u8),
+            settings: RwLock::new(Arc::new(settings)),
+            presence_version: AtomicU64::new(1),
+            health_version: AtomicU64::new(1),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::Draining,
+        }
+    }
+
+    pub fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::Release);
+    }
+
+    /// The current settings snapshot.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace_settings(&self, s: Settings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn state_version(&self) -> StateVersion {
+        StateVersion { presence: self.presence_version.load(Ordering::Relaxed), health: self.health_version.load(Ordering::Relaxed) }
+    }
+
+    /// Bumps the health version (a new health snapshot is being published).
+    pub fn bump_health(&self) -> StateVersion {
+        self.health_version.fetch_add(1, Ordering::Relaxed);
+        self.state_version()
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}

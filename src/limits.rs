@@ -1,0 +1,166 @@
+//! Every size limit and timeout of the gateway, in one place, so the footprint can be audited.
+//!
+//! Values that the official gateway advertises or documents keep the official number. A few can
+//! be tuned at start-up through environment variables (see [`Tuning`]); the official gateway has
+//! the same kind of knob for its handshake timeout (`OPENCLAW_HANDSHAKE_TIMEOUT_MS`).
+
+use std::time::Duration;
+
+/// Default gateway port (`gateway.port`).
+pub const DEFAULT_PORT: u16 = 18789;
+/// Port of the `--dev` profile; it outranks `gateway.port` as the official dev profile does.
+pub const DEV_PORT: u16 = 19001;
+
+// ---- HTTP/1.1 -------------------------------------------------------------------------------
+
+/// Largest request head (request line + headers) we buffer before answering 431.
+pub const HTTP_MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header lines a request may carry before we answer 431.
+pub const HTTP_MAX_HEADERS: usize = 64;
+/// Time a client has, from its first byte, to send the whole request head (408 after).
+pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a fresh connection may stay silent before its first request; then it is closed.
+pub const HTTP_FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle keep-alive time between requests (advertised as `Keep-Alive: timeout=5`).
+pub const HTTP_KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// Time a client has to deliver a whole request body once the head is in (408 after).
+pub const HTTP_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time we wait for a client to accept one response before giving up on the connection.
+pub const HTTP_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest chunk-size line (hex digits plus extensions) in a chunked body.
+pub const HTTP_MAX_CHUNK_LINE: usize = 1024;
+/// Most simultaneous TCP connections (HTTP and WebSocket together); more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 8192;
+/// Pause after `accept` fails (for example EMFILE) so a full fd table cannot spin a core.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+// ---- WebSocket protocol ---------------------------------------------------------------------
+
+/// Protocol version we speak (hello-ok `protocol`).
+pub const PROTOCOL_VERSION: u64 = 4;
+/// Oldest protocol a probe (`client.mode = "probe"`) or node client may announce.
+pub const MIN_PROBE_PROTOCOL_VERSION: u64 = 3;
+/// `policy.maxPayload`: largest frame after hello (close 1009 above it).
+pub const WS_MAX_PAYLOAD: usize = 26_214_400;
+/// `policy.maxBufferedBytes` default: a client whose outbound queue grows past this is dropped.
+pub const WS_MAX_BUFFERED_BYTES: usize = 52_428_800;
+/// Largest frame before `connect` succeeds (close 1009 above it).
+pub const WS_PREAUTH_MAX_PAYLOAD: usize = 65_536;
+/// tungstenite reads the socket in chunks of this size. Its default (128 KiB, allocated up front
+/// for every connection) would cost more than the rest of an idle client together.
+pub const WS_READ_CHUNK: usize = 4 * 1024;
+/// Bytes a queued outbound item is charged on top of its payload (queue slot, frame envelope).
+pub const WS_QUEUE_ITEM_OVERHEAD: usize = 64;
+/// Time from the upgrade to a successful `connect` (close 1000 after, like the official gateway).
+pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Interval of the `tick` event (`policy.tickIntervalMs`).
+pub const WS_TICK_INTERVAL: Duration = Duration::from_secs(30);
+/// Interval of the periodic `health` event.
+pub const WS_HEALTH_INTERVAL: Duration = Duration::from_secs(60);
+/// Interval of WebSocket pings after hello; a client that has not answered the previous ping by
+/// the next one is disconnected.
+pub const WS_PING_INTERVAL: Duration = Duration::from_secs(25);
+/// Time a closing connection gets to flush its last frames (shutdown event, close frame).
+pub const WS_CLOSE_GRACE: Duration = Duration::from_millis(1000);
+/// Time one outbound frame may take to reach the socket before the client counts as stuck.
+pub const WS_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---- Auth -----------------------------------------------------------------------------------
+
+/// Failed shared-secret attempts per client IP inside [`AUTH_RATE_WINDOW`] before a lockout.
+pub const AUTH_RATE_MAX_ATTEMPTS: u32 = 10;
+/// Window over which failed attempts are counted.
+pub const AUTH_RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Lockout after too many failures.
+pub const AUTH_RATE_LOCKOUT: Duration = Duration::from_secs(300);
+/// Most client IPs the rate limiter remembers; the oldest entry is evicted beyond this.
+pub const AUTH_RATE_MAX_TRACKED: usize = 4096;
+/// Every refused credential is answered after this delay, so guessing is slow even from
+/// loopback (the official gateway answers a wrong token after about 260 ms).
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(250);
+/// Largest token or password we compare (the official bound is 4096 code points).
+pub const AUTH_SECRET_MAX_CHARS: usize = 4096;
+/// Allowed clock skew for a device proof's `signedAt`.
+pub const DEVICE_SIGNATURE_SKEW_MS: u64 = 120_000;
+
+// ---- Start-up and shutdown ------------------------------------------------------------------
+
+/// Attempts to bind a busy port before reporting EADDRINUSE.
+pub const BIND_RETRY_ATTEMPTS: u32 = 15;
+/// Pause between bind attempts.
+pub const BIND_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Time `--force` waits for the old gateway to let go of the port before SIGKILL.
+pub const FORCE_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time between the shutdown broadcast and process exit at most.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_millis(1500);
+
+// ---- Config and files -----------------------------------------------------------------------
+
+/// Largest config file (and each `$include`d file) we read.
+pub const CONFIG_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// Deepest `$include` nesting.
+pub const CONFIG_MAX_INCLUDE_DEPTH: usize = 10;
+/// Deepest nesting of objects and arrays inside one JSON5 document.
+pub const JSON5_MAX_DEPTH: usize = 128;
+
+// ---- Logging --------------------------------------------------------------------------------
+
+/// Default `logging.maxFileBytes`. The official default is 100 MiB; on a Raspberry Pi `/tmp` is
+/// often RAM (tmpfs), so we keep the file at 10 MiB plus one rotated copy.
+pub const LOG_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// Dated log files older than this are removed at start-up and at midnight.
+pub const LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// `logs.tail` default line limit and its maximum.
+pub const LOGS_TAIL_DEFAULT_LIMIT: u64 = 500;
+pub const LOGS_TAIL_MAX_LIMIT: u64 = 5000;
+/// `logs.tail` default byte budget and its maximum.
+pub const LOGS_TAIL_DEFAULT_MAX_BYTES: u64 = 250_000;
+pub const LOGS_TAIL_MAX_BYTES: u64 = 1_000_000;
+
+/// Start-up tuning read from the environment once. Tests use it to shorten intervals; operators
+/// may use it on very small boards.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// `OPENCLAW_HANDSHAKE_TIMEOUT_MS` (official name).
+    pub handshake_timeout: Duration,
+    /// `OPENCLAW_TICK_INTERVAL_MS`.
+    pub tick_interval: Duration,
+    /// `OPENCLAW_HEALTH_INTERVAL_MS`.
+    pub health_interval: Duration,
+    /// `OPENCLAW_WS_PING_INTERVAL_MS`.
+    pub ping_interval: Duration,
+    /// `OPENCLAW_MAX_BUFFERED_BYTES`.
+    pub max_buffered_bytes: usize,
+    /// HTTP deadlines; `OPENCLAW_HTTP_HEAD_TIMEOUT_MS` and `OPENCLAW_HTTP_BODY_TIMEOUT_MS`.
+    pub http: crate::net::http::Deadlines,
+}
+
+impl Tuning {
+    pub fn from_env() -> Self {
+        fn ms(name: &str, default: Duration) -> Duration {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|&v| v > 0)
+                .map(Duration::from_millis)
+                .unwrap_or(default)
+        }
+        let max_buffered_bytes = std::env::var("OPENCLAW_MAX_BUFFERED_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&v| v >= 1024)
+            .unwrap_or(WS_MAX_BUFFERED_BYTES);
+        Tuning {
+            handshake_timeout: ms("OPENCLAW_HANDSHAKE_TIMEOUT_MS", WS_HANDSHAKE_TIMEOUT),
+            tick_interval: ms("OPENCLAW_TICK_INTERVAL_MS", WS_TICK_INTERVAL),
+            health_interval: ms("OPENCLAW_HEALTH_INTERVAL_MS", WS_HEALTH_INTERVAL),
+            ping_interval: ms("OPENCLAW_WS_PING_INTERVAL_MS", WS_PING_INTERVAL),
+            max_buffered_bytes,
+            http: crate::net::http::Deadlines {
+                head: ms("OPENCLAW_HTTP_HEAD_TIMEOUT_MS", HTTP_HEAD_TIMEOUT),
+                body: ms("OPENCLAW_HTTP_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT),
+                ..Default::default()
+            },
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Accepting TCP connections and running the HTTP/1.1 keep-alive loop on each. What a request
+//! means is the [`Service`]'s business; this module only moves bytes, enforces limits and
+//! deadlines, and turns every [`HttpError`] into its status in one place.
+
+use smol::Async;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::http::{Conn, Deadlines, Head, HttpError, Request, Response};
+use crate::limits::{ACCEPT_ERROR_BACKOFF, MAX_CONNECTIONS};
+
+/// What an upgraded connection gets: the socket and any bytes read past the request head.
+pub struct Upgraded {
+    pub stream: Async<TcpStream>,
+    pub leftover: Vec<u8>,
+}
+
+/// The application behind the listener.
+pub trait Service: Send + Sync + 'static {
+    /// Decides, from the head alone, how large a body the request may carry, or answers right
+    /// away (404, 405, 401…) without reading the body.
+    fn admit(&self, head: &Head, peer: SocketAddr) -> Result<usize, Response>;
+
+    /// Answers a complete request.
+    fn respond(self: &Arc<Self>, req: Request, peer: SocketAddr) -> impl Future<Output = Response> + Send;
+
+    /// Takes over a connection that asked for `Upgrade: websocket`.
+    fn upgrade(self: &Arc<Self>, head: Head, io: Upgraded, peer: SocketAddr) -> impl Future<Output = ()> + Send;
+
+    /// The response for a request the HTTP layer rejected (status from [`HttpError::status`]).
+    fn error_response(&self, status: u16, message: &str) -> Response;
+}
+
+/// Counts live connections so the total stays under [`MAX_CONNECTIONS`].
+#[derive(Clone, Default)]
+pub struct ConnectionCount(Arc<AtomicUsize>);
+
+struct CountGuard(Arc<AtomicUsize>);
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ConnectionCount {
+    pub fn current(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn enter(&self) -> Option<CountGuard> {
+        let prev = self.0.fetch_add(1, Ordering::Relaxed);
+        if prev >= MAX_CONNECTIONS {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(CountGuard(self.0.clone()))
+    }
+}
+
+/// Accepts connections on `listener` until the returned future is dropped.
+pub async fn serve<S: Service>(listener: Async<TcpListener>, service: Arc<S>, count: ConnectionCount, deadlines: Deadlines) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: wait instead of spinning on a full fd table.
+                log::warn!(target: "http", "accept failed: {e}");
+                smol::Timer::after(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let Some(guard) = count.enter() else {
+            log::warn!(target: "http", "connection from {peer} refused: {MAX_CONNECTIONS} connections open");
+            continue;
+        };
+        let _ = stream.get_ref().set_nodelay(true);
+        let service = service.clone();
+        crate::rt::spawn(async move {
+            let _guard = guard;
+            handle_connection(stream, peer, service, deadlines).await;
+        })
+        .detach();
+    }
+}
+
+async fn handle_connection<S: Service>(stream: Async<TcpStream>, peer: SocketAddr, service: Arc<S>, deadlines: Deadlines) {
+    let mut conn = Conn::new(stream, deadlines);
+    let mut idle = deadlines.first_request;
+    loop {
+        let head = match conn.read_head(idle).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => {
+                reject(&mut conn, &*service, &e).await;
+                return;
+            }
+        };
+        idle = deadlines.keepalive_idle;
+
+        if let Some(protocol) = head.upgrade() {
+            if protocol.eq_ignore_ascii_case("websocket") {
+                let (stream, leftover) = conn.into_parts();
+                service.upgrade(head, Upgraded { stream, leftover }, peer).await;
+                return;
+            }
+            let resp = service.error_response(400, &format!("Bad Request: cannot upgrade to {protocol:?}"));
+            let _ = conn.write_response(resp, false, false).await;
+            return;
+        }
+
+        let head_only = head.method == "HEAD";
+        let keep_alive = head.keep_alive();
+        let limit = match service.admit(&head, peer) {
+            Ok(limit) => limit,
+            Err(resp) => {
+                // The body (if any) was not read; the connection cannot be reused safely unless
+                // there is none.
+                let reusable = keep_alive && !has_body(&head);
+                if conn.write_response(resp, head_only, reusable).await.is_err() || !reusable {
+                    return;
+                }
+                continue;
+            }
+        };
+        let body = match conn.read_body(&head, limit).await {
+            Ok(body) => body,
+            Err(e) => {
+                reject(&mut conn, &*service, &e).await;
+                return;
+            }
+        };
+        let resp = service.respond(Request { head, body }, peer).await;
+        let streaming = matches!(resp.body, super::http::Body::Stream(_));
+        if conn.write_response(resp, head_only, keep_alive).await.is_err() || !keep_alive || streaming {
+            return;
+        }
+    }
+}
+
+fn has_body(head: &Head) -> bool {
+    head.header("transfer-encoding").is_some() || head.header("content-length").is_some_and(|v| v.trim() != "0")
+}
+
+async fn reject<S: Service>(conn: &mut Conn<Async<TcpStream>>, service: &S, err: &HttpError) {
+    if let Some(status) = err.status() {
+        log::debug!(target: "http", "rejecting request: {}", err.message());
+        let _ = conn.write_response(service.error_response(status, &err.message()), false, false).await;
+    }
+}
+
+/// Binds a listening socket. `SO_REUSEADDR` is set by the standard library on Unix, so a
+/// restarted gateway can bind while old connections sit in TIME_WAIT.
+pub fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+    Async::<TcpListener>::bind(addr)
+}

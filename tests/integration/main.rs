@@ -1,0 +1,9 @@
+//! Integration tests: the real `openclaw` binary on real sockets, one module per surface. They
+//! share one test binary so the suite links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod http;
+mod protocol;
+mod startup;

@@ -1,0 +1,93 @@
+//! Validation against the official protocol schema (`../shared/protocol/protocol.schema.json`).
+//! Validators are compiled on first use, one per definition, and shared by all tests.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+fn schema_path() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Ok(p) = std::env::var("OPENCLAW_PROTOCOL_SCHEMA") {
+        return p.into();
+    }
+    manifest.join("..").join("shared").join("protocol").join("protocol.schema.json")
+}
+
+fn definitions() -> &'static Value {
+    static DEFS: OnceLock<Value> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        let path = schema_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read the protocol schema at {}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        schema["definitions"].clone()
+    })
+}
+
+/// The official method table (`methods`: name → scope).
+pub fn methods_table() -> &'static Value {
+    static METHODS: OnceLock<Value> = OnceLock::new();
+    METHODS.get_or_init(|| {
+        let text = std::fs::read_to_string(schema_path()).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        schema["methods"].clone()
+    })
+}
+
+fn validator(name: &str) -> Arc<jsonschema::Validator> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().unwrap().get(name) {
+        return v.clone();
+    }
+    let defs = definitions();
+    assert!(defs.get(name).is_some(), "no definition {name} in the protocol schema");
+    let schema = json!({"$ref": format!("#/definitions/{name}"), "definitions": defs});
+    // The file declares draft-07 (tuple-style `items`); validate it as such.
+    let v = Arc::new(
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("schema {name} does not compile: {e}")),
+    );
+    cache.lock().unwrap().insert(name.to_string(), v.clone());
+    v
+}
+
+/// Panics with every violation when `value` does not validate against definition `name`.
+pub fn assert_valid(name: &str, value: &Value) {
+    let v = validator(name);
+    let errors: Vec<String> = v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{name} violations:\n{}\nvalue: {value}", errors.join("\n"));
+}
+
+/// Every frame the gateway sends must be a `ResponseFrame` or an `EventFrame`; known payloads
+/// are checked against their own definitions too.
+pub fn assert_frame(frame: &Value) {
+    match frame["type"].as_str() {
+        Some("res") => {
+            assert_valid("ResponseFrame", frame);
+            if let Some(err) = frame.get("error") {
+                assert_valid("ErrorShape", err);
+            }
+            if frame["payload"]["type"] == "hello-ok" {
+                assert_valid("HelloOk", &frame["payload"]);
+            }
+        }
+        Some("event") => {
+            assert_valid("EventFrame", frame);
+            let payload = &frame["payload"];
+            match frame["event"].as_str() {
+                Some("tick") => assert_valid("TickEvent", payload),
+                Some("shutdown") => assert_valid("ShutdownEvent", payload),
+                Some("health") => assert_valid(
+                    "Snapshot",
+                    &json!({"presence": [], "health": payload, "stateVersion": {"presence": 0, "health": 0}, "uptimeMs": 0}),
+                ),
+                Some("chat") => assert_valid("ChatEvent", payload),
+                Some("agent") => assert_valid("AgentEvent", payload),
+                _ => {}
+            }
+        }
+        other => panic!("frame with unexpected type {other:?}: {frame}"),
+    }
+}
