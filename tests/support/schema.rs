@@ -5,19 +5,31 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The official schema: `OPENCLAW_PROTOCOL_SCHEMA`, else `../shared/protocol/` beside the checkout,
+/// else the identical copy inside the npm package `@openclaw/gateway-protocol` that the interop
+/// tests install.
 fn schema_path() -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     if let Ok(p) = std::env::var("OPENCLAW_PROTOCOL_SCHEMA") {
         return p.into();
     }
-    manifest.join("..").join("shared").join("protocol").join("protocol.schema.json")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        manifest.join("../shared/protocol/protocol.schema.json"),
+        manifest.join("tests/interop/node_modules/@openclaw/gateway-protocol/protocol.schema.json"),
+    ];
+    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| candidates[0].clone())
 }
 
 fn definitions() -> &'static Value {
     static DEFS: OnceLock<Value> = OnceLock::new();
     DEFS.get_or_init(|| {
         let path = schema_path();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read the protocol schema at {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot read the protocol schema at {} ({e}); run `npm ci` in tests/interop or set OPENCLAW_PROTOCOL_SCHEMA",
+                path.display()
+            )
+        });
         let schema: Value = serde_json::from_str(&text).unwrap();
         schema["definitions"].clone()
     })
