@@ -76,7 +76,8 @@ fn civil_at(ms: u64, offset_secs: i64) -> Civil {
 }
 
 fn local_offset_secs(ms: u64) -> i64 {
-    let t = (ms / 1000) as libc::time_t;
+    // `time_t` is named by inference: libc deprecates the alias on musl while it moves to 64 bits.
+    let t = (ms / 1000) as _;
     // SAFETY: `tm` is plain old data that localtime_r fully initialises on success; we only read
     // it when the call returned non-null.
     unsafe {

@@ -2,6 +2,7 @@
 //! the library. Exit codes are decided here and in the commands, never in `main`.
 
 pub mod gateway;
+pub mod setup;
 
 use argh::FromArgs;
 
@@ -28,6 +29,7 @@ pub struct Cli {
 #[argh(subcommand)]
 pub enum Command {
     Gateway(gateway::GatewayCmd),
+    Setup(setup::SetupCmd),
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
@@ -41,16 +43,16 @@ pub fn main() -> u8 {
         eprintln!("openclaw: no command given. Run `openclaw --help` to see the commands.");
         return 1;
     };
-    match command {
-        Command::Gateway(cmd) => {
-            let dev = cli.dev || cmd.dev();
-            match Paths::resolve(dev, cli.profile.as_deref()) {
-                Ok(paths) => gateway::run(paths, cmd),
-                Err(e) => {
-                    eprintln!("openclaw: {e}");
-                    crate::gateway::start::EXIT_CONFIG
-                }
-            }
+    let dev = cli.dev || matches!(&command, Command::Gateway(cmd) if cmd.dev());
+    let paths = match Paths::resolve(dev, cli.profile.as_deref()) {
+        Ok(paths) => paths,
+        Err(e) => {
+            eprintln!("openclaw: {e}");
+            return crate::gateway::start::EXIT_CONFIG;
         }
+    };
+    match command {
+        Command::Gateway(cmd) => gateway::run(paths, cmd),
+        Command::Setup(cmd) => setup::run(paths, cmd),
     }
 }

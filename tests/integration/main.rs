@@ -5,5 +5,7 @@
 mod support;
 
 mod http;
+mod install;
 mod protocol;
+mod smoke;
 mod startup;

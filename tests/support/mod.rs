@@ -26,8 +26,23 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 /// How long a test waits for something that should be immediate.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_openclaw")
+/// The binary under test: `OPENCLAW_TEST_BIN` (for example a cross-compiled one) or the one
+/// cargo built for these tests.
+pub fn bin() -> String {
+    std::env::var("OPENCLAW_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_openclaw").to_string())
+}
+
+/// A command running the binary under test, through `OPENCLAW_TEST_RUNNER` when set (for
+/// example `qemu-aarch64-static`, which forwards signals and the exit code).
+pub fn bin_command() -> Command {
+    match std::env::var("OPENCLAW_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut c = Command::new(runner);
+            c.arg(bin());
+            c
+        }
+        _ => Command::new(bin()),
+    }
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -81,7 +96,7 @@ impl Cmd {
     }
 
     pub fn command(&self) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = bin_command();
         c.args(&self.args);
         for (k, _) in std::env::vars() {
             if k.starts_with("OPENCLAW_") {

@@ -1,0 +1,443 @@
+//! Footprint and throughput of the real binary, checked against the budgets of DESIGN.md §4.
+//!
+//!   cargo bench --bench footprint                 short mode (CI): gates enforced, ~30 s
+//!   cargo bench --bench footprint -- --full       full mode (closing notes): longer runs, idle CPU
+//!   … -- --bin PATH                               measure another build (e.g. the x86_64 musl one)
+//!   … -- --size TARGET=PATH                       report (and gate) a cross-built binary's size
+//!
+//! Prints a table and one JSON line; exits 1 when a gate is passed. Every load stays on
+//! 127.0.0.1 with bounded counts.
+
+use async_tungstenite::tungstenite::Message;
+use serde_json::{Value, json};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+use smol::stream::StreamExt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One budget line of DESIGN.md §4.
+struct Gate {
+    name: &'static str,
+    unit: &'static str,
+    value: Option<f64>,
+    gate: Option<f64>,
+    goal: &'static str,
+}
+
+impl Gate {
+    fn passed(&self) -> bool {
+        match (self.value, self.gate) {
+            (Some(v), Some(g)) => v <= g,
+            _ => true,
+        }
+    }
+}
+
+struct Options {
+    full: bool,
+    bin: PathBuf,
+    sizes: Vec<(String, PathBuf)>,
+}
+
+fn options() -> Options {
+    let mut o = Options { full: false, bin: PathBuf::from(env!("CARGO_BIN_EXE_openclaw")), sizes: Vec::new() };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--full" => o.full = true,
+            "--short" => o.full = false,
+            "--bin" => o.bin = PathBuf::from(args.next().expect("--bin needs a path")),
+            "--size" => {
+                let spec = args.next().expect("--size needs TARGET=PATH");
+                let (t, p) = spec.split_once('=').expect("--size needs TARGET=PATH");
+                o.sizes.push((t.to_string(), PathBuf::from(p)));
+            }
+            _ => {} // `cargo bench` passes --bench and filters; ignore them.
+        }
+    }
+    o
+}
+
+/// A gateway process in a throwaway home.
+struct Gateway {
+    child: Child,
+    port: u16,
+    token: String,
+    home: PathBuf,
+}
+
+impl Gateway {
+    /// `--dev gateway --allow-unconfigured --port 0` in a fresh home (the embedded default).
+    fn start(bin: &Path, env: &[(&str, &str)]) -> Gateway {
+        let home = std::env::temp_dir().join(format!("openclaw-bench-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(home.join("tmp")).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args(["--dev", "gateway", "--allow-unconfigured", "--port", "0"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPENCLAW_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", &home).env("TMPDIR", home.join("tmp"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("cannot start the gateway");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            let found = lines.lock().unwrap().iter().find_map(|l| {
+                let rest = l.split("listening on ws://127.0.0.1:").nth(1)?;
+                rest.split([',', ' ']).next()?.parse::<u16>().ok()
+            });
+            if let (Some(p), true) = (found, lines.lock().unwrap().iter().any(|l| l.ends_with("[gateway] ready"))) {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "gateway did not start: {:?}", lines.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(home.join(".openclaw-dev/openclaw.json")).unwrap()).unwrap();
+        let token = cfg["gateway"]["auth"]["token"].as_str().unwrap().to_string();
+        Gateway { child, port, token, home }
+    }
+
+    fn rss_kib(&self) -> f64 {
+        status_kib(self.child.id(), "VmRSS:")
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+fn status_kib(pid: u32, key: &str) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// exec → first `/health` 200, in milliseconds.
+fn exec_to_health(bin: &Path) -> f64 {
+    let home = std::env::temp_dir().join(format!("openclaw-bench-start-{}-{}", std::process::id(), nanos()));
+    std::fs::create_dir_all(home.join(".openclaw")).unwrap();
+    std::fs::create_dir_all(home.join("tmp")).unwrap();
+    std::fs::write(home.join(".openclaw/openclaw.json"), r#"{"gateway":{"mode":"local","auth":{"token":"bench-token"}}}"#).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["gateway", "--port", &port.to_string()])
+        .env("HOME", &home)
+        .env("TMPDIR", home.join("tmp"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let took = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 12];
+            if s.read_exact(&mut buf).is_ok() && &buf == b"HTTP/1.1 200" {
+                break started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the gateway did not answer /health");
+    };
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&home);
+    took.as_secs_f64() * 1000.0
+}
+
+type Ws = async_tungstenite::WebSocketStream<TcpStream>;
+
+async fn ws_connect(port: u16, token: &str) -> Ws {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), stream).await.unwrap();
+    let _challenge = ws.next().await.unwrap().unwrap();
+    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"},
+        "auth": {"token": token}, "role": "operator", "scopes": ["operator.read"]}});
+    ws.send(Message::text(connect.to_string())).await.unwrap();
+    loop {
+        if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == "c" {
+                assert_eq!(v["ok"], true, "connect failed: {v}");
+                return ws;
+            }
+        }
+    }
+}
+
+/// Sequential `health` calls on one connection until `until`; returns how many completed.
+async fn ws_health_loop(mut ws: Ws, until: Instant) -> u64 {
+    let mut n = 0u64;
+    while Instant::now() < until {
+        let id = format!("h{n}");
+        ws.send(Message::text(json!({"type": "req", "id": id, "method": "health"}).to_string())).await.unwrap();
+        loop {
+            if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
+                // Only the response matters; events (ticks) may interleave.
+                if t.contains(&format!("\"id\":\"{id}\"")) {
+                    break;
+                }
+            }
+        }
+        n += 1;
+    }
+    n
+}
+
+/// WebSocket `health` round trips per second over `conns` connections driven by 2 threads.
+fn ws_rps(port: u16, token: &str, conns: usize, secs: f64) -> f64 {
+    let total = Arc::new(AtomicU64::new(0));
+    let threads = if conns == 1 { 1 } else { 2 };
+    let start = Instant::now() + Duration::from_millis(300);
+    let until = start + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let total = total.clone();
+            let token = token.to_string();
+            let mine = conns / threads + usize::from(t < conns % threads);
+            std::thread::spawn(move || {
+                smol::block_on(async {
+                    let mut sockets = Vec::new();
+                    for _ in 0..mine {
+                        sockets.push(ws_connect(port, &token).await);
+                    }
+                    smol::Timer::at(start).await;
+                    let tasks: Vec<_> = sockets.into_iter().map(|ws| smol::spawn(ws_health_loop(ws, until))).collect();
+                    for task in tasks {
+                        total.fetch_add(task.await, Ordering::Relaxed);
+                    }
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    total.load(Ordering::Relaxed) as f64 / secs
+}
+
+/// `/health` requests per second over 50 keep-alive connections from 2 threads.
+fn http_rps(port: u16, secs: f64) -> f64 {
+    let total = Arc::new(AtomicU64::new(0));
+    let start = Instant::now() + Duration::from_millis(200);
+    let until = start + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let total = total.clone();
+            std::thread::spawn(move || {
+                smol::block_on(async {
+                    smol::Timer::at(start).await;
+                    let tasks: Vec<_> = (0..25)
+                        .map(|_| {
+                            smol::spawn(async move {
+                                let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                                let mut buf = vec![0u8; 4096];
+                                let mut n = 0u64;
+                                while Instant::now() < until {
+                                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                                    let mut got = 0;
+                                    // One response: head + 27-byte body; read until the body ends.
+                                    loop {
+                                        got += s.read(&mut buf[got..]).await.unwrap();
+                                        if got >= 4 && buf[..got].ends_with(b"\"live\"}") {
+                                            break;
+                                        }
+                                    }
+                                    n += 1;
+                                }
+                                n
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        total.fetch_add(t.await, Ordering::Relaxed);
+                    }
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    total.load(Ordering::Relaxed) as f64 / secs
+}
+
+/// RSS after `n` idle clients past hello-ok; returns (rss before, rss after) in KiB.
+fn many_clients(gw: &Gateway, n: usize) -> (f64, f64) {
+    raise_fd_limit();
+    let before = gw.rss_kib();
+    let clients = smol::block_on(async {
+        let mut all = Vec::with_capacity(n);
+        // Batches keep the connect storm inside the listen backlog.
+        for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|_| {
+                    let (port, token) = (gw.port, gw.token.clone());
+                    smol::spawn(async move { ws_connect(port, &token).await })
+                })
+                .collect();
+            for t in batch {
+                all.push(t.await);
+            }
+        }
+        all
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = gw.rss_kib();
+    drop(clients);
+    (before, after)
+}
+
+fn raise_fd_limit() {
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        rl.rlim_cur = rl.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+    }
+}
+
+fn main() {
+    let o = options();
+    let mode = if o.full { "full" } else { "short" };
+    println!("footprint harness ({mode} mode), binary {}", o.bin.display());
+    let mut gates = Vec::new();
+    let mut report = serde_json::Map::new();
+
+    // Binary sizes.
+    let mut sizes = serde_json::Map::new();
+    sizes.insert("measured".into(), json!(std::fs::metadata(&o.bin).unwrap().len()));
+    let mut size_list = o.sizes.clone();
+    for t in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf", "armv7-unknown-linux-musleabihf", "arm-unknown-linux-musleabihf"] {
+        let p = PathBuf::from(format!("target/{t}/release/openclaw"));
+        if p.exists() && !size_list.iter().any(|(n, _)| n == t) {
+            size_list.push((t.to_string(), p));
+        }
+    }
+    let mut aarch64 = None;
+    for (t, p) in &size_list {
+        let len = std::fs::metadata(p).unwrap_or_else(|e| panic!("--size {t}={}: {e}", p.display())).len();
+        sizes.insert(t.clone(), json!(len));
+        if t == "aarch64-unknown-linux-musl" {
+            aarch64 = Some(len as f64 / MIB);
+        }
+    }
+    gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(3.0), goal: "<= 2.0" });
+    report.insert("sizes".into(), Value::Object(sizes));
+
+    // Start-up.
+    let mut starts: Vec<f64> = (0..20).map(|_| exec_to_health(&o.bin)).collect();
+    let (min, max) = (starts.iter().cloned().fold(f64::MAX, f64::min), starts.iter().cloned().fold(0.0, f64::max));
+    let med = median(&mut starts);
+    report.insert("exec_to_health_ms".into(), json!({"median": med, "min": min, "max": max, "runs": 20}));
+    gates.push(Gate { name: "exec -> first /health 200 (median of 20)", unit: "ms", value: Some(med), gate: Some(30.0), goal: "<= 5" });
+
+    // Idle memory, then 1,000 idle clients on the same gateway.
+    let gw = Gateway::start(&o.bin, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = gw.rss_kib();
+    report.insert("idle_rss_kib".into(), json!(idle));
+    gates.push(Gate { name: "idle RSS, 5 s after ready", unit: "MiB", value: Some(idle / 1024.0), gate: Some(4.0), goal: "<= 2" });
+    let n = 1000;
+    let (before, after) = many_clients(&gw, n);
+    let per = (after - before) / n as f64;
+    report.insert("rss_1000_clients_kib".into(), json!(after));
+    report.insert("per_client_kib".into(), json!(per));
+    gates.push(Gate { name: "memory per idle WS client (1,000 after hello-ok)", unit: "KiB", value: Some(per), gate: Some(32.0), goal: "<= 12" });
+    drop(gw);
+
+    // Throughput (report only).
+    let secs = if o.full { 10.0 } else { 2.0 };
+    let gw = Gateway::start(&o.bin, &[]);
+    let rps = http_rps(gw.port, secs);
+    let ws1 = ws_rps(gw.port, &gw.token, 1, secs);
+    let ws64 = ws_rps(gw.port, &gw.token, 64, secs);
+    report.insert("http_health_rps_50conn".into(), json!(rps.round()));
+    report.insert("ws_health_rps_1conn".into(), json!(ws1.round()));
+    report.insert("ws_health_rps_64conn".into(), json!(ws64.round()));
+    drop(gw);
+
+    // Idle CPU over a minute (full mode only).
+    if o.full {
+        let gw = Gateway::start(&o.bin, &[]);
+        std::thread::sleep(Duration::from_secs(2));
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let t0 = gw.cpu_ticks();
+        let wall = Instant::now();
+        std::thread::sleep(Duration::from_secs(60));
+        let pct = (gw.cpu_ticks() - t0) as f64 / hz / wall.elapsed().as_secs_f64() * 100.0;
+        report.insert("idle_cpu_pct".into(), json!(pct));
+        gates.push(Gate { name: "idle CPU over 60 s", unit: "% of a core", value: Some(pct), gate: Some(1.0), goal: "<= 0.1" });
+    }
+
+    println!("\n{:<52} {:>12} {:>10} {:>8}  result", "figure", "value", "gate", "goal");
+    for g in &gates {
+        let v = g.value.map(|v| format!("{v:.2} {}", g.unit)).unwrap_or_else(|| "not measured".into());
+        let gate = g.gate.map(|x| format!("{x}")).unwrap_or_default();
+        println!("{:<52} {:>12} {:>10} {:>8}  {}", g.name, v, gate, g.goal, if g.passed() { "ok" } else { "GATE PASSED" });
+    }
+    println!("{:<52} {:>12}", "/health requests/s (keep-alive, 50 conns, 2 threads)", format!("{rps:.0}"));
+    println!("{:<52} {:>12}", "WS health round trips/s, 1 connection", format!("{ws1:.0}"));
+    println!("{:<52} {:>12}", "WS health round trips/s, 64 connections", format!("{ws64:.0}"));
+    if let Some(sizes) = report.get("sizes").and_then(Value::as_object) {
+        for (t, len) in sizes {
+            println!("{:<52} {:>12}", format!("binary size, {t}"), format!("{} B", len));
+        }
+    }
+    report.insert("mode".into(), json!(mode));
+    report.insert("binary".into(), json!(o.bin.display().to_string()));
+    report.insert(
+        "gates".into(),
+        json!(gates.iter().map(|g| json!({"name": g.name, "value": g.value, "unit": g.unit, "gate": g.gate, "pass": g.passed()})).collect::<Vec<_>>()),
+    );
+    println!("\n{}", Value::Object(report));
+    if gates.iter().any(|g| !g.passed()) {
+        eprintln!("footprint: a budget gate was passed");
+        std::process::exit(1);
+    }
+}
