@@ -353,7 +353,13 @@ fn main() {
     let mut sizes = serde_json::Map::new();
     sizes.insert("measured".into(), json!(std::fs::metadata(&o.bin).unwrap().len()));
     let mut size_list = o.sizes.clone();
-    for t in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf", "armv7-unknown-linux-musleabihf", "arm-unknown-linux-musleabihf"] {
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "armv7-unknown-linux-gnueabihf",
+        "armv7-unknown-linux-musleabihf",
+        "arm-unknown-linux-musleabihf",
+    ] {
         let p = PathBuf::from(format!("target/{t}/release/openclaw"));
         if p.exists() && !size_list.iter().any(|(n, _)| n == t) {
             size_list.push((t.to_string(), p));
@@ -388,7 +394,13 @@ fn main() {
     let per = (after - before) / n as f64;
     report.insert("rss_1000_clients_kib".into(), json!(after));
     report.insert("per_client_kib".into(), json!(per));
-    gates.push(Gate { name: "memory per idle WS client (1,000 after hello-ok)", unit: "KiB", value: Some(per), gate: Some(32.0), goal: "<= 12" });
+    gates.push(Gate {
+        name: "memory per idle WS client (1,000 after hello-ok)",
+        unit: "KiB",
+        value: Some(per),
+        gate: Some(32.0),
+        goal: "<= 12",
+    });
     drop(gw);
 
     // Throughput (report only).
@@ -433,7 +445,12 @@ fn main() {
     report.insert("binary".into(), json!(o.bin.display().to_string()));
     report.insert(
         "gates".into(),
-        json!(gates.iter().map(|g| json!({"name": g.name, "value": g.value, "unit": g.unit, "gate": g.gate, "pass": g.passed()})).collect::<Vec<_>>()),
+        json!(
+            gates
+                .iter()
+                .map(|g| json!({"name": g.name, "value": g.value, "unit": g.unit, "gate": g.gate, "pass": g.passed()}))
+                .collect::<Vec<_>>()
+        ),
     );
     println!("\n{}", Value::Object(report));
     if gates.iter().any(|g| !g.passed()) {

@@ -1,17 +1,18 @@
 //! One WebSocket client, from the upgrade to the close: challenge, handshake under a deadline and
 //! a small frame budget, then three cooperating futures in one task — the reader (requests), the
-//! writer (responses and events, with the per-connection `seq`) and the pinger — plus the hub's
-//! kill signal for clients that fall too far behind.
+//! writer (responses and events, with the per-connection `seq`) and the pinger. The hub closes
+//! the client's outbox when it falls too far behind, which ends the writer and the connection.
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::frame::Frame;
+use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use serde_json::json;
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use smol::stream::StreamExt;
-use smol::{Async, Timer, channel};
+use smol::{Async, Timer};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,7 @@ use super::hub::{ClientInfo, Member, Outbound, Outbox};
 use super::methods::{self, Call};
 use super::protocol::{self, ErrorShape, Inbound};
 use super::{Gateway, Phase};
-use crate::limits::{WS_CLOSE_GRACE, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_SEND_TIMEOUT};
+use crate::limits::{WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_SEND_TIMEOUT};
 use crate::net::http::{self, Head};
 use crate::net::server::Upgraded;
 use crate::net::ws::{self, WsIo};
@@ -34,7 +35,19 @@ const MAX_FRAME_HEADER: usize = 14;
 
 /// Serves one upgraded connection until it closes.
 pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) {
+    // The handshake's state is boxed so it is freed once the session starts: a live connection
+    // then holds only what the session needs (see the per-client memory budget).
+    let opened = Box::pin(open(&gw, head, up, peer_addr)).await;
+    if let Some((ws, session)) = opened {
+        run_session(&gw, ws, session).await;
+    }
+}
+
+/// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
+async fn open(gw: &Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
     let Upgraded { mut stream, leftover } = up;
+    let peer =
+        Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
     let req = match ws::check_upgrade(&head) {
         Ok(req) => req,
         Err(refusal) => {
@@ -51,25 +64,24 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: Socket
             text.push_str("\r\n");
             text.push_str(&body);
             let _ = stream.write_all(text.as_bytes()).await;
-            return;
+            return None;
         }
     };
+    drop(head);
     if stream.write_all(&ws::accept_response(&req)).await.is_err() {
-        return;
+        return None;
     }
     let io = WsIo::new(stream, leftover, WS_PREAUTH_MAX_PAYLOAD + MAX_FRAME_HEADER);
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws::config(WS_MAX_PAYLOAD))).await;
-    let peer =
-        Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
 
     let nonce = crate::ids::uuid();
-    let challenge = json!({"nonce": nonce, "ts": crate::clock::now_ms(), "capabilities": []});
-    if send_text(&mut ws, protocol::event_frame("connect.challenge", &challenge.to_string(), None, None)).await.is_err() {
-        return;
+    let challenge = json!({"nonce": nonce, "ts": crate::clock::now_ms(), "capabilities": []}).to_string();
+    if send_text(&mut ws, protocol::event_frame("connect.challenge", &challenge, None, None)).await.is_err() {
+        return None;
     }
 
     let deadline = Instant::now() + gw.tuning.handshake_timeout;
-    let outcome = handshake_phase(&gw, &mut ws, &peer, &nonce)
+    let outcome = handshake_phase(gw, &mut ws, &peer, &nonce)
         .or(async {
             Timer::at(deadline).await;
             Err(Close::new(1000, ""))
@@ -78,11 +90,9 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: Socket
     let (session, hello) = match outcome {
         Ok(accepted) => accepted,
         Err(close) => {
-            if close.code == 1000 && close.reason.is_empty() {
-                log::debug!(target: "ws", "handshake ended from {}", peer.ip);
-            }
+            log::debug!(target: "ws", "handshake from {} ended with close {}", peer.ip, close.code);
             close_now(&mut ws, close).await;
-            return;
+            return None;
         }
     };
     ws.get_mut().end_preauth();
@@ -95,10 +105,8 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: Socket
         session.scopes.list.join(","),
         peer.ip
     );
-    if send_text(&mut ws, hello).await.is_err() {
-        return;
-    }
-    run_session(&gw, ws, session).await;
+    send_text(&mut ws, hello).await.ok()?;
+    Some((ws, session))
 }
 
 /// How to end a connection.
@@ -172,12 +180,38 @@ fn read_error_close(ws: &Ws, e: &WsError) -> Close {
 }
 
 async fn send_text(ws: &mut Ws, text: String) -> Result<(), WsError> {
-    ws.send(Message::text(text))
-        .or(async {
-            Timer::after(WS_SEND_TIMEOUT).await;
-            Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
+    let mut sent = Ok(());
+    for message in fragments(text) {
+        sent = ws.send(message).or(send_timeout()).await;
+        if sent.is_err() {
+            break;
+        }
+    }
+    sent
+}
+
+async fn send_timeout() -> Result<(), WsError> {
+    Timer::after(WS_SEND_TIMEOUT).await;
+    Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
+}
+
+/// One text message as WebSocket messages: small ones whole, large ones as a text frame and
+/// continuation frames of at most [`WS_FRAGMENT_BYTES`]. tungstenite keeps its write buffer at the
+/// size of the largest frame it ever wrote, so unfragmented large responses (`logs.tail` can be
+/// 1 MB) would stay allocated for the life of the connection.
+fn fragments(text: String) -> Vec<Message> {
+    if text.len() <= WS_FRAGMENT_BYTES {
+        return vec![Message::text(text)];
+    }
+    let bytes = async_tungstenite::tungstenite::Bytes::from(text);
+    let count = bytes.len().div_ceil(WS_FRAGMENT_BYTES);
+    (0..count)
+        .map(|i| {
+            let part = bytes.slice(i * WS_FRAGMENT_BYTES..((i + 1) * WS_FRAGMENT_BYTES).min(bytes.len()));
+            let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+            Message::Frame(Frame::message(part, opcode, i + 1 == count))
         })
-        .await
+        .collect()
 }
 
 /// Sends a close frame (reason cut to the 123 bytes a close frame allows) and waits briefly for
@@ -210,8 +244,7 @@ fn short(id: &str) -> String {
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
 async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
     let id = gw.next_conn_id();
-    let (outbox, queue) = Outbox::new(gw.tuning.max_buffered_bytes);
-    let (kill, killed) = channel::bounded::<()>(1);
+    let outbox = Outbox::new(gw.tuning.max_buffered_bytes);
     let info = ClientInfo {
         conn_id: session.conn_id.clone(),
         client_id: session.params.client_id.clone(),
@@ -224,7 +257,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         connected_at_ms: session.connected_at_ms,
         scopes: session.scopes.list.clone(),
     };
-    gw.hub.join(id, Member { outbox: outbox.clone(), scopes: session.scopes.clone(), info, kill }).await;
+    gw.hub.join(id, Member { outbox: outbox.clone(), scopes: session.scopes.clone(), info }).await;
 
     let (mut sink, mut stream) = ws.split();
     let alive = AtomicBool::new(true);
@@ -254,15 +287,19 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
 
     let writer = async {
         let mut seq: u64 = 0;
-        while let Ok(item) = queue.recv().await {
-            let cost = item.cost();
-            let message = match item {
-                Outbound::Frame(text) => Message::text(text),
+        while let Some(item) = outbox.recv().await {
+            let text = match item {
+                Outbound::Frame(text) => text,
                 Outbound::Event(event) => {
                     seq += 1;
-                    Message::text(protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version))
+                    protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version)
                 }
-                Outbound::Ping => Message::Ping(Default::default()),
+                Outbound::Ping => {
+                    if sink.send(Message::Ping(Default::default())).or(send_timeout()).await.is_err() {
+                        return "write error";
+                    }
+                    continue;
+                }
                 Outbound::Close { code, reason } => {
                     let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
                     let _ = sink
@@ -277,19 +314,22 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                     return "closed by gateway";
                 }
             };
-            let sent = sink
-                .send(message)
-                .or(async {
-                    Timer::after(WS_SEND_TIMEOUT).await;
-                    Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
-                })
-                .await;
-            outbox.sent(cost);
-            if sent.is_err() {
-                return "write error";
+            for message in fragments(text) {
+                let sent = sink
+                    .send(message)
+                    .or(async {
+                        // A client dropped by the hub is cut off even mid-write.
+                        outbox.closed().await;
+                        Err(WsError::ConnectionClosed)
+                    })
+                    .or(send_timeout())
+                    .await;
+                if sent.is_err() {
+                    return if outbox.is_closed() { "dropped (too slow)" } else { "write error" };
+                }
             }
         }
-        "queue closed"
+        "dropped (too slow)"
     };
 
     let pinger = async {
@@ -305,12 +345,8 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         }
     };
 
-    let dropped = async {
-        let _ = killed.recv().await;
-        "dropped by hub (too slow)"
-    };
-
-    let why = reader.or(writer).or(pinger).or(dropped).await;
+    let why = reader.or(writer).or(pinger).await;
+    outbox.close();
     gw.hub.leave(id).await;
     log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
 }
@@ -337,7 +373,8 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
             }
             let started = Instant::now();
             let call = Call { gw, session, out: outbox, id: &req.id };
-            let result = methods::dispatch(&call, &req).await;
+            // Boxed: method futures can be large, and an idle connection should not carry them.
+            let result = Box::pin(methods::dispatch(&call, &req)).await;
             let ms = started.elapsed().as_millis();
             match &result {
                 Ok(_) => log::debug!(target: "ws", "⇄ res ✓ {} {ms}ms conn={} id={}", req.method, short(&session.conn_id), short(&req.id)),

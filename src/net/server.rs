@@ -77,16 +77,17 @@ pub async fn serve<S: Service>(listener: Async<TcpListener>, service: Arc<S>, co
             continue;
         };
         let _ = stream.get_ref().set_nodelay(true);
-        let service = service.clone();
-        crate::rt::spawn(async move {
-            let _guard = guard;
-            handle_connection(stream, peer, service, deadlines).await;
-        })
-        .detach();
+        crate::rt::spawn(handle_connection(stream, peer, service.clone(), deadlines, guard)).detach();
     }
 }
 
-async fn handle_connection<S: Service>(stream: Async<TcpStream>, peer: SocketAddr, service: Arc<S>, deadlines: Deadlines) {
+async fn handle_connection<S: Service>(
+    stream: Async<TcpStream>,
+    peer: SocketAddr,
+    service: Arc<S>,
+    deadlines: Deadlines,
+    guard: CountGuard,
+) {
     let mut conn = Conn::new(stream, deadlines);
     let mut idle = deadlines.first_request;
     loop {
@@ -102,8 +103,14 @@ async fn handle_connection<S: Service>(stream: Async<TcpStream>, peer: SocketAdd
 
         if let Some(protocol) = head.upgrade() {
             if protocol.eq_ignore_ascii_case("websocket") {
+                // A new task for the long-lived WebSocket, so this one (sized for HTTP request
+                // handling) is freed instead of riding along for the connection's lifetime.
                 let (stream, leftover) = conn.into_parts();
-                service.upgrade(head, Upgraded { stream, leftover }, peer).await;
+                crate::rt::spawn(async move {
+                    let _guard = guard;
+                    service.upgrade(head, Upgraded { stream, leftover }, peer).await;
+                })
+                .detach();
                 return;
             }
             let resp = service.error_response(400, &format!("Bad Request: cannot upgrade to {protocol:?}"));

@@ -7,12 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const TARGETS: &[&str] = &[
-    "x86_64-unknown-linux-musl",
-    "aarch64-unknown-linux-musl",
-    "armv7-unknown-linux-gnueabihf",
-    "arm-unknown-linux-musleabihf",
-];
+const TARGETS: &[&str] =
+    &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf", "arm-unknown-linux-musleabihf"];
 
 fn write_exec(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
@@ -42,7 +38,10 @@ impl Board {
         write_exec(&fakebin.join("id"), "#!/bin/sh\ncase \"$1\" in -u) echo 1000 ;; -un) echo pi ;; *) echo 'uid=1000(pi)' ;; esac\n");
         std::fs::write(home.path().join("cpuinfo"), format!("processor\t: 0\nCPU architecture: {cpu_arch}\n")).unwrap();
         for t in available {
-            write_exec(&dist.join(format!("openclaw-{t}")), &format!("#!/bin/sh\necho \"{t} $*\" >> {}\necho 'openclaw 0.1.0 ({t})'\n", log.display()));
+            write_exec(
+                &dist.join(format!("openclaw-{t}")),
+                &format!("#!/bin/sh\necho \"{t} $*\" >> {}\necho 'openclaw 0.1.0 ({t})'\n", log.display()),
+            );
         }
         std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh"), dist.join("install.sh")).unwrap();
         Board { home, fakebin, dist, log }
@@ -146,7 +145,8 @@ fn the_real_binary_installs_and_sets_up_a_profile() {
     let (code, out, err) = b.install(&[]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Wrote ~/.openclaw/openclaw.json"), "{out}");
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.home.path().join(".openclaw/openclaw.json")).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.home.path().join(".openclaw/openclaw.json")).unwrap()).unwrap();
     assert_eq!(cfg["gateway"]["mode"], "local");
     assert!(b.home.path().join(".openclaw/workspace/AGENTS.md").is_file());
 }

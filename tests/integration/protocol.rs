@@ -615,3 +615,17 @@ fn the_schema_check_itself_rejects_bad_frames() {
     });
     assert!(bad.is_err());
 }
+
+#[test]
+fn large_responses_arrive_whole() {
+    // Responses over 16 KiB leave as a text frame plus continuation frames; clients see one message.
+    let gw = Gw::start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        let id = "q".repeat(70_000);
+        c.send_json(&json!({"type": "req", "id": id, "method": "nope"})).await;
+        let r = c.response(&id).await;
+        assert_eq!(r["error"]["message"], "unknown method: nope");
+        assert_eq!(c.call("health", Value::Null).await["ok"], true, "the stream stays in sync afterwards");
+    });
+}
