@@ -41,6 +41,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Replaces `path` atomically (mode 600), first saving its current content as `<path>.bak`.
+pub fn write_with_backup(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Ok(old) = fs::read(path) {
+        let mut bak = path.as_os_str().to_owned();
+        bak.push(".bak");
+        write_private_atomic(Path::new(&bak), &old)?;
+    }
+    write_private_atomic(path, bytes)
+}
+
 /// Flushes a directory entry change (a rename or a new file) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -73,6 +83,10 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
         assert!(!write_new_private(&file, b"three").unwrap());
         assert_eq!(fs::read(&file).unwrap(), b"two");
+        write_with_backup(&file, b"four").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"four");
+        assert_eq!(fs::read(dir.join("sub").join("f.json.bak")).unwrap(), b"two");
+        assert_eq!(fs::metadata(dir.join("sub").join("f.json.bak")).unwrap().permissions().mode() & 0o777, 0o600);
         fs::remove_dir_all(dir).ok();
     }
 }

@@ -100,6 +100,8 @@ pub const SHUTDOWN_BUDGET: Duration = Duration::from_millis(1500);
 
 // ---- Config and files -----------------------------------------------------------------------
 
+/// How often the reloader stats the config file and its includes (`OPENCLAW_CONFIG_POLL_MS`).
+pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Largest config file (and each `$include`d file) we read.
 pub const CONFIG_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Deepest `$include` nesting.
@@ -137,6 +139,8 @@ pub struct Tuning {
     pub max_buffered_bytes: usize,
     /// HTTP deadlines; `OPENCLAW_HTTP_HEAD_TIMEOUT_MS` and `OPENCLAW_HTTP_BODY_TIMEOUT_MS`.
     pub http: crate::net::http::Deadlines,
+    /// `OPENCLAW_CONFIG_POLL_MS`.
+    pub config_poll: Duration,
 }
 
 impl Tuning {
@@ -165,6 +169,7 @@ impl Tuning {
                 body: ms("OPENCLAW_HTTP_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT),
                 ..Default::default()
             },
+            config_poll: ms("OPENCLAW_CONFIG_POLL_MS", CONFIG_POLL_INTERVAL),
         }
     }
 }

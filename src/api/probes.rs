@@ -22,6 +22,7 @@ pub fn ready(gw: &Arc<Gateway>, peer: SocketAddr) -> Response {
         Phase::Ready => (200, json!({"ready": true, "failing": []})),
         Phase::Starting => (503, json!({"ready": false, "failing": ["startup"]})),
         Phase::Draining => (503, json!({"ready": false, "failing": ["draining"]})),
+        Phase::Restarting => (503, json!({"ready": false, "failing": ["restarting"]})),
     };
     if peer.ip().is_loopback() {
         body["uptimeMs"] = json!(gw.uptime_ms());
@@ -34,7 +35,7 @@ pub fn startup(gw: &Arc<Gateway>, peer: SocketAddr) -> Response {
     let (status, mut body) = match gw.phase() {
         Phase::Ready => (200, json!({"ok": true, "status": "started"})),
         Phase::Starting => (503, json!({"ok": false, "status": "starting"})),
-        Phase::Draining => (503, json!({"ok": false, "status": "draining"})),
+        Phase::Draining | Phase::Restarting => (503, json!({"ok": false, "status": "draining"})),
     };
     if peer.ip().is_loopback() {
         body["uptimeMs"] = json!(gw.uptime_ms());

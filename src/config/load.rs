@@ -23,6 +23,9 @@ pub struct Source {
     pub included: Vec<PathBuf>,
     /// Non-fatal findings (unset variables).
     pub warnings: Vec<String>,
+    /// Digest of the root file and every included file's bytes: equal digests mean nothing in
+    /// the files changed (the reloader's test for "touched but not edited").
+    pub fingerprint: String,
 }
 
 /// Why a config could not be read.
@@ -60,16 +63,20 @@ pub fn from_text(path: &Path, raw: String) -> Result<Source, LoadError> {
         return Err(LoadError::Invalid(format!("{}: the config must be a JSON object", path.display())));
     }
     let root_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(raw.as_bytes());
     let mut ctx = IncludeCtx {
         root_dir: canonical_or(&root_dir),
         extra_roots: include_roots(),
         stack: vec![canonical_or(path)],
         included: Vec::new(),
+        digest,
     };
     let with_includes = ctx.resolve(parsed.clone(), path, 0)?;
+    let fingerprint = crate::encoding::hex(ctx.digest.finish().as_ref());
     let mut warnings = Vec::new();
     let resolved = substitute_env(with_includes, &mut warnings, &|k| std::env::var(k).ok());
-    Ok(Source { path: path.to_path_buf(), raw, parsed, resolved, included: ctx.included, warnings })
+    Ok(Source { path: path.to_path_buf(), raw, parsed, resolved, included: ctx.included, warnings, fingerprint })
 }
 
 fn read_text(path: &Path) -> std::io::Result<String> {
@@ -99,6 +106,7 @@ struct IncludeCtx {
     extra_roots: Vec<PathBuf>,
     stack: Vec<PathBuf>,
     included: Vec<PathBuf>,
+    digest: ring::digest::Context,
 }
 
 impl IncludeCtx {
@@ -173,6 +181,8 @@ impl IncludeCtx {
             return Err(bad("circular include".into()));
         }
         let text = read_text(&canonical).map_err(|e| bad(format!("cannot read {}: {e}", canonical.display())))?;
+        self.digest.update(canonical.as_os_str().as_encoded_bytes());
+        self.digest.update(text.as_bytes());
         let value = json5::parse(&text).map_err(|e| LoadError::Invalid(format!("{}: {e}", canonical.display())))?;
         if !self.included.contains(&canonical) {
             self.included.push(canonical.clone());

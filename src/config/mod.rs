@@ -8,6 +8,7 @@ pub mod json5;
 pub mod load;
 pub mod model;
 pub mod paths;
+pub mod reload;
 pub mod secret;
 
 pub use check::Issue;

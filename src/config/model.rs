@@ -13,6 +13,11 @@ use crate::limits;
 
 /// Top-level sections this gateway reads and validates.
 const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets"];
+/// Whether this gateway reads a top-level section (the reloader ignores changes to the others).
+pub fn is_used_section(name: &str) -> bool {
+    VALIDATED_SECTIONS.contains(&name)
+}
+
 /// Top-level keys kept as they are without validation.
 const PASSTHROUGH_SECTIONS: &[&str] = &["$schema", "meta"];
 /// Top-level sections of the official OpenClaw config that this gateway does not use.

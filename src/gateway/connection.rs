@@ -367,7 +367,7 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
             if req.method == "connect" {
                 return Some(protocol::response_err(&req.id, &handshake::connect_again()));
             }
-            if gw.phase() == Phase::Draining {
+            if matches!(gw.phase(), Phase::Draining | Phase::Restarting) {
                 let e = ErrorShape::unavailable("gateway stopping").retry_after(1000);
                 return Some(protocol::response_err(&req.id, &e));
             }

@@ -220,11 +220,15 @@ pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
 
 /// Runs every check on a validated `connect` and returns the session or the refusal.
 pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_nonce: &str) -> Result<Session, Refusal> {
-    if gw.phase() != Phase::Ready {
-        let error =
-            ErrorShape::unavailable("gateway starting; retry shortly").retry_after(500).details(json!({"reason": "startup-sidecars"}));
-        let reason = if gw.phase() == Phase::Draining { "gateway stopping" } else { "gateway starting" };
-        return Err(Refusal { error, close_code: 1013, close_reason: reason.into() });
+    let (message, reason, close) = match gw.phase() {
+        Phase::Ready => ("", "", ""),
+        Phase::Starting => ("gateway starting; retry shortly", "startup-sidecars", "gateway starting"),
+        Phase::Restarting => ("gateway restarting; retry shortly", "restarting", "gateway restarting"),
+        Phase::Draining => ("gateway stopping", "draining", "gateway stopping"),
+    };
+    if !message.is_empty() {
+        let error = ErrorShape::unavailable(message).retry_after(500).details(json!({"reason": reason}));
+        return Err(Refusal { error, close_code: 1013, close_reason: close.into() });
     }
 
     // Protocol: v4, or v3 for probes and nodes.

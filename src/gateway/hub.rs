@@ -205,7 +205,7 @@ enum Command {
     Join(ConnId, Box<Member>),
     Leave(ConnId),
     Broadcast(Arc<Event>),
-    Shutdown { event: Arc<Event>, code: u16, reason: String, done: Sender<usize> },
+    Shutdown { event: Option<Arc<Event>>, code: u16, reason: String, done: Sender<usize> },
     List(Sender<Vec<ClientInfo>>),
 }
 
@@ -241,8 +241,17 @@ impl Hub {
 
     /// Sends `event` and then a close frame to every client; returns how many were told.
     pub async fn shutdown(&self, event: Event, code: u16, reason: &str) -> usize {
+        self.close_with(Some(event), code, reason).await
+    }
+
+    /// Closes every client with `code` and `reason` (no event first).
+    pub async fn close_all(&self, code: u16, reason: &str) -> usize {
+        self.close_with(None, code, reason).await
+    }
+
+    async fn close_with(&self, event: Option<Event>, code: u16, reason: &str) -> usize {
         let (done, wait) = channel::bounded(1);
-        let cmd = Command::Shutdown { event: Arc::new(event), code, reason: reason.to_string(), done };
+        let cmd = Command::Shutdown { event: event.map(Arc::new), code, reason: reason.to_string(), done };
         if self.tx.send(cmd).await.is_err() {
             return 0;
         }
@@ -290,7 +299,9 @@ async fn run(rx: Receiver<Command>) {
             Command::Shutdown { event, code, reason, done } => {
                 let n = members.len();
                 for m in members.values() {
-                    m.outbox.push(Outbound::Event(event.clone()));
+                    if let Some(event) = &event {
+                        m.outbox.push(Outbound::Event(event.clone()));
+                    }
                     m.outbox.push(Outbound::Close { code, reason: reason.clone() });
                 }
                 let _ = done.try_send(n);

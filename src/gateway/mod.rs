@@ -5,10 +5,12 @@ pub mod auth;
 pub mod connection;
 pub mod handshake;
 pub mod hub;
+pub mod lifecycle;
 pub mod lock;
 pub mod methods;
 pub mod params;
 pub mod protocol;
+pub mod reload;
 pub mod start;
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +25,7 @@ use crate::net::server::ConnectionCount;
 use auth::{AuthSettings, RateLimiter};
 use hub::Hub;
 use protocol::StateVersion;
+use smol::channel::Sender;
 
 /// Life-cycle phase, as the probes and `connect` report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +34,10 @@ pub enum Phase {
     /// Listening, but not ready for clients (`/ready` 503, `connect` UNAVAILABLE).
     Starting = 0,
     Ready = 1,
-    /// Shutting down or restarting.
+    /// Shutting down.
     Draining = 2,
+    /// Restarting in-process (clients are told to come back shortly).
+    Restarting = 3,
 }
 
 /// Where the port came from (reported by `gateway status`).
@@ -91,8 +96,22 @@ pub struct Settings {
     pub loaded: Loaded,
     /// Config hash of the file this was built from (`appliedConfigHash`).
     pub hash: Option<String>,
+    /// Digest of the config file and every included file, to tell real changes from touches.
+    pub fingerprint: String,
     pub listen: Listen,
     pub auth: AuthSettings,
+}
+
+/// Requests to the gateway's main loop.
+#[derive(Debug)]
+pub enum Control {
+    /// Stop the process (the signal name or another reason, for the log).
+    Stop(&'static str),
+    /// Restart in-process with `loaded` (or the file read anew).
+    Restart { reason: String, loaded: Option<Box<Loaded>> },
+    /// Check the config file now (SIGHUP, after a config write). `force_restart` applies the
+    /// file with a restart whatever changed (`config.apply`).
+    ReloadNow { force_restart: bool },
 }
 
 /// State shared by every task of a running gateway.
@@ -108,6 +127,15 @@ pub struct Gateway {
     pub log_file: Option<PathBuf>,
     pub connections: ConnectionCount,
     pub limiter: Mutex<RateLimiter>,
+    /// The flags the gateway was started with (they still win on an in-process restart).
+    pub opts: start::RunOptions,
+    /// The main loop's control queue.
+    pub control: Sender<Control>,
+    /// Serialises config writes (`config.set`/`patch`/`apply`) so a `baseHash` check and its
+    /// write are one step.
+    pub config_write: smol::lock::Mutex<()>,
+    /// Recent control-plane writes per method, for the official 30-per-minute limit.
+    pub write_limiter: Mutex<std::collections::HashMap<&'static str, std::collections::VecDeque<Instant>>>,
     phase: AtomicU8,
     settings: RwLock<Arc<Settings>>,
     presence_version: AtomicU64,
@@ -116,8 +144,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(paths: Paths, tuning: Tuning, settings: Settings, hash_key: Vec<u8>, log_file: Option<PathBuf>) -> Gateway {
+    pub fn new(
+        paths: Paths,
+        tuning: Tuning,
+        settings: Settings,
+        hash_key: Vec<u8>,
+        log_file: Option<PathBuf>,
+        opts: start::RunOptions,
+        control: Sender<Control>,
+    ) -> Gateway {
         Gateway {
+            opts,
+            control,
+            config_write: smol::lock::Mutex::new(()),
+            write_limiter: Mutex::new(Default::default()),
             paths,
             tuning,
             started: Instant::now(),
@@ -140,6 +180,7 @@ impl Gateway {
         match self.phase.load(Ordering::Acquire) {
             0 => Phase::Starting,
             1 => Phase::Ready,
+            3 => Phase::Restarting,
             _ => Phase::Draining,
         }
     }

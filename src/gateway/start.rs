@@ -5,21 +5,16 @@
 //! configuration forbids starting, so a service manager with `RestartPreventExitStatus=78` does
 //! not loop on a config mistake.
 
-use async_signal::{Signal, Signals};
-use serde_json::json;
-use smol::stream::StreamExt;
-use smol::{Async, Timer};
+use smol::Async;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::auth::AuthSettings;
-use super::hub::Event;
 use super::lock::{self, LockError, StateLock};
-use super::{Gateway, Listen, Phase, PortSource, Settings};
-use crate::config::{self, AuthMode, BindMode, Config, LogLevel, Paths, secret::Secret};
-use crate::limits::{self, Tuning};
+use super::{Listen, PortSource, Settings};
+use crate::config::{self, AuthMode, BindMode, Config, Loaded, LogLevel, Paths, secret::Secret};
+use crate::limits;
 use crate::logging;
 
 /// Exit code for configuration refusals (sysexits EX_CONFIG).
@@ -58,13 +53,13 @@ impl StartError {
 }
 
 /// Everything checked and bound, ready to serve.
-struct Prepared {
-    paths: Paths,
-    settings: Settings,
-    listeners: Vec<Async<TcpListener>>,
-    lock: StateLock,
-    hash_key: Vec<u8>,
-    log_file: Option<std::path::PathBuf>,
+pub(super) struct Prepared {
+    pub paths: Paths,
+    pub settings: Settings,
+    pub listeners: Vec<Async<TcpListener>>,
+    pub lock: StateLock,
+    pub hash_key: Vec<u8>,
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// Runs the gateway in the foreground until SIGTERM/SIGINT. Returns the process exit code.
@@ -73,7 +68,7 @@ pub fn run(paths: Paths, opts: RunOptions) -> u8 {
     let console = if opts.verbose { log::LevelFilter::Debug } else { env_level.map(LogLevel::filter).unwrap_or(log::LevelFilter::Info) };
     logging::init_console(console);
     match prepare(paths, &opts) {
-        Ok(prepared) => crate::rt::block_on(serve(prepared, opts.verbose)),
+        Ok(prepared) => crate::rt::block_on(super::lifecycle::serve(prepared, opts)),
         Err(e) => {
             for line in &e.lines {
                 eprintln!("{line}");
@@ -121,22 +116,7 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         lines.push(format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()));
         return Err(StartError::config(lines));
     }
-    if !opts.allow_unconfigured {
-        match loaded.config.gateway.mode.as_deref() {
-            Some("local") => {}
-            Some(other) => {
-                return Err(StartError::config(vec![format!(
-                    "Gateway start blocked: set gateway.mode=local (current: {other}) or pass --allow-unconfigured."
-                )]));
-            }
-            None => {
-                return Err(StartError::config(vec![format!(
-                    "Gateway start blocked: existing config is missing gateway.mode. Treat this as suspicious or clobbered config. Re-run `{} setup`, set gateway.mode=local manually, or pass --allow-unconfigured.",
-                    paths.command_prefix()
-                )]));
-            }
-        }
-    }
+    check_mode(&paths, &loaded, opts)?;
 
     let log_file = init_file_logging(&paths, &loaded.config, opts.verbose);
     for w in &loaded.warnings {
@@ -146,12 +126,9 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         log::info!(target: "config", "config sections kept but not used by this gateway: {}", loaded.config.ignored_sections.join(", "));
     }
 
-    let mut listen = resolve_listen(&paths, &loaded.config, opts)?;
-    let auth = resolve_auth(&paths, &loaded.config, opts, &listen)?;
-
     let hash_key = config::hash_key(&paths.state_dir)
         .map_err(|e| StartError::failure(vec![format!("cannot write to the state directory {}: {e}", paths.display(&paths.state_dir))]))?;
-    let hash = loaded.source.as_ref().map(|s| config::config_hash(&hash_key, &s.raw));
+    let mut settings = build_settings(&paths, loaded, opts, &hash_key)?;
 
     let mut lock = match lock::acquire(&paths.state_dir, std::time::Duration::from_secs(2)) {
         Ok(l) => l,
@@ -168,19 +145,56 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     };
 
     crate::sys::raise_fd_limit();
-    let listeners = bind_all(&mut listen, opts.force, &paths)?;
-    lock.record(listen.port, &paths.config_path);
-    Ok(Prepared { paths, settings: Settings { loaded, hash, listen, auth }, listeners, lock, hash_key, log_file })
+    let listeners = bind_all(&mut settings.listen, opts.force, &paths)?;
+    lock.record(settings.listen.port, &paths.config_path);
+    Ok(Prepared { paths, settings, listeners, lock, hash_key, log_file })
+}
+
+/// `gateway.mode` must be `local` unless `--allow-unconfigured` (the official messages).
+pub fn check_mode(paths: &Paths, loaded: &Loaded, opts: &RunOptions) -> Result<(), StartError> {
+    if opts.allow_unconfigured {
+        return Ok(());
+    }
+    match loaded.config.gateway.mode.as_deref() {
+        Some("local") => Ok(()),
+        Some(other) => Err(StartError::config(vec![format!(
+            "Gateway start blocked: set gateway.mode=local (current: {other}) or pass --allow-unconfigured."
+        )])),
+        None => Err(StartError::config(vec![format!(
+            "Gateway start blocked: existing config is missing gateway.mode. Treat this as suspicious or clobbered config. Re-run `{} setup`, set gateway.mode=local manually, or pass --allow-unconfigured.",
+            paths.command_prefix()
+        )])),
+    }
+}
+
+/// Listen and auth settings for a validated config (not bound yet).
+pub fn build_settings(paths: &Paths, loaded: Loaded, opts: &RunOptions, hash_key: &[u8]) -> Result<Settings, StartError> {
+    let listen = resolve_listen(paths, &loaded.config, opts)?;
+    let auth = resolve_auth(paths, &loaded.config, opts, &listen)?;
+    let hash = loaded.source.as_ref().map(|s| config::config_hash(hash_key, &s.raw));
+    let fingerprint = loaded.source.as_ref().map(|s| s.fingerprint.clone()).unwrap_or_default();
+    Ok(Settings { loaded, hash, fingerprint, listen, auth })
+}
+
+/// Console and file log levels from the config (`OPENCLAW_LOG_LEVEL` and `--verbose` win).
+pub fn apply_log_levels(cfg: &Config, verbose: bool) {
+    let (console, file) = log_levels(cfg, verbose);
+    logging::set_levels(console, file);
+}
+
+fn log_levels(cfg: &Config, verbose: bool) -> (log::LevelFilter, log::LevelFilter) {
+    let env_level = std::env::var("OPENCLAW_LOG_LEVEL").ok().and_then(|l| LogLevel::parse(&l));
+    let file = env_level.unwrap_or(cfg.logging.level).filter();
+    let console =
+        if verbose { log::LevelFilter::Debug } else { env_level.or(cfg.logging.console_level).unwrap_or(cfg.logging.level).filter() };
+    (console, file)
 }
 
 fn init_file_logging(paths: &Paths, cfg: &Config, verbose: bool) -> Option<std::path::PathBuf> {
-    let env_level = std::env::var("OPENCLAW_LOG_LEVEL").ok().and_then(|l| LogLevel::parse(&l));
-    let file_level = env_level.unwrap_or(cfg.logging.level).filter();
-    let console_level =
-        if verbose { log::LevelFilter::Debug } else { env_level.or(cfg.logging.console_level).unwrap_or(cfg.logging.level).filter() };
+    let (console, file) = log_levels(cfg, verbose);
     logging::init(logging::Settings {
-        console: console_level,
-        file: file_level,
+        console,
+        file,
         fixed_path: cfg.logging.file.clone(),
         stem: paths.log_stem(),
         max_file_bytes: cfg.logging.max_file_bytes,
@@ -301,11 +315,7 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
         }
         _ => {}
     }
-    let mut allowed_origins = cfg.gateway.control_ui.allowed_origins.clone();
-    if non_loopback && allowed_origins.is_empty() {
-        // As the official gateway does for non-loopback binds, so a browser on the host works.
-        allowed_origins = vec![format!("http://localhost:{}", listen.port), format!("http://127.0.0.1:{}", listen.port)];
-    }
+    let allowed_origins = allowed_origins(cfg, listen);
     Ok(AuthSettings {
         mode,
         token,
@@ -317,9 +327,19 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
     })
 }
 
+/// `gateway.controlUi.allowedOrigins`; for non-loopback binds without a list, the gateway host's
+/// own origins, as the official gateway seeds them, so a browser on the host works.
+pub fn allowed_origins(cfg: &Config, listen: &Listen) -> Vec<String> {
+    let listed = cfg.gateway.control_ui.allowed_origins.clone();
+    if listen.is_loopback() || !listed.is_empty() {
+        return listed;
+    }
+    vec![format!("http://localhost:{}", listen.port), format!("http://127.0.0.1:{}", listen.port)]
+}
+
 /// Binds every host of `listen`, retrying a busy port briefly (and, with `--force`, stopping the
 /// OpenClaw gateway that holds it first).
-fn bind_all(listen: &mut Listen, force: bool, paths: &Paths) -> Result<Vec<Async<TcpListener>>, StartError> {
+pub fn bind_all(listen: &mut Listen, force: bool, paths: &Paths) -> Result<Vec<Async<TcpListener>>, StartError> {
     let mut forced = false;
     for attempt in 0..limits::BIND_RETRY_ATTEMPTS {
         match try_bind(listen) {
@@ -346,7 +366,7 @@ fn bind_all(listen: &mut Listen, force: bool, paths: &Paths) -> Result<Vec<Async
     Err(StartError::failure(vec!["Gateway failed to start: could not bind".into()]))
 }
 
-fn ws_url(addr: SocketAddr) -> String {
+pub fn ws_url(addr: SocketAddr) -> String {
     format!("ws://{addr}")
 }
 
@@ -434,88 +454,6 @@ fn force_free(port: u16) -> Result<(), StartError> {
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
     Ok(())
-}
-
-async fn serve(p: Prepared, verbose: bool) -> u8 {
-    let Prepared { paths, settings, listeners, lock, hash_key, log_file } = p;
-    let mut signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("Gateway failed to start: cannot install signal handlers: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    let tuning = Tuning::from_env();
-    let listen = settings.listen.clone();
-    let auth_mode = settings.auth.mode;
-    let gw = Arc::new(Gateway::new(paths, tuning, settings, hash_key, log_file.clone()));
-    let api = Arc::new(crate::api::Api { gw: gw.clone() });
-    let accept_tasks: Vec<_> = listeners
-        .into_iter()
-        .map(|l| crate::rt::spawn(crate::net::server::serve(l, api.clone(), gw.connections.clone(), gw.tuning.http)))
-        .collect();
-    let periodic = crate::rt::spawn(periodic_events(gw.clone()));
-
-    let urls: Vec<String> = listen.bound.iter().map(|a| ws_url(*a)).collect();
-    log::info!(target: "gateway", "listening on {} (PID {}, bind={}, auth={})", urls.join(", "), std::process::id(), listen.bind.name(), auth_mode.name());
-    if !listen.is_loopback() {
-        log::warn!(target: "gateway", "⚠️  Gateway is binding to a non-loopback address. Ensure authentication is configured before exposing to public networks.");
-    }
-    if let Some(f) = &log_file {
-        log::info!(target: "gateway", "log file: {}", f.display());
-    }
-    if verbose {
-        log::debug!(target: "gateway", "config: {}", gw.paths.display(&gw.paths.config_path));
-    }
-    gw.set_phase(Phase::Ready);
-    log::info!(target: "gateway", "ready");
-
-    let reason = loop {
-        match signals.next().await {
-            Some(Ok(Signal::Term)) => break "SIGTERM",
-            Some(Ok(Signal::Int)) => break "SIGINT",
-            Some(Ok(Signal::Hup)) => log::info!(target: "gateway", "received SIGHUP; nothing to reload in this build"),
-            Some(Ok(Signal::Usr1)) => log::info!(target: "gateway", "received SIGUSR1; in-process restart is not available in this build"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => log::warn!(target: "gateway", "signal stream error: {e}"),
-            None => break "signal stream ended",
-        }
-    };
-    log::info!(target: "gateway", "received {reason}; shutting down");
-    let started = Instant::now();
-    gw.set_phase(Phase::Draining);
-    drop(accept_tasks);
-    drop(periodic);
-    let told = gw.hub.shutdown(Event::new("shutdown", &json!({"reason": "gateway stopping"})), 1012, "service restart").await;
-    // Wait for the clients to take their close frames, within the shutdown budget.
-    let deadline = Instant::now() + limits::SHUTDOWN_BUDGET;
-    while told > 0 && Instant::now() < deadline && !gw.hub.clients().await.is_empty() {
-        Timer::after(std::time::Duration::from_millis(20)).await;
-    }
-    drop(lock);
-    log::info!(target: "shutdown", "completed cleanly in {}ms", started.elapsed().as_millis());
-    0
-}
-
-/// `tick` every `tickIntervalMs` and `health` (with `stateVersion`) every health interval.
-async fn periodic_events(gw: Arc<Gateway>) {
-    let tick = async {
-        let mut timer = Timer::interval(gw.tuning.tick_interval);
-        loop {
-            timer.next().await;
-            gw.hub.broadcast(Event::new("tick", &json!({"ts": crate::clock::now_ms()}))).await;
-        }
-    };
-    let health = async {
-        let mut timer = Timer::interval(gw.tuning.health_interval);
-        loop {
-            timer.next().await;
-            let sv = gw.bump_health();
-            let snap = super::methods::system::health_snapshot(&gw, false);
-            gw.hub.broadcast(Event::new("health", &snap).versioned(sv)).await;
-        }
-    };
-    smol::future::zip(tick, health).await;
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod config_rpc;
 mod http;
 mod install;
 mod protocol;
+mod reload;
 mod smoke;
 mod startup;

@@ -50,7 +50,21 @@ fn hello_ok_has_every_required_field_and_lists_exactly_our_methods() {
         assert_eq!(hello["server"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(hello["server"]["connId"].as_str().unwrap().len(), 36);
         let methods: Vec<&str> = hello["features"]["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
-        assert_eq!(methods, ["health", "status", "system-presence", "logs.tail", "config.get"]);
+        assert_eq!(
+            methods,
+            [
+                "health",
+                "status",
+                "system-presence",
+                "logs.tail",
+                "config.get",
+                "config.set",
+                "config.patch",
+                "config.apply",
+                "secrets.reload",
+                "channels.status"
+            ]
+        );
         // Each advertised method exists in the official table with the scope we enforce.
         for m in &methods {
             assert!(schema::methods_table().get(*m).is_some(), "{m} is not an official method");

@@ -298,6 +298,14 @@ impl GwBuilder {
         (code, err)
     }
 
+    /// Starts after `prepare` has written extra files into the home directory.
+    pub fn start_with(self, prepare: impl FnOnce(&Path)) -> Gw {
+        let dir = self.home.path().join(".openclaw");
+        std::fs::create_dir_all(&dir).unwrap();
+        prepare(self.home.path());
+        self.start()
+    }
+
     /// Starts without adding `--port 0`, so the port comes from the environment or config.
     pub fn start_without_port_flag(mut self) -> Gw {
         self.auto_port = false;
@@ -638,6 +646,23 @@ pub fn connect_params(token: &str, scopes: &[&str]) -> Value {
         "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "deviceFamily": "Linux", "mode": "cli", "instanceId": "it"},
         "caps": [], "auth": {"token": token}, "role": "operator", "scopes": scopes,
     })
+}
+
+/// JSON merge: objects merge key by key, anything else replaces.
+pub fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
 }
 
 pub fn block_on<T>(fut: impl Future<Output = T>) -> T {

@@ -1,6 +1,7 @@
 //! RPC methods: the table of what is implemented (advertised in `hello-ok.features.methods`) with
 //! the scope each needs, and dispatch. One file per method family.
 
+pub mod channels;
 pub mod config;
 pub mod logs;
 pub mod system;
@@ -15,7 +16,7 @@ use super::hub::Outbox;
 use super::protocol::{ErrorShape, Request};
 
 /// Events this gateway emits (`hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown"];
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed"];
 
 /// Every implemented method and the scope it needs (from the official schema's `methods` table).
 const METHODS: &[(&str, Scope)] = &[
@@ -24,6 +25,11 @@ const METHODS: &[(&str, Scope)] = &[
     ("system-presence", Scope::Read),
     ("logs.tail", Scope::Read),
     ("config.get", Scope::Read),
+    ("config.set", Scope::Admin),
+    ("config.patch", Scope::Admin),
+    ("config.apply", Scope::Admin),
+    ("secrets.reload", Scope::Admin),
+    ("channels.status", Scope::Read),
 ];
 
 pub fn names() -> Vec<&'static str> {
@@ -53,6 +59,11 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Value, ErrorShap
         "system-presence" => system::presence(call, &req.params),
         "logs.tail" => logs::tail(call, &req.params),
         "config.get" => config::get(call, &req.params),
+        "config.set" => config::set(call, &req.params).await,
+        "config.patch" => config::patch(call, &req.params).await,
+        "config.apply" => config::apply(call, &req.params).await,
+        "secrets.reload" => config::secrets_reload(call, &req.params).await,
+        "channels.status" => channels::status(call, &req.params).await,
         other => Err(ErrorShape::unknown_method(other)),
     }
 }

@@ -64,6 +64,7 @@ pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
             Phase::Starting => "starting",
             Phase::Ready => "ready",
             Phase::Draining => "draining",
+            Phase::Restarting => "restarting",
         });
     }
     snap["durationMs"] = json!(started.elapsed().as_millis() as u64);

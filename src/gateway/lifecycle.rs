@@ -1,0 +1,246 @@
+//! The running gateway's main loop: accept loops, periodic events, the reloader, signals, and the
+//! two ways a run ends — a graceful stop, or an in-process restart that keeps the process (and
+//! with it the hub, sessions and channels) and rebinds with the new port and bind.
+
+use async_signal::{Signal, Signals};
+use serde_json::json;
+use smol::stream::StreamExt;
+use smol::{Async, Task, Timer, channel};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::hub::Event;
+use super::lock::StateLock;
+use super::start::{self, EXIT_FAILURE, Prepared, RunOptions};
+use super::{Control, Gateway, Listen, Phase};
+use crate::api::Api;
+use crate::config::{self, Loaded};
+use crate::limits::{self, Tuning};
+
+/// `restartExpectedMs` announced with a restart's `shutdown` event.
+const RESTART_EXPECTED_MS: u64 = 1000;
+
+/// The accept loops of the current listeners; dropping them cancels the loops and closes the
+/// sockets (the tasks are held only for that).
+struct Acceptors {
+    _tasks: Vec<Task<()>>,
+}
+
+impl Acceptors {
+    fn start(listeners: Vec<Async<TcpListener>>, api: &Arc<Api>, gw: &Arc<Gateway>) -> Acceptors {
+        let tasks = listeners
+            .into_iter()
+            .map(|l| crate::rt::spawn(crate::net::server::serve(l, api.clone(), gw.connections.clone(), gw.tuning.http)))
+            .collect();
+        Acceptors { _tasks: tasks }
+    }
+}
+
+pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
+    let Prepared { paths, settings, listeners, mut lock, hash_key, log_file } = p;
+    let mut signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Gateway failed to start: cannot install signal handlers: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let (control, requests) = channel::bounded::<Control>(16);
+    let gw = Arc::new(Gateway::new(paths, Tuning::from_env(), settings, hash_key, log_file, opts, control.clone()));
+    let api = Arc::new(Api { gw: gw.clone() });
+    let mut acceptors = Acceptors::start(listeners, &api, &gw);
+    let _periodic = crate::rt::spawn(periodic_events(gw.clone()));
+    let (reload_now, reload_requests) = channel::bounded::<bool>(4);
+    let _reloader = crate::rt::spawn(super::reload::run(gw.clone(), reload_requests));
+    let _signals = crate::rt::spawn(async move {
+        while let Some(sig) = signals.next().await {
+            let request = match sig {
+                Ok(Signal::Term) => Control::Stop("SIGTERM"),
+                Ok(Signal::Int) => Control::Stop("SIGINT"),
+                Ok(Signal::Hup) => {
+                    log::info!(target: "gateway", "received SIGHUP; reloading the config");
+                    Control::ReloadNow { force_restart: false }
+                }
+                Ok(Signal::Usr1) => {
+                    log::info!(target: "gateway", "received SIGUSR1; restarting");
+                    Control::Restart { reason: "SIGUSR1".into(), loaded: None }
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    log::warn!(target: "gateway", "signal stream error: {e}");
+                    continue;
+                }
+            };
+            if control.send(request).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    announce(&gw);
+    gw.set_phase(Phase::Ready);
+    log::info!(target: "gateway", "ready");
+
+    let reason = loop {
+        match requests.recv().await {
+            Ok(Control::Stop(reason)) => break reason,
+            Ok(Control::ReloadNow { force_restart }) => {
+                let _ = reload_now.try_send(force_restart);
+            }
+            Ok(Control::Restart { reason, loaded }) => {
+                restart(&gw, &api, &mut acceptors, &mut lock, &reason, loaded).await;
+            }
+            Err(_) => break "control channel closed",
+        }
+    };
+    log::info!(target: "gateway", "received {reason}; shutting down");
+    let started = Instant::now();
+    gw.set_phase(Phase::Draining);
+    drop(acceptors);
+    let told = gw.hub.shutdown(Event::new("shutdown", &json!({"reason": "gateway stopping"})), 1012, "service restart").await;
+    wait_for_clients(&gw, told, limits::SHUTDOWN_BUDGET).await;
+    drop(lock);
+    log::info!(target: "shutdown", "completed cleanly in {}ms", started.elapsed().as_millis());
+    0
+}
+
+fn announce(gw: &Gateway) {
+    let settings = gw.settings();
+    let urls: Vec<String> = settings.listen.bound.iter().map(|a| start::ws_url(*a)).collect();
+    log::info!(
+        target: "gateway",
+        "listening on {} (PID {}, bind={}, auth={})",
+        urls.join(", "),
+        std::process::id(),
+        settings.listen.bind.name(),
+        settings.auth.mode.name()
+    );
+    if !settings.listen.is_loopback() {
+        log::warn!(target: "gateway", "⚠️  Gateway is binding to a non-loopback address. Ensure authentication is configured before exposing to public networks.");
+    }
+    if let Some(f) = &gw.log_file {
+        log::info!(target: "gateway", "log file: {}", f.display());
+    }
+}
+
+/// Waits until the hub has no clients left (they got their close frames), at most `budget`.
+async fn wait_for_clients(gw: &Gateway, told: usize, budget: Duration) {
+    let deadline = Instant::now() + budget;
+    while told > 0 && Instant::now() < deadline && !gw.hub.clients().await.is_empty() {
+        Timer::after(Duration::from_millis(20)).await;
+    }
+}
+
+/// Restarts in-process: clients are told and closed, the listeners are rebound when the port or
+/// bind changed (the old ones stay if the new address cannot be bound), and the new settings
+/// take over. A config that would not start is refused and the gateway keeps running as it was.
+async fn restart(
+    gw: &Arc<Gateway>,
+    api: &Arc<Api>,
+    acceptors: &mut Acceptors,
+    lock: &mut StateLock,
+    reason: &str,
+    loaded: Option<Box<Loaded>>,
+) {
+    let started = Instant::now();
+    let loaded = match loaded {
+        Some(l) => *l,
+        None => match config::load(&gw.paths) {
+            Ok(l) if l.is_valid() => l,
+            Ok(l) => {
+                let why = l.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
+                log::warn!(target: "gateway", "restart skipped (invalid config): {why}");
+                return;
+            }
+            Err(config::LoadError::Missing(_)) if gw.opts.allow_unconfigured => config::unconfigured(),
+            Err(e) => {
+                log::warn!(target: "gateway", "restart skipped (invalid config): {e}");
+                return;
+            }
+        },
+    };
+    let mut new = match start::check_mode(&gw.paths, &loaded, &gw.opts)
+        .and_then(|()| start::build_settings(&gw.paths, loaded, &gw.opts, &gw.hash_key))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!(target: "gateway", "restart skipped: {}", e.lines.join(" "));
+            return;
+        }
+    };
+    let old = gw.settings();
+    if old.auth.ephemeral_token && new.auth.ephemeral_token {
+        // Still no configured token: keep this run's generated one instead of rotating it.
+        new.auth.token = old.auth.token.clone();
+    }
+    let auth_changed = old.auth.mode != new.auth.mode || old.auth.token != new.auth.token || old.auth.password != new.auth.password;
+
+    log::info!(target: "gateway", "restarting in-process ({reason})");
+    gw.set_phase(Phase::Restarting);
+    let (code, why) = if auth_changed { (4001, "gateway auth changed") } else { (1012, "service restart") };
+    let shutdown = Event::new("shutdown", &json!({"reason": "gateway restarting", "restartExpectedMs": RESTART_EXPECTED_MS}));
+    let told = gw.hub.shutdown(shutdown, code, why).await;
+    wait_for_clients(gw, told, limits::WS_CLOSE_GRACE + Duration::from_millis(200)).await;
+
+    if same_address(&old.listen, &new.listen) {
+        new.listen.port = old.listen.port;
+        new.listen.bound = old.listen.bound.clone();
+    } else {
+        match rebind(gw, new.listen.clone()).await {
+            Ok((listen, listeners)) => {
+                // Dropping the old accept loops closes the old sockets.
+                *acceptors = Acceptors::start(listeners, api, gw);
+                new.listen = listen;
+            }
+            Err(e) => {
+                log::error!(
+                    target: "gateway",
+                    "restart: cannot listen on the new address ({}); still listening on {}",
+                    e.lines.join(" "),
+                    old.listen.primary_url()
+                );
+                new.auth.allowed_origins = start::allowed_origins(&new.loaded.config, &old.listen);
+                new.listen = old.listen.clone();
+            }
+        }
+    }
+    lock.record(new.listen.port, &gw.paths.config_path);
+    start::apply_log_levels(&new.loaded.config, gw.opts.verbose);
+    gw.replace_settings(new);
+    announce(gw);
+    gw.set_phase(Phase::Ready);
+    log::info!(target: "gateway", "restarted in-process in {}ms (same pid {})", started.elapsed().as_millis(), std::process::id());
+}
+
+/// Same hosts and port (port 0 means "any", so it matches whatever was picked before).
+fn same_address(old: &Listen, new: &Listen) -> bool {
+    old.hosts == new.hosts && (new.port == old.port || new.port == 0)
+}
+
+/// Binds the new listeners on a blocking thread (binding retries with short sleeps).
+async fn rebind(gw: &Arc<Gateway>, mut listen: Listen) -> Result<(Listen, Vec<Async<TcpListener>>), start::StartError> {
+    let paths = gw.paths.clone();
+    smol::unblock(move || start::bind_all(&mut listen, false, &paths).map(|l| (listen, l))).await
+}
+
+/// `tick` every `tickIntervalMs` and `health` (with `stateVersion`) every health interval.
+async fn periodic_events(gw: Arc<Gateway>) {
+    let tick = async {
+        let mut timer = Timer::interval(gw.tuning.tick_interval);
+        loop {
+            timer.next().await;
+            gw.hub.broadcast(Event::new("tick", &json!({"ts": crate::clock::now_ms()}))).await;
+        }
+    };
+    let health = async {
+        let mut timer = Timer::interval(gw.tuning.health_interval);
+        loop {
+            timer.next().await;
+            let sv = gw.bump_health();
+            let snap = super::methods::system::health_snapshot(&gw, false);
+            gw.hub.broadcast(Event::new("health", &snap).versioned(sv)).await;
+        }
+    };
+    smol::future::zip(tick, health).await;
+}
