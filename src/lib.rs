@@ -22,6 +22,7 @@ pub mod limits;
 pub mod logging;
 pub mod net;
 pub mod rt;
+pub mod service;
 pub mod sys;
 
 /// The version this build reports (`hello-ok.server.version`, `openclaw --version`).

@@ -1,12 +1,20 @@
 //! The command line (argh). One file per command family; each parses its flags and calls into
 //! the library. Exit codes are decided here and in the commands, never in `main`.
 
+pub mod channels;
+pub mod client;
+pub mod doctor;
 pub mod gateway;
+pub mod logs;
+pub mod secrets;
+pub mod service;
 pub mod setup;
+pub mod status;
 
 use argh::FromArgs;
 
 use crate::config::Paths;
+use client::CliError;
 
 /// OpenClaw Gateway for small machines: chat channels to an AI agent, the official protocol on
 /// one port.
@@ -30,6 +38,12 @@ pub struct Cli {
 pub enum Command {
     Gateway(gateway::GatewayCmd),
     Setup(setup::SetupCmd),
+    Status(status::StatusCmd),
+    Health(status::HealthCmd),
+    Logs(logs::LogsCmd),
+    Channels(channels::ChannelsCmd),
+    Secrets(secrets::SecretsCmd),
+    Doctor(doctor::DoctorCmd),
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
@@ -54,5 +68,29 @@ pub fn main() -> u8 {
     match command {
         Command::Gateway(cmd) => gateway::run(paths, cmd),
         Command::Setup(cmd) => setup::run(paths, cmd),
+        Command::Status(cmd) => finish(status::status(&paths, cmd)),
+        Command::Health(cmd) => finish(status::health(&paths, cmd)),
+        Command::Logs(cmd) => finish(logs::run(&paths, cmd)),
+        Command::Channels(cmd) => finish(channels::run(&paths, cmd)),
+        Command::Secrets(cmd) => finish(secrets::run(&paths, cmd)),
+        Command::Doctor(cmd) => finish(doctor::run(&paths, cmd)),
     }
+}
+
+/// Prints a command's failure (if it has a message) and returns its exit code.
+pub fn finish(result: Result<(), CliError>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("{}", e.message);
+            }
+            e.code
+        }
+    }
+}
+
+/// Pretty JSON on stdout.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
 }

@@ -154,6 +154,53 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
     }
 }
 
+/// The client side of the upgrade (our own CLI talking to a gateway): sends the request, checks
+/// the `101` and its accept key, and returns any bytes read past the response head.
+pub async fn client_handshake<S>(stream: &mut S, host: &str, path: &str, extra_headers: &[(&str, &str)]) -> io::Result<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+    let mut key_bytes = [0u8; 16];
+    crate::ids::random_bytes(&mut key_bytes);
+    let key = crate::encoding::base64(&key_bytes);
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in extra_headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection during the WebSocket upgrade"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                if resp.code != Some(101) {
+                    let code = resp.code.unwrap_or(0);
+                    return Err(io::Error::other(format!("the server answered the WebSocket upgrade with HTTP {code}")));
+                }
+                let accept = resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept")).map(|h| h.value);
+                if accept != Some(accept_key(&key).as_bytes()) {
+                    return Err(io::Error::other("the server sent a wrong Sec-WebSocket-Accept"));
+                }
+                return Ok(buf[len..].to_vec());
+            }
+            Ok(httparse::Status::Partial) if buf.len() < 16 * 1024 => continue,
+            Ok(httparse::Status::Partial) => return Err(io::Error::other("WebSocket upgrade response too large")),
+            Err(e) => return Err(io::Error::other(format!("malformed WebSocket upgrade response: {e}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
 mod config_rpc;
 mod http;
 mod install;
 mod protocol;
 mod reload;
+mod service;
 mod smoke;
 mod startup;

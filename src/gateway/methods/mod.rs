@@ -32,6 +32,11 @@ const METHODS: &[(&str, Scope)] = &[
     ("channels.status", Scope::Read),
 ];
 
+/// The scope a method needs, when the method exists.
+pub fn scope_of(method: &str) -> Option<Scope> {
+    METHODS.iter().find(|(n, _)| *n == method).map(|(_, s)| *s)
+}
+
 pub fn names() -> Vec<&'static str> {
     METHODS.iter().map(|(n, _)| *n).collect()
 }
