@@ -10,6 +10,7 @@
 
 use async_tungstenite::tungstenite::Message;
 use serde_json::{Value, json};
+use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::stream::StreamExt;
@@ -306,6 +307,40 @@ fn http_rps(port: u16, secs: f64) -> f64 {
     total.load(Ordering::Relaxed) as f64 / secs
 }
 
+/// File write → `config.changed` on a connected client, in ms (median of `n` hot changes).
+fn reload_latency(gw: &Gateway, n: usize) -> f64 {
+    let path = gw.home.join(".openclaw-dev/openclaw.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut samples = smol::block_on(async {
+        let mut ws = ws_connect(gw.port, &gw.token).await;
+        let mut out = Vec::new();
+        for i in 0..n {
+            cfg["logging"] = json!({"level": if i % 2 == 0 { "debug" } else { "info" }});
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, cfg.to_string()).unwrap();
+            let written = Instant::now();
+            std::fs::rename(&tmp, &path).unwrap();
+            let deadline = written + Duration::from_secs(10);
+            loop {
+                let next = ws.next().or(async {
+                    smol::Timer::at(deadline).await;
+                    None
+                });
+                match next.await {
+                    Some(Ok(Message::Text(t))) if t.contains("\"config.changed\"") => break,
+                    Some(Ok(_)) => {}
+                    _ => panic!("no config.changed within 10 s of the write"),
+                }
+            }
+            out.push(written.elapsed().as_secs_f64() * 1000.0);
+            // Let the poller see the next write as a separate change.
+            smol::Timer::after(Duration::from_millis(300)).await;
+        }
+        out
+    });
+    median(&mut samples)
+}
+
 /// RSS after `n` idle clients past hello-ok; returns (rss before, rss after) in KiB.
 fn many_clients(gw: &Gateway, n: usize) -> (f64, f64) {
     raise_fd_limit();
@@ -400,6 +435,19 @@ fn main() {
         value: Some(per),
         gate: Some(32.0),
         goal: "<= 12",
+    });
+    drop(gw);
+
+    // Config reload: file write -> config.changed (default 250 ms polling).
+    let gw = Gateway::start(&o.bin, &[]);
+    let reload_ms = reload_latency(&gw, if o.full { 11 } else { 5 });
+    report.insert("config_write_to_changed_ms".into(), json!(reload_ms));
+    gates.push(Gate {
+        name: "config change -> applied (file write -> config.changed)",
+        unit: "ms",
+        value: Some(reload_ms),
+        gate: Some(1000.0),
+        goal: "<= 300",
     });
     drop(gw);
 
