@@ -114,6 +114,28 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the only HTTP date form senders may
+/// produce) into milliseconds since the epoch.
+pub fn parse_http_date(text: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut parts = text.split_whitespace();
+    let (_weekday, day, month, year, time, zone) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if zone != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + (h * 3600 + m * 60 + s) as i64;
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +156,13 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
         }
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777_000));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
     }
 
     #[test]

@@ -34,6 +34,19 @@ pub const MAX_CONNECTIONS: usize = 8192;
 /// Pause after `accept` fails (for example EMFILE) so a full fd table cannot spin a core.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+// ---- HTTP client (model providers, chat APIs) ------------------------------------------------
+
+/// Largest response head we accept from an upstream server.
+pub const CLIENT_MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Bytes read from an upstream socket at a time.
+pub const CLIENT_READ_BUFFER: usize = 8 * 1024;
+/// Longest chunk-size or trailer line in an upstream chunked body.
+pub const CLIENT_MAX_CHUNK_LINE: usize = 4096;
+/// Largest error body we keep from an upstream (enough for any provider's error JSON).
+pub const CLIENT_MAX_ERROR_BODY: usize = 64 * 1024;
+/// Longest line in an upstream event stream (one SSE `data:` line carries one JSON chunk).
+pub const SSE_MAX_LINE: usize = 1024 * 1024;
+
 // ---- WebSocket protocol ---------------------------------------------------------------------
 
 /// Protocol version we speak (hello-ok `protocol`).
