@@ -138,11 +138,11 @@ mod tests {
 
             let default_roots = build_connector(&[]);
             let tcp = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await.unwrap();
-            let err = connect_with(&default_roots, "localhost", tcp).await.err().expect("an unknown issuer is refused");
+            let Err(err) = connect_with(&default_roots, "localhost", tcp).await else { panic!("an unknown issuer is refused") };
             assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
 
             let tcp = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await.unwrap();
-            let err = connect_with(&trusting, "example.com", tcp).await.err().expect("a name mismatch is refused");
+            let Err(err) = connect_with(&trusting, "example.com", tcp).await else { panic!("a name mismatch is refused") };
             assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
         });
     }
