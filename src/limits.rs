@@ -136,6 +136,17 @@ pub const LOGS_TAIL_MAX_LIMIT: u64 = 5000;
 pub const LOGS_TAIL_DEFAULT_MAX_BYTES: u64 = 250_000;
 pub const LOGS_TAIL_MAX_BYTES: u64 = 1_000_000;
 
+// ---- Agent ----------------------------------------------------------------------------------
+
+/// Longest a run may take by default (`agents.defaults.timeoutSeconds`, official 48 h).
+pub const AGENT_RUN_TIMEOUT: Duration = Duration::from_secs(172_800);
+/// Per-file cap on workspace files injected into the system prompt (`bootstrapMaxChars`).
+pub const BOOTSTRAP_MAX_CHARS: usize = 20_000;
+/// Cap on all injected workspace files together (`bootstrapTotalMaxChars`).
+pub const BOOTSTRAP_TOTAL_MAX_CHARS: usize = 60_000;
+/// Default `tools.exec.timeoutSec` (official value).
+pub const EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
 /// Start-up tuning read from the environment once. Tests use it to shorten intervals; operators
 /// may use it on very small boards.
 #[derive(Debug, Clone)]

@@ -54,7 +54,7 @@ impl CliError {
 /// The config as client commands see it: best effort (defaults when missing or invalid).
 pub fn client_config(paths: &Paths) -> Config {
     match config::load(paths) {
-        Ok(l) => l.config,
+        Ok(l) => (*l.config).clone(),
         Err(_) => Config::empty(),
     }
 }

@@ -207,8 +207,8 @@ fn call(paths: &Paths, cmd: CallCmd) -> Result<(), CliError> {
 fn status(paths: &Paths, cmd: StatusCmd) -> Result<(), CliError> {
     let loaded = config::load(paths);
     let (config_state, cfg) = match &loaded {
-        Ok(l) if l.is_valid() => ("valid".to_string(), l.config.clone()),
-        Ok(l) => (format!("invalid ({} problem(s); run `{} doctor`)", l.issues.len(), paths.command_prefix()), l.config.clone()),
+        Ok(l) if l.is_valid() => ("valid".to_string(), (*l.config).clone()),
+        Ok(l) => (format!("invalid ({} problem(s); run `{} doctor`)", l.issues.len(), paths.command_prefix()), (*l.config).clone()),
         Err(config::LoadError::Missing(_)) => ("missing".to_string(), config::Config::empty()),
         Err(config::LoadError::Invalid(why)) => (format!("invalid ({why})"), config::Config::empty()),
     };

@@ -81,6 +81,38 @@ impl Checker {
         }
     }
 
+    /// Opens an object of the official config of which this gateway reads only the keys in
+    /// `used`. Other keys are kept and ignored (the official schema is far larger than what we
+    /// act on), except near-misses of a used key: `modle` next to `model` is a typo, so it is an
+    /// issue.
+    pub fn partial_section<'a>(&mut self, parent: &Section<'a>, key: &str, used: &[&str]) -> Section<'a> {
+        let path = join(&parent.path, key);
+        let value = parent.map.and_then(|m| m.get(key));
+        self.partial_object_at(path, value, used)
+    }
+
+    /// Like [`Checker::partial_section`] for a value that is already in hand.
+    pub fn partial_object_at<'a>(&mut self, path: String, value: Option<&'a Value>, used: &[&str]) -> Section<'a> {
+        match value {
+            None | Some(Value::Null) => Section { path, map: None },
+            Some(Value::Object(m)) => {
+                for k in m.keys() {
+                    if used.contains(&k.as_str()) {
+                        continue;
+                    }
+                    if let Some(s) = suggest(k, used) {
+                        self.issue(&join(&path, k), format!("unknown key (did you mean {s:?}?)"));
+                    }
+                }
+                Section { path, map: Some(m) }
+            }
+            Some(other) => {
+                self.issue(&path, format!("expected an object, got {}", kind(other)));
+                Section { path, map: None }
+            }
+        }
+    }
+
     /// Like [`Checker::section`] for a value that is already in hand (root, map entries).
     pub fn object_at<'a>(&mut self, path: String, value: Option<&'a Value>, allowed: &[&str]) -> Section<'a> {
         let map = match value {
@@ -341,6 +373,18 @@ mod tests {
         assert_eq!(c.secret(&s, "c"), None);
         assert_eq!(c.secret(&s, "d"), None);
         assert_eq!(c.issues.len(), 1, "{:?}", c.issues);
+    }
+
+    #[test]
+    fn partial_sections_keep_unknown_keys_but_flag_near_misses() {
+        let v = json!({"agents": {"defaults": {"modle": "x", "heartbeat": {}, "workspace": "~/w"}}});
+        let mut c = Checker::default();
+        let root = Section::root(&v);
+        let a = c.partial_section(&root, "agents", &["defaults"]);
+        let d = c.partial_section(&a, "defaults", &["model", "workspace"]);
+        assert_eq!(c.string(&d, "workspace").as_deref(), Some("~/w"));
+        assert_eq!(c.issues.len(), 1, "{:?}", c.issues);
+        assert_eq!(c.issues[0].to_string(), "agents.defaults.modle: unknown key (did you mean \"model\"?)");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! typed form the program uses ([`model`], built with [`check`]) and how secrets are kept out of
 //! sight ([`secret`]). Nothing here knows about sockets.
 
+pub mod agents;
 pub mod bootstrap;
 pub mod check;
 pub mod json5;
@@ -24,7 +25,8 @@ use std::path::Path;
 pub struct Loaded {
     /// `None` when no config file exists (allowed with `--allow-unconfigured`).
     pub source: Option<Source>,
-    pub config: Config,
+    /// Shared: the agent keeps the snapshot a run started with while the gateway may reload.
+    pub config: std::sync::Arc<Config>,
     /// Problems that make the config invalid.
     pub issues: Vec<Issue>,
     /// Things worth telling the operator that do not stop the gateway.
@@ -55,12 +57,12 @@ pub fn validate(source: Source, paths: &Paths) -> Loaded {
     let (config, checker) = Config::from_value(&source.resolved, &resolver);
     let mut warnings = source.warnings.clone();
     warnings.extend(checker.warnings);
-    Loaded { source: Some(source), config, issues: checker.issues, warnings }
+    Loaded { source: Some(source), config: std::sync::Arc::new(config), issues: checker.issues, warnings }
 }
 
 /// The config used when no file exists.
 pub fn unconfigured() -> Loaded {
-    Loaded { source: None, config: Config::empty(), issues: Vec::new(), warnings: Vec::new() }
+    Loaded { source: None, config: std::sync::Arc::new(Config::empty()), issues: Vec::new(), warnings: Vec::new() }
 }
 
 /// A copy of `value` with every secret-bearing value replaced by [`secret::REDACTED`].

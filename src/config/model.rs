@@ -7,12 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::agents::{Agents, Hooks, HttpTools, Models, Tools};
 use super::check::{Checker, SecretInput, SecretRef, SecretSource, Section, suggest};
 use super::secret::Secret;
 use crate::limits;
 
 /// Top-level sections this gateway reads and validates.
-const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets"];
+const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets", "agents", "models", "tools", "hooks"];
 /// Whether this gateway reads a top-level section (the reloader ignores changes to the others).
 pub fn is_used_section(name: &str) -> bool {
     VALIDATED_SECTIONS.contains(&name)
@@ -22,17 +23,13 @@ pub fn is_used_section(name: &str) -> bool {
 const PASSTHROUGH_SECTIONS: &[&str] = &["$schema", "meta"];
 /// Top-level sections of the official OpenClaw config that this gateway does not use.
 const OFFICIAL_SECTIONS: &[&str] = &[
-    "agents",
     "bindings",
     "session",
     "messages",
     "talk",
-    "tools",
-    "models",
     "auth",
     "channels",
     "commands",
-    "hooks",
     "cron",
     "plugins",
     "skills",
@@ -161,6 +158,10 @@ impl LogLevel {
 pub struct Config {
     pub gateway: Gateway,
     pub logging: Logging,
+    pub agents: Agents,
+    pub models: Models,
+    pub tools: Tools,
+    pub hooks: Hooks,
     /// Top-level sections present in the file that this gateway keeps but does not use.
     pub ignored_sections: Vec<String>,
 }
@@ -178,6 +179,8 @@ pub struct Gateway {
     pub http: Http,
     pub trusted_proxies: Vec<IpAddr>,
     pub remote: Remote,
+    /// `gateway.tools`: changes to the `/tools/invoke` deny list.
+    pub tools: HttpTools,
 }
 
 #[derive(Debug, Clone)]
@@ -268,10 +271,8 @@ impl Config {
                 }
                 ignored.push(key.clone());
             }
-            let providers = secret_providers(&mut c, &root);
-            let gateway = gateway(&mut c, &root, resolver, &providers);
-            let logging = logging(&mut c, &root, resolver);
-            return (Config { gateway, logging, ignored_sections: ignored }, c);
+            let config = sections(&mut c, &root, resolver, ignored);
+            return (config, c);
         }
         c.issue("", "the config must be a JSON object");
         (Config::empty(), c)
@@ -282,19 +283,29 @@ impl Config {
         let mut c = Checker::default();
         let v = Value::Object(Default::default());
         let resolver = Resolver { env: &|_| None, home: std::path::Path::new("/") };
-        let root = Section::root(&v);
-        let providers = Vec::new();
-        Config {
-            gateway: gateway(&mut c, &root, &resolver, &providers),
-            logging: logging(&mut c, &root, &resolver),
-            ignored_sections: Vec::new(),
+        sections(&mut c, &Section::root(&v), &resolver, Vec::new())
+    }
+}
+
+fn sections(c: &mut Checker, root: &Section, resolver: &Resolver, ignored_sections: Vec<String>) -> Config {
+    let providers = secret_providers(c, root);
+    let gateway = gateway(c, root, resolver, &providers);
+    let logging = logging(c, root, resolver);
+    let agents = super::agents::agents(c, root, resolver);
+    let models = super::agents::models(c, root, resolver, &providers, &agents);
+    let tools = super::agents::tools(c, root);
+    let hooks = super::agents::hooks(c, root, resolver, &providers);
+    if let (Some(h), Some(g)) = (&hooks.token, &gateway.auth.token) {
+        if h.expose() == g.expose() {
+            c.warn("hooks.token is the same as the gateway token; use a separate secret for webhooks");
         }
     }
+    Config { gateway, logging, agents, models, tools, hooks, ignored_sections }
 }
 
 /// One `secrets.providers.<alias>` entry.
 #[derive(Debug, Clone)]
-struct SecretProvider {
+pub(super) struct SecretProvider {
     alias: String,
     source: SecretSource,
     path: Option<PathBuf>,
@@ -349,7 +360,7 @@ fn secret_providers(c: &mut Checker, root: &Section) -> Vec<SecretProvider> {
 }
 
 /// Resolves a secret input to its value, recording why when it cannot.
-fn resolve_secret(
+pub(super) fn resolve_secret(
     c: &mut Checker,
     path: &str,
     input: Option<SecretInput>,
@@ -545,7 +556,9 @@ fn gateway(c: &mut Checker, root: &Section, resolver: &Resolver, providers: &[Se
         }
     }
 
+    let tools = super::agents::http_tools(c, &g);
     Gateway {
+        tools,
         mode,
         port,
         bind,
