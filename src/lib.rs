@@ -5,11 +5,14 @@
 //!
 //! - [`cli`]: argh commands; `main.rs` only calls [`cli::main`].
 //! - [`config`]: paths, JSON5 reading, `$include`/`${VAR}`, the typed config, secrets.
-//! - [`net`]: HTTP/1.1 and the WebSocket upgrade; knows nothing of OpenClaw.
+//! - [`net`]: HTTP/1.1 (server and client), TLS, SSE and the WebSocket upgrade; knows nothing of
+//!   OpenClaw.
 //! - [`gateway`]: the resident process: start-up rules, the protocol, the event hub.
 //! - [`api`]: the HTTP routes of the gateway port.
+//! - [`agent`]: sessions, transcripts, model providers, tools and the run scheduler.
 //! - [`logging`], [`clock`], [`limits`], [`sys`], [`fsutil`], [`rt`]: shared plumbing.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod clock;

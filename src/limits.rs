@@ -146,6 +146,51 @@ pub const BOOTSTRAP_MAX_CHARS: usize = 20_000;
 pub const BOOTSTRAP_TOTAL_MAX_CHARS: usize = 60_000;
 /// Default `tools.exec.timeoutSec` (official value).
 pub const EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Output kept from a command (stdout and stderr share it); the rest is counted, not kept.
+pub const EXEC_MAX_OUTPUT_BYTES: usize = 64 * 1024;
+/// Entries `ls` shows at most.
+pub const LS_MAX_ENTRIES: usize = 500;
+/// Lines `read` returns when the model gives no limit.
+pub const READ_DEFAULT_LINES: usize = 2000;
+/// Bytes `read` returns at most per call.
+pub const READ_MAX_BYTES: usize = 50 * 1024;
+/// Largest file `write` creates.
+pub const WRITE_MAX_BYTES: usize = 1024 * 1024;
+/// A tool result longer than this is cut before it goes to the model and the transcript.
+pub const TOOL_RESULT_MAX_CHARS: usize = 64 * 1024;
+/// Model turns with tool calls per run before the run stops.
+pub const AGENT_MAX_TOOL_STEPS: usize = 16;
+/// Messages that may wait behind a session's active run (the official queue `cap`).
+pub const AGENT_LANE_QUEUE_MAX: usize = 20;
+/// Finished runs remembered for idempotency keys and `agent.wait`.
+pub const AGENT_FINISHED_RUNS_KEPT: usize = 512;
+/// `agent.wait` callers waiting for runs not submitted yet.
+pub const AGENT_WAITERS_MAX: usize = 1024;
+/// Transcript lines and bytes read to build a run's history (the model sees what fits its
+/// context out of these); a long conversation costs no more memory than this.
+pub const HISTORY_MAX_LINES: usize = 400;
+pub const HISTORY_MAX_BYTES: u64 = 2 * 1024 * 1024;
+/// Streamed text is passed on at most this often (the first words at once).
+pub const DELTA_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+// ---- Model providers ------------------------------------------------------------------------
+
+/// DNS, TCP and TLS handshake to a provider.
+pub const MODEL_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest silence from a cloud provider before a call counts as stalled (official value).
+pub const MODEL_IDLE_TIMEOUT_CLOUD: Duration = Duration::from_secs(120);
+/// The same for self-hosted servers (slow hardware takes longer to the first token).
+pub const MODEL_IDLE_TIMEOUT_LOCAL: Duration = Duration::from_secs(300);
+/// Calls per model before falling back (the first try and two retries).
+pub const MODEL_MAX_ATTEMPTS: u32 = 3;
+/// First retry delay; doubled for each further retry.
+pub const MODEL_RETRY_BASE: Duration = Duration::from_millis(500);
+/// A `Retry-After` longer than this fails the call (and falls back) instead of holding the run.
+pub const MODEL_RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+/// Context window assumed for a model whose config does not give one.
+pub const MODEL_DEFAULT_CONTEXT_WINDOW: u32 = 128_000;
+/// Output tokens asked for when the config does not say.
+pub const MODEL_DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Start-up tuning read from the environment once. Tests use it to shorten intervals; operators
 /// may use it on very small boards.

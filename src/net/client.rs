@@ -289,12 +289,13 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
+/// Reads once into `buf`. Cancel-safe: `buf` changes only after the read completed, so a caller
+/// may drop this future (racing it against a timer) without corrupting the buffer.
 async fn read_more(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let start = buf.len();
-    buf.resize(start + CLIENT_READ_BUFFER, 0);
-    let r = stream.read(&mut buf[start..]).await;
-    buf.truncate(start + *r.as_ref().unwrap_or(&0));
-    r
+    let mut scratch = [0u8; CLIENT_READ_BUFFER];
+    let n = stream.read(&mut scratch).await?;
+    buf.extend_from_slice(&scratch[..n]);
+    Ok(n)
 }
 
 fn bad_data(message: String) -> io::Error {

@@ -1,0 +1,222 @@
+//! OpenAI chat completions with streaming (`POST {baseUrl}/chat/completions`, `stream: true`),
+//! the format OpenAI, OpenRouter, Ollama, llama.cpp, vLLM and LM Studio all serve.
+//!
+//! Each `data:` line is a `chat.completion.chunk`: text arrives in `delta.content`, tool calls in
+//! `delta.tool_calls` fragments keyed by `index` (id and name once, arguments in pieces), the end
+//! in `finish_reason`, and token counts in a last chunk with `usage` (asked for with
+//! `stream_options.include_usage`). The stream ends with `data: [DONE]`.
+
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+
+use super::{ErrorKind, ModelRequest, ProviderError, ResolvedModel, SseBody, StreamEvent, parse_arguments, post, stream_error};
+use crate::agent::message::{Message, StopReason, ToolCall, Usage};
+use crate::config::agents::MaxTokensField;
+
+/// A tool call being assembled from fragments.
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+pub struct Stream {
+    model: ResolvedModel,
+    body: SseBody,
+    out: VecDeque<StreamEvent>,
+    calls: Vec<(u64, PartialCall)>,
+    finish: Option<StopReason>,
+    done: bool,
+}
+
+/// The request body.
+pub fn body(model: &ResolvedModel, req: &ModelRequest<'_>) -> Value {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if !req.system.is_empty() {
+        messages.push(json!({"role": "system", "content": req.system}));
+    }
+    for m in req.messages {
+        messages.push(match m {
+            Message::User { text } => json!({"role": "user", "content": text}),
+            Message::Assistant { text, tool_calls } if tool_calls.is_empty() => json!({"role": "assistant", "content": text}),
+            Message::Assistant { text, tool_calls } => {
+                let calls: Vec<Value> = tool_calls
+                    .iter()
+                    .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments.to_string()}}))
+                    .collect();
+                let content = if text.is_empty() { Value::Null } else { json!(text) };
+                json!({"role": "assistant", "content": content, "tool_calls": calls})
+            }
+            Message::ToolResult { call_id, text, .. } => json!({"role": "tool", "tool_call_id": call_id, "content": text}),
+        });
+    }
+    let mut body = json!({"model": model.model, "messages": messages, "stream": true, "stream_options": {"include_usage": true}});
+    let field = match model.max_tokens_field {
+        MaxTokensField::MaxTokens => "max_tokens",
+        MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+    };
+    body[field] = json!(model.max_tokens);
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .collect();
+        body["tools"] = json!(tools);
+        body["tool_choice"] = json!("auto");
+    }
+    body
+}
+
+pub async fn open(model: &ResolvedModel, req: &ModelRequest<'_>) -> Result<Stream, ProviderError> {
+    let base = model.base_url.clone().ok_or_else(|| ProviderError::new(ErrorKind::Config, "no baseUrl"))?;
+    let mut headers = Vec::new();
+    if let Some(key) = &model.api_key {
+        headers.push(("Authorization".to_string(), format!("Bearer {}", key.expose())));
+    }
+    let resp = post(model, base.join("chat/completions"), headers, &body(model, req)).await?;
+    Ok(Stream { model: model.clone(), body: SseBody::new(resp), out: VecDeque::new(), calls: Vec::new(), finish: None, done: false })
+}
+
+impl Stream {
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, ProviderError> {
+        loop {
+            if let Some(e) = self.out.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let Some(event) = self.body.next(&self.model).await? else {
+                // Some servers close the connection instead of sending [DONE]; that is only an
+                // error when the model had not finished.
+                if self.finish.is_none() {
+                    return Err(ProviderError::new(
+                        ErrorKind::Network,
+                        format!("{}: the stream ended before the model finished", self.model.provider),
+                    ));
+                }
+                self.end();
+                continue;
+            };
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                // [DONE] without a finish_reason is a normal stop (tool calls turn it into ToolUse).
+                self.finish.get_or_insert(StopReason::Stop);
+                self.end();
+                continue;
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let chunk: Value = serde_json::from_str(data).map_err(|e| {
+                ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {e}", self.model.provider))
+            })?;
+            self.chunk(&chunk)?;
+        }
+    }
+
+    fn chunk(&mut self, chunk: &Value) -> Result<(), ProviderError> {
+        if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+            return Err(stream_error(&self.model, err));
+        }
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            let cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+            self.out.push_back(StreamEvent::Usage(Usage {
+                input: u["prompt_tokens"].as_u64().unwrap_or(0).saturating_sub(cached),
+                output: u["completion_tokens"].as_u64().unwrap_or(0),
+                cache_read: cached,
+                cache_write: 0,
+            }));
+        }
+        let Some(choice) = chunk["choices"].as_array().and_then(|c| c.first()) else { return Ok(()) };
+        let delta = &choice["delta"];
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            self.out.push_back(StreamEvent::Text(text.to_string()));
+        }
+        if let Some(calls) = delta["tool_calls"].as_array() {
+            for (pos, c) in calls.iter().enumerate() {
+                let index = c["index"].as_u64().unwrap_or(pos as u64);
+                let slot = match self.calls.iter().position(|(i, _)| *i == index) {
+                    Some(p) => &mut self.calls[p].1,
+                    None => {
+                        self.calls.push((index, PartialCall::default()));
+                        &mut self.calls.last_mut().expect("just pushed").1
+                    }
+                };
+                if let Some(id) = c["id"].as_str().filter(|s| !s.is_empty()) {
+                    slot.id = id.to_string();
+                }
+                if let Some(name) = c["function"]["name"].as_str().filter(|s| !s.is_empty()) {
+                    slot.name = name.to_string();
+                }
+                if let Some(args) = c["function"]["arguments"].as_str() {
+                    slot.arguments.push_str(args);
+                }
+            }
+        }
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            self.finish = Some(match reason {
+                "length" => StopReason::Length,
+                "tool_calls" | "function_call" => StopReason::ToolUse,
+                "content_filter" => StopReason::Refusal,
+                _ => StopReason::Stop,
+            });
+            self.flush_calls();
+        }
+        Ok(())
+    }
+
+    /// Emits the assembled tool calls, in index order.
+    fn flush_calls(&mut self) {
+        self.calls.sort_by_key(|(i, _)| *i);
+        for (n, (_, c)) in self.calls.drain(..).enumerate() {
+            if c.name.is_empty() {
+                continue;
+            }
+            let id = if c.id.is_empty() { format!("call_{n}") } else { c.id };
+            self.out.push_back(StreamEvent::ToolCall(ToolCall { id, name: c.name, arguments: parse_arguments(&c.arguments) }));
+            // Some servers say "stop" even when they called tools.
+            if self.finish == Some(StopReason::Stop) {
+                self.finish = Some(StopReason::ToolUse);
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        self.flush_calls();
+        self.out.push_back(StreamEvent::Stop(self.finish.unwrap_or(StopReason::Stop)));
+        self.done = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::providers::ToolSpec;
+
+    #[test]
+    fn request_body_carries_history_tools_and_the_token_limit() {
+        let mut m = crate::agent::providers::ResolvedModel::offline();
+        m.model = "gpt-x".into();
+        m.max_tokens_field = MaxTokensField::MaxCompletionTokens;
+        let msgs = vec![
+            Message::user("hi"),
+            Message::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "ls".into(), arguments: json!({}) }],
+            },
+            Message::ToolResult { call_id: "c1".into(), name: "ls".into(), text: "a\nb".into(), is_error: false },
+        ];
+        let tools = [ToolSpec { name: "ls".into(), description: "list".into(), parameters: json!({"type": "object"}) }];
+        let b = body(&m, &ModelRequest { system: "sys", messages: &msgs, tools: &tools });
+        assert_eq!(b["messages"][0], json!({"role": "system", "content": "sys"}));
+        assert_eq!(b["messages"][2]["tool_calls"][0]["function"]["arguments"], "{}");
+        assert_eq!(b["messages"][2]["content"], Value::Null);
+        assert_eq!(b["messages"][3], json!({"role": "tool", "tool_call_id": "c1", "content": "a\nb"}));
+        assert_eq!(b["max_completion_tokens"], m.max_tokens);
+        assert_eq!(b["tools"][0]["function"]["name"], "ls");
+        assert_eq!(b["stream_options"]["include_usage"], true);
+    }
+}

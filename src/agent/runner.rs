@@ -1,0 +1,394 @@
+//! The run scheduler: one owner task holds every session's lane (its active run and the runs
+//! queued behind it), the slots shared by all sessions, and the recent outcomes that answer
+//! repeated idempotency keys and `agent.wait`. Everything else talks to it with [`Command`]s.
+//!
+//! A message arriving while its session is busy waits its turn (the official `followup` queue
+//! mode); a full lane refuses new work instead of dropping old work.
+
+use smol::channel::{self, Receiver, Sender};
+use smol::future::FutureExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::message::{StopReason, Usage};
+use super::{
+    Abort, AbortHandle, AbortReason, ActiveRun, Admission, EventKind, Notice, Outcome, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
+};
+use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
+
+/// What the run shares with the scheduler while it goes.
+pub struct Live {
+    pub text: Mutex<String>,
+    pub started_at: Mutex<u64>,
+}
+
+/// A run waiting for its turn.
+struct Job {
+    req: RunRequest,
+    live: Arc<Live>,
+}
+
+enum Phase {
+    Queued,
+    Running { abort: AbortHandle, live: Arc<Live> },
+    Done(Arc<Outcome>),
+}
+
+struct RunState {
+    key: String,
+    phase: Phase,
+    waiters: Vec<Sender<Arc<Outcome>>>,
+}
+
+#[derive(Default)]
+struct Lane {
+    active: Option<String>,
+    queue: VecDeque<Job>,
+    /// Queued jobs wait for a slot in `Scheduler::waiting`.
+    waiting_for_slot: bool,
+}
+
+enum Command {
+    Submit(Box<RunRequest>, Sender<Result<Admission, String>>),
+    Abort { key: String, run_id: Option<String>, reply: Sender<Vec<String>> },
+    Wait { run_id: String, reply: Sender<Arc<Outcome>> },
+    Active { key: String, reply: Sender<Vec<ActiveRun>> },
+    Finished { run_id: String, outcome: Arc<Outcome> },
+    Shutdown { reply: Sender<()> },
+}
+
+/// Handle to the scheduler task.
+#[derive(Clone)]
+pub struct Handle {
+    tx: Sender<Command>,
+}
+
+impl Handle {
+    pub fn start(shared: Arc<Shared>) -> Handle {
+        let (tx, rx) = channel::bounded(256);
+        crate::rt::spawn(Scheduler::new(shared, tx.clone()).run(rx)).detach();
+        Handle { tx }
+    }
+
+    pub async fn submit(&self, req: RunRequest) -> Result<Admission, String> {
+        let (reply, answer) = channel::bounded(1);
+        self.tx.send(Command::Submit(Box::new(req), reply)).await.map_err(|_| "the agent is not running".to_string())?;
+        answer.recv().await.map_err(|_| "the agent is not running".to_string())?
+    }
+
+    pub async fn abort(&self, key: &SessionKey, run_id: Option<&str>) -> Vec<String> {
+        let (reply, answer) = channel::bounded(1);
+        let cmd = Command::Abort { key: key.to_string(), run_id: run_id.map(str::to_string), reply };
+        if self.tx.send(cmd).await.is_err() {
+            return Vec::new();
+        }
+        answer.recv().await.unwrap_or_default()
+    }
+
+    pub async fn wait(&self, run_id: &str, timeout: Duration) -> Option<Arc<Outcome>> {
+        let (reply, answer) = channel::bounded(1);
+        self.tx.send(Command::Wait { run_id: run_id.to_string(), reply }).await.ok()?;
+        async { answer.recv().await.ok() }
+            .or(async {
+                smol::Timer::after(timeout).await;
+                None
+            })
+            .await
+    }
+
+    pub async fn active(&self, key: &SessionKey) -> Vec<ActiveRun> {
+        let (reply, answer) = channel::bounded(1);
+        if self.tx.send(Command::Active { key: key.to_string(), reply }).await.is_err() {
+            return Vec::new();
+        }
+        answer.recv().await.unwrap_or_default()
+    }
+
+    pub async fn shutdown(&self, budget: Duration) {
+        let (reply, answer) = channel::bounded(1);
+        if self.tx.send(Command::Shutdown { reply }).await.is_err() {
+            return;
+        }
+        async {
+            let _ = answer.recv().await;
+        }
+        .or(async {
+            smol::Timer::after(budget).await;
+        })
+        .await;
+    }
+}
+
+struct Scheduler {
+    shared: Arc<Shared>,
+    tx: Sender<Command>,
+    lanes: HashMap<String, Lane>,
+    runs: HashMap<String, RunState>,
+    /// Finished run ids, oldest first, for bounded retention.
+    finished: VecDeque<String>,
+    /// Session keys whose next job waits for a free slot, in arrival order.
+    waiting: VecDeque<String>,
+    running: usize,
+    max_running: usize,
+    /// Waiters for run ids not seen yet (`agent.wait` before the run was submitted).
+    early_waiters: HashMap<String, Vec<Sender<Arc<Outcome>>>>,
+    stopping: Option<Sender<()>>,
+}
+
+impl Scheduler {
+    fn new(shared: Arc<Shared>, tx: Sender<Command>) -> Scheduler {
+        Scheduler {
+            shared,
+            tx,
+            lanes: HashMap::new(),
+            runs: HashMap::new(),
+            finished: VecDeque::new(),
+            waiting: VecDeque::new(),
+            running: 0,
+            max_running: 1,
+            early_waiters: HashMap::new(),
+            stopping: None,
+        }
+    }
+
+    async fn run(mut self, rx: Receiver<Command>) {
+        while let Ok(cmd) = rx.recv().await {
+            match cmd {
+                Command::Submit(req, reply) => {
+                    let result = self.submit(*req).await;
+                    let _ = reply.try_send(result);
+                }
+                Command::Abort { key, run_id, reply } => {
+                    let ids = self.abort(&key, run_id.as_deref()).await;
+                    let _ = reply.try_send(ids);
+                }
+                Command::Wait { run_id, reply } => self.wait(run_id, reply),
+                Command::Active { key, reply } => {
+                    let _ = reply.try_send(self.active(&key));
+                }
+                Command::Finished { run_id, outcome } => self.finished(run_id, outcome).await,
+                Command::Shutdown { reply } => {
+                    let keys: Vec<String> = self.lanes.keys().cloned().collect();
+                    for key in keys {
+                        self.abort_with(&key, None, AbortReason::Shutdown).await;
+                    }
+                    if self.running == 0 {
+                        let _ = reply.try_send(());
+                    } else {
+                        self.stopping = Some(reply);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn submit(&mut self, req: RunRequest) -> Result<Admission, String> {
+        if self.stopping.is_some() {
+            return Err("the gateway is shutting down".into());
+        }
+        if let Some(state) = self.runs.get(&req.run_id) {
+            return Ok(match &state.phase {
+                Phase::Done(o) => Admission::Done(o.clone()),
+                _ => Admission::InFlight,
+            });
+        }
+        self.max_running = req.config.agents.defaults.max_concurrent.max(1);
+        let key = req.key.to_string();
+        let lane = self.lanes.entry(key.clone()).or_default();
+        if lane.queue.len() >= AGENT_LANE_QUEUE_MAX {
+            return Err(format!(
+                "session {key} already has {AGENT_LANE_QUEUE_MAX} messages waiting; wait for them or abort with chat.abort"
+            ));
+        }
+        let run_id = req.run_id.clone();
+        let live = Arc::new(Live { text: Mutex::new(String::new()), started_at: Mutex::new(0) });
+        lane.queue.push_back(Job { req, live });
+        let waiters = self.early_waiters.remove(&run_id).unwrap_or_default();
+        self.runs.insert(run_id.clone(), RunState { key: key.clone(), phase: Phase::Queued, waiters });
+        self.pump(&key);
+        Ok(match self.runs.get(&run_id).map(|s| &s.phase) {
+            Some(Phase::Running { .. }) => Admission::Started,
+            _ => Admission::Queued,
+        })
+    }
+
+    /// Starts the lane's next job if the lane is idle and a slot is free; otherwise puts the lane
+    /// in line for a slot.
+    fn pump(&mut self, key: &str) {
+        let Some(lane) = self.lanes.get_mut(key) else { return };
+        if lane.active.is_some() || lane.queue.is_empty() {
+            return;
+        }
+        if self.running >= self.max_running {
+            if !lane.waiting_for_slot {
+                lane.waiting_for_slot = true;
+                self.waiting.push_back(key.to_string());
+            }
+            return;
+        }
+        let Some(job) = lane.queue.pop_front() else { return };
+        lane.active = Some(job.req.run_id.clone());
+        self.running += 1;
+        // The scheduler keeps the handle while the run goes (see `abort_with`).
+        let (abort, handle) = Abort::new();
+        let Job { req, live } = job;
+        let run_id = req.run_id.clone();
+        if let Some(state) = self.runs.get_mut(&run_id) {
+            state.phase = Phase::Running { abort: handle.clone(), live: live.clone() };
+        }
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        crate::rt::spawn(async move {
+            let outcome = super::run::execute(shared, req, abort, handle, live).await;
+            let _ = tx.send(Command::Finished { run_id, outcome }).await;
+        })
+        .detach();
+    }
+
+    /// Starts waiting lanes while slots are free.
+    fn fill_slots(&mut self) {
+        while self.running < self.max_running {
+            let Some(key) = self.waiting.pop_front() else { break };
+            if let Some(lane) = self.lanes.get_mut(&key) {
+                lane.waiting_for_slot = false;
+            }
+            self.pump(&key);
+        }
+    }
+
+    async fn finished(&mut self, run_id: String, outcome: Arc<Outcome>) {
+        self.running = self.running.saturating_sub(1);
+        let key = outcome.key.to_string();
+        self.complete(&run_id, outcome);
+        if let Some(lane) = self.lanes.get_mut(&key) {
+            if lane.active.as_deref() == Some(run_id.as_str()) {
+                lane.active = None;
+            }
+        }
+        self.pump(&key);
+        self.fill_slots();
+        if let Some(lane) = self.lanes.get(&key) {
+            if lane.active.is_none() && lane.queue.is_empty() && !lane.waiting_for_slot {
+                self.lanes.remove(&key);
+            }
+        }
+        if self.running == 0 {
+            if let Some(reply) = self.stopping.take() {
+                let _ = reply.try_send(());
+            }
+        }
+    }
+
+    /// Records an outcome, answers its waiters and trims old outcomes.
+    fn complete(&mut self, run_id: &str, outcome: Arc<Outcome>) {
+        if let Some(state) = self.runs.get_mut(run_id) {
+            for w in state.waiters.drain(..) {
+                let _ = w.try_send(outcome.clone());
+            }
+            state.phase = Phase::Done(outcome);
+        }
+        self.finished.push_back(run_id.to_string());
+        while self.finished.len() > AGENT_FINISHED_RUNS_KEPT {
+            if let Some(old) = self.finished.pop_front() {
+                self.runs.remove(&old);
+            }
+        }
+    }
+
+    async fn abort(&mut self, key: &str, run_id: Option<&str>) -> Vec<String> {
+        self.abort_with(key, run_id, AbortReason::Requested).await
+    }
+
+    /// Queued jobs are dropped (reported as aborted) first, then the active run is signalled;
+    /// it reports its own end once it has saved its partial answer.
+    async fn abort_with(&mut self, key: &str, run_id: Option<&str>, reason: AbortReason) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut dropped = Vec::new();
+        if let Some(lane) = self.lanes.get_mut(key) {
+            let (drop_now, keep): (Vec<Job>, Vec<Job>) = lane.queue.drain(..).partition(|j| run_id.is_none_or(|id| id == j.req.run_id));
+            lane.queue = keep.into();
+            dropped = drop_now;
+            if let Some(active) = lane.active.clone() {
+                if run_id.is_none_or(|id| id == active) {
+                    if let Some(RunState { phase: Phase::Running { abort, .. }, .. }) = self.runs.get(&active) {
+                        abort.abort(reason);
+                        ids.push(active);
+                    }
+                }
+            }
+        }
+        for job in dropped {
+            let outcome = Arc::new(never_started(&job));
+            ids.push(job.req.run_id.clone());
+            let event = RunEvent {
+                run_id: job.req.run_id.clone(),
+                key: job.req.key.clone(),
+                session_id: String::new(),
+                seq: 1,
+                ts: outcome.ended_at,
+                kind: EventKind::End(outcome.clone()),
+            };
+            self.shared.notify(Notice::Run(Arc::new(event))).await;
+            self.complete(&job.req.run_id, outcome);
+        }
+        ids
+    }
+
+    fn wait(&mut self, run_id: String, reply: Sender<Arc<Outcome>>) {
+        match self.runs.get_mut(&run_id) {
+            Some(RunState { phase: Phase::Done(o), .. }) => {
+                let _ = reply.try_send(o.clone());
+            }
+            Some(state) => state.waiters.push(reply),
+            None => {
+                // The run may not have been submitted yet; drop waiters that gave up.
+                if self.early_waiters.len() >= AGENT_WAITERS_MAX {
+                    self.early_waiters.retain(|_, ws| {
+                        ws.retain(|w| !w.is_closed());
+                        !ws.is_empty()
+                    });
+                }
+                if self.early_waiters.len() < AGENT_WAITERS_MAX {
+                    self.early_waiters.entry(run_id).or_default().push(reply);
+                }
+            }
+        }
+    }
+
+    fn active(&self, key: &str) -> Vec<ActiveRun> {
+        self.runs
+            .iter()
+            .filter(|(_, s)| s.key == key)
+            .filter_map(|(id, s)| match &s.phase {
+                Phase::Running { live, .. } => Some(ActiveRun {
+                    run_id: id.clone(),
+                    text: live.text.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                    started_at: *live.started_at.lock().unwrap_or_else(|e| e.into_inner()),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The outcome of a queued job that was aborted before it started.
+fn never_started(job: &Job) -> Outcome {
+    let now = crate::clock::now_ms();
+    Outcome {
+        run_id: job.req.run_id.clone(),
+        key: job.req.key.clone(),
+        session_id: String::new(),
+        status: RunStatus::Aborted,
+        text: String::new(),
+        client_tool_calls: Vec::new(),
+        stop_reason: StopReason::Aborted,
+        error: None,
+        usage: Usage::default(),
+        provider: None,
+        model: None,
+        started_at: now,
+        ended_at: now,
+        tools_used: Vec::new(),
+    }
+}

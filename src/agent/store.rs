@@ -1,0 +1,498 @@
+//! The session store: per agent, an index (`sessions.json`: session key → [`SessionEntry`]) and
+//! one transcript per session (see [`super::transcript`]). All writes for an agent go through
+//! one lock, so the index and the transcripts' sequence numbers cannot race; file IO runs on the
+//! blocking pool so an `fsync` on a slow SD card never stalls the event loop.
+//!
+//! The index is rewritten atomically (temp file + rename). If it is found unreadable, it is set
+//! aside and rebuilt from the transcripts' headers, which name their session key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::keys::SessionKey;
+use super::transcript::{self, Tail};
+use crate::clock;
+
+/// Index file name inside an agent's sessions directory.
+pub const INDEX_FILE: &str = "sessions.json";
+/// Largest index file we read.
+const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes read from a transcript's end to find its last sequence number.
+const SEQ_PROBE_BYTES: u64 = 256 * 1024;
+/// Characters of the last message kept in the index for session lists.
+const PREVIEW_CHARS: usize = 120;
+
+/// One session in the index (the official `sessions.json` row, in camelCase).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEntry {
+    pub session_id: String,
+    #[serde(default)]
+    pub created_at: u64,
+    #[serde(default)]
+    pub updated_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `provider/model` chosen for this session (`sessions.patch {model}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_override: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_interaction_at: Option<u64>,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_id: Option<String>,
+    /// `running`, `done`, `failed` or `aborted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_error: Option<String>,
+    /// The model that answered last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_preview: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_session_id: Option<String>,
+    /// Transcript file name inside the sessions directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_file: Option<String>,
+}
+
+impl SessionEntry {
+    /// `text` shortened for the index's preview.
+    pub fn set_preview(&mut self, text: &str) {
+        let mut p: String = text.chars().take(PREVIEW_CHARS).collect();
+        if text.chars().count() > PREVIEW_CHARS {
+            p.push('…');
+        }
+        self.last_message_preview = Some(p);
+    }
+}
+
+/// Where the next transcript line goes.
+#[derive(Debug, Clone)]
+struct Cursor {
+    next_seq: u64,
+    last_id: Option<String>,
+}
+
+struct AgentSessions {
+    dir: PathBuf,
+    index: BTreeMap<String, SessionEntry>,
+    /// Per session id, once known (found lazily from the transcript's end).
+    cursors: HashMap<String, Cursor>,
+}
+
+/// A line appended to a transcript: a message payload and the run it belongs to.
+pub struct Append {
+    pub message: Value,
+    pub run_id: Option<String>,
+}
+
+/// Where each appended line landed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub seq: u64,
+    pub id: String,
+}
+
+pub struct Store {
+    state_dir: PathBuf,
+    agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
+}
+
+impl Store {
+    pub fn new(state_dir: &Path) -> Store {
+        Store { state_dir: state_dir.to_path_buf(), agents: smol::lock::Mutex::new(HashMap::new()) }
+    }
+
+    /// `<state>/agents/<agentId>/sessions`.
+    pub fn sessions_dir(&self, agent_id: &str) -> PathBuf {
+        self.state_dir.join("agents").join(agent_id).join("sessions")
+    }
+
+    pub fn transcript_path(&self, agent_id: &str, entry: &SessionEntry) -> PathBuf {
+        let name = entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id));
+        self.sessions_dir(agent_id).join(name)
+    }
+
+    /// Locks the store and makes sure `agent_id`'s index is loaded.
+    async fn lock(&self, agent_id: &str) -> io::Result<smol::lock::MutexGuard<'_, HashMap<String, AgentSessions>>> {
+        let mut guard = self.agents.lock().await;
+        if !guard.contains_key(agent_id) {
+            let dir = self.sessions_dir(agent_id);
+            let loaded = smol::unblock(move || load(&dir)).await?;
+            guard.insert(agent_id.to_string(), loaded);
+        }
+        Ok(guard)
+    }
+
+    pub async fn get(&self, key: &SessionKey) -> io::Result<Option<SessionEntry>> {
+        let guard = self.lock(&key.agent_id).await?;
+        Ok(guard[&key.agent_id].index.get(&key.to_string()).cloned())
+    }
+
+    /// The session for `key`, created (with its transcript) when it does not exist yet.
+    /// Returns the entry and whether it was created.
+    pub async fn ensure(&self, key: &SessionKey, cwd: &Path) -> io::Result<(SessionEntry, bool)> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        if let Some(e) = sessions.index.get(&key.to_string()) {
+            return Ok((e.clone(), false));
+        }
+        let entry = new_session(sessions, key, cwd, None).await?;
+        persist(sessions).await?;
+        Ok((entry, true))
+    }
+
+    /// Changes one entry and writes the index. `None` when the session does not exist.
+    pub async fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
+        f(entry);
+        let out = entry.clone();
+        persist(sessions).await?;
+        Ok(Some(out))
+    }
+
+    /// Appends lines to the session's transcript (which must exist) and returns their positions.
+    pub async fn append(&self, key: &SessionKey, items: Vec<Append>) -> io::Result<Vec<Appended>> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let entry = sessions
+            .index
+            .get(&key.to_string())
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("session {key} does not exist")))?;
+        let path = sessions.dir.join(entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id)));
+        let mut cursor = match sessions.cursors.get(&entry.session_id) {
+            Some(c) => c.clone(),
+            None => {
+                let p = path.clone();
+                smol::unblock(move || find_cursor(&p)).await?
+            }
+        };
+        let now = clock::now_ms();
+        let ts = clock::utc(now).rfc3339(true);
+        let mut lines = Vec::with_capacity(items.len());
+        let mut placed = Vec::with_capacity(items.len());
+        for item in items {
+            let id = short_id();
+            let mut line = json!({"type": "message", "id": id, "parentId": cursor.last_id, "seq": cursor.next_seq,
+                                  "timestamp": ts, "message": item.message});
+            if let Some(run) = item.run_id {
+                line["runId"] = json!(run);
+            }
+            placed.push(Appended { seq: cursor.next_seq, id: id.clone() });
+            cursor.next_seq += 1;
+            cursor.last_id = Some(id);
+            lines.push(line);
+        }
+        smol::unblock(move || transcript::append(&path, &lines)).await?;
+        sessions.cursors.insert(entry.session_id.clone(), cursor);
+        Ok(placed)
+    }
+
+    /// The end of a session's transcript (at most `max_lines` lines from the last `max_bytes`).
+    pub async fn read_tail(&self, key: &SessionKey, max_lines: usize, max_bytes: u64) -> io::Result<Option<(SessionEntry, Tail)>> {
+        let Some(entry) = self.get(key).await? else { return Ok(None) };
+        let path = self.transcript_path(&key.agent_id, &entry);
+        let tail = smol::unblock(move || match transcript::read_tail(&path, max_lines, max_bytes) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Tail::default()),
+            other => other,
+        })
+        .await?;
+        Ok(Some((entry, tail)))
+    }
+
+    /// Starts a fresh transcript for `key` (a new session id); the old transcript is kept.
+    /// Returns the previous session id and the new entry, or `None` if there was no session.
+    pub async fn reset(&self, key: &SessionKey, cwd: &Path) -> io::Result<Option<(String, SessionEntry)>> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
+        let entry = new_session(sessions, key, cwd, Some(&old)).await?;
+        persist(sessions).await?;
+        Ok(Some((old.session_id, entry)))
+    }
+
+    /// Removes `key` from the index. Its transcript is deleted or, by default, renamed aside
+    /// (`<id>.jsonl.deleted.<ms>`) and listed as archived. `None` if there was no session.
+    pub async fn delete(&self, key: &SessionKey, delete_transcript: bool) -> io::Result<Option<Vec<PathBuf>>> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let Some(entry) = sessions.index.remove(&key.to_string()) else { return Ok(None) };
+        sessions.cursors.remove(&entry.session_id);
+        persist(sessions).await?;
+        let path = sessions.dir.join(entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id)));
+        let archived = smol::unblock(move || -> io::Result<Vec<PathBuf>> {
+            if !path.exists() {
+                return Ok(Vec::new());
+            }
+            if delete_transcript {
+                std::fs::remove_file(&path)?;
+                return Ok(Vec::new());
+            }
+            let aside = PathBuf::from(format!("{}.deleted.{}", path.display(), clock::now_ms()));
+            std::fs::rename(&path, &aside)?;
+            Ok(vec![aside])
+        })
+        .await?;
+        Ok(Some(archived))
+    }
+
+    /// Every session of `agent_id`, by key.
+    pub async fn list(&self, agent_id: &str) -> io::Result<Vec<(String, SessionEntry)>> {
+        let guard = self.lock(agent_id).await?;
+        Ok(guard[agent_id].index.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+    }
+
+    /// Sessions per loaded agent, for status output.
+    pub async fn count(&self, agent_id: &str) -> io::Result<usize> {
+        let guard = self.lock(agent_id).await?;
+        Ok(guard[agent_id].index.len())
+    }
+}
+
+/// Creates a new session (transcript header and index entry) for `key`, carrying labels and
+/// overrides over from `previous` on a reset.
+async fn new_session(
+    sessions: &mut AgentSessions,
+    key: &SessionKey,
+    cwd: &Path,
+    previous: Option<&SessionEntry>,
+) -> io::Result<SessionEntry> {
+    let now = clock::now_ms();
+    let session_id = crate::ids::uuid();
+    let file = format!("{session_id}.jsonl");
+    let mut header = json!({"type": "session", "version": 3, "id": session_id, "key": key.to_string(), "agentId": key.agent_id,
+                            "timestamp": clock::utc(now).rfc3339(true), "cwd": cwd.display().to_string()});
+    if let Some(p) = previous {
+        header["parentSession"] = json!(p.session_id);
+    }
+    let dir = sessions.dir.clone();
+    let path = dir.join(&file);
+    smol::unblock(move || {
+        crate::fsutil::create_private_dir(&dir)?;
+        transcript::create(&path, &header)
+    })
+    .await?;
+    let entry = SessionEntry {
+        session_id: session_id.clone(),
+        created_at: now,
+        updated_at: now,
+        label: previous.and_then(|p| p.label.clone()),
+        model_override: previous.and_then(|p| p.model_override.clone()),
+        display_name: previous.and_then(|p| p.display_name.clone()),
+        previous_session_id: previous.map(|p| p.session_id.clone()),
+        session_file: Some(file),
+        ..Default::default()
+    };
+    sessions.cursors.insert(session_id, Cursor { next_seq: 1, last_id: None });
+    sessions.index.insert(key.to_string(), entry.clone());
+    Ok(entry)
+}
+
+async fn persist(sessions: &AgentSessions) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(&sessions.index).map_err(io::Error::other)?;
+    let dir = sessions.dir.clone();
+    smol::unblock(move || {
+        crate::fsutil::create_private_dir(&dir)?;
+        crate::fsutil::write_private_atomic(&dir.join(INDEX_FILE), &bytes)
+    })
+    .await
+}
+
+fn load(dir: &Path) -> io::Result<AgentSessions> {
+    let path = dir.join(INDEX_FILE);
+    let mut index = match std::fs::metadata(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(e),
+        Ok(meta) if meta.len() > MAX_INDEX_BYTES => {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is larger than 64 MiB", path.display())));
+        }
+        Ok(_) => {
+            let text = std::fs::read(&path)?;
+            match serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&text) {
+                Ok(index) => index,
+                Err(e) => {
+                    let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), clock::now_ms()));
+                    std::fs::rename(&path, &aside)?;
+                    log::warn!(
+                        target: "agent",
+                        "{} was unreadable ({e}); kept it as {} and rebuilt the index from the transcripts",
+                        path.display(),
+                        aside.display()
+                    );
+                    rebuild(dir)
+                }
+            }
+        }
+    };
+    // A run that was in progress when the gateway died will never finish.
+    for entry in index.values_mut() {
+        if entry.status.as_deref() == Some("running") {
+            entry.status = Some("failed".into());
+            entry.last_run_error = Some("interrupted: the gateway stopped during the run".into());
+        }
+    }
+    Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new() })
+}
+
+/// An index made from the transcripts' headers; where several transcripts claim a key, the most
+/// recently written one wins.
+fn rebuild(dir: &Path) -> BTreeMap<String, SessionEntry> {
+    let mut found: BTreeMap<String, (u64, SessionEntry)> = BTreeMap::new();
+    let Ok(read) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    for item in read.flatten() {
+        let name = item.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".jsonl") {
+            continue;
+        }
+        let Ok(header) = transcript::read_header(&item.path()) else { continue };
+        let (Some(key), Some(id)) = (header["key"].as_str(), header["id"].as_str()) else { continue };
+        let modified = item.metadata().ok().and_then(|m| m.modified().ok()).map(system_ms).unwrap_or(0);
+        if found.get(key).is_some_and(|(m, _)| *m >= modified) {
+            continue;
+        }
+        let entry = SessionEntry {
+            session_id: id.to_string(),
+            created_at: modified,
+            updated_at: modified,
+            session_file: Some(name),
+            ..Default::default()
+        };
+        found.insert(key.to_string(), (modified, entry));
+    }
+    found.into_iter().map(|(k, (_, e))| (k, e)).collect()
+}
+
+fn system_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The sequence number and id after the transcript's last line.
+fn find_cursor(path: &Path) -> io::Result<Cursor> {
+    let tail = match transcript::read_tail(path, 64, SEQ_PROBE_BYTES) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Cursor { next_seq: 1, last_id: None }),
+        Err(e) => return Err(e),
+    };
+    let last = tail.entries.iter().rev().find(|e| e["seq"].is_u64());
+    Ok(match last {
+        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0) + 1, last_id: e["id"].as_str().map(str::to_string) },
+        None => Cursor { next_seq: 1, last_id: None },
+    })
+}
+
+fn short_id() -> String {
+    let mut b = [0u8; 4];
+    crate::ids::random_bytes(&mut b);
+    crate::encoding::hex(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (Store, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("oc-store-{}", crate::ids::uuid()));
+        (Store::new(&dir), dir)
+    }
+
+    #[test]
+    fn sessions_are_created_appended_and_survive_a_reload() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            let (entry, created) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            assert!(created);
+            assert!(!store.ensure(&key, Path::new("/w")).await.unwrap().1);
+            let placed = store
+                .append(&key, vec![Append { message: json!({"role": "user", "content": "hi"}), run_id: Some("r1".into()) }])
+                .await
+                .unwrap();
+            assert_eq!(placed[0].seq, 1);
+            store.update(&key, |e| e.label = Some("Kitchen".into())).await.unwrap();
+
+            // A new store (a restarted gateway) continues the numbering from the file.
+            let again = Store::new(&dir);
+            let got = again.get(&key).await.unwrap().unwrap();
+            assert_eq!(got.session_id, entry.session_id);
+            assert_eq!(got.label.as_deref(), Some("Kitchen"));
+            let placed =
+                again.append(&key, vec![Append { message: json!({"role": "assistant", "content": []}), run_id: None }]).await.unwrap();
+            assert_eq!(placed[0].seq, 2);
+            let (_, tail) = again.read_tail(&key, 10, 1 << 20).await.unwrap().unwrap();
+            assert_eq!(tail.entries.len(), 3);
+            assert_eq!(tail.entries[0]["key"], "agent:main:main");
+            assert_eq!(tail.entries[2]["parentId"], tail.entries[1]["id"]);
+        });
+    }
+
+    #[test]
+    fn reset_starts_a_new_transcript_and_delete_archives_it() {
+        let (store, _dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            let (first, _) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.update(&key, |e| e.model_override = Some("a/b".into())).await.unwrap();
+            let (old, fresh) = store.reset(&key, Path::new("/w")).await.unwrap().unwrap();
+            assert_eq!(old, first.session_id);
+            assert_ne!(fresh.session_id, first.session_id);
+            assert_eq!(fresh.model_override.as_deref(), Some("a/b"), "overrides survive a reset");
+            assert!(store.transcript_path("main", &first).exists(), "the old transcript is kept");
+            let archived = store.delete(&key, false).await.unwrap().unwrap();
+            assert_eq!(archived.len(), 1);
+            assert!(archived[0].exists());
+            assert!(store.get(&key).await.unwrap().is_none());
+            assert!(store.delete(&key, false).await.unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn an_unreadable_index_is_rebuilt_from_transcript_headers() {
+        let (store, dir) = store();
+        let key = SessionKey::direct("main", "telegram", "42");
+        smol::block_on(async {
+            let (entry, _) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
+            let index = dir.join("agents/main/sessions").join(INDEX_FILE);
+            std::fs::write(&index, b"{\"agent:main:telegram:direct:42\": {\"sessionId\": ").unwrap();
+            let again = Store::new(&dir);
+            let got = again.get(&key).await.unwrap().expect("rebuilt from the header");
+            assert_eq!(got.session_id, entry.session_id);
+            let kept = std::fs::read_dir(dir.join("agents/main/sessions"))
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+            assert!(kept, "the unreadable index is kept aside");
+        });
+    }
+
+    #[test]
+    fn runs_interrupted_by_a_crash_are_marked_failed_on_load() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
+            let got = Store::new(&dir).get(&key).await.unwrap().unwrap();
+            assert_eq!(got.status.as_deref(), Some("failed"));
+            assert!(got.last_run_error.unwrap().contains("interrupted"));
+        });
+    }
+}
