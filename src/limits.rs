@@ -47,6 +47,25 @@ pub const CLIENT_MAX_ERROR_BODY: usize = 64 * 1024;
 /// Longest line in an upstream event stream (one SSE `data:` line carries one JSON chunk).
 pub const SSE_MAX_LINE: usize = 1024 * 1024;
 
+// ---- HTTP APIs on the gateway port -----------------------------------------------------------
+
+/// Largest body of `/v1/chat/completions` and `/v1/responses` (official 20 MB).
+pub const V1_MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+/// Largest body of `/tools/invoke` (official 2 MB).
+pub const TOOLS_INVOKE_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Largest webhook body (official 256 KiB).
+pub const HOOKS_MAX_BODY_BYTES: usize = 256 * 1024;
+/// Failed hook-token attempts per client per window, and the lockout after (official 20/60 s).
+pub const HOOKS_RATE_MAX_ATTEMPTS: u32 = 20;
+pub const HOOKS_RATE_WINDOW: Duration = Duration::from_secs(60);
+pub const HOOKS_RATE_LOCKOUT: Duration = Duration::from_secs(60);
+/// Longest `/hooks/agent` with `waitForCompletion` holds the request.
+pub const HOOK_COMPLETION_WAIT_MAX: Duration = Duration::from_secs(600);
+/// `/v1/responses` ids remembered for `previous_response_id`.
+pub const RESPONSES_REMEMBERED: usize = 1024;
+/// Events buffered between a run and a streaming HTTP response (the run waits when it is full).
+pub const HTTP_STREAM_QUEUE: usize = 64;
+
 // ---- WebSocket protocol ---------------------------------------------------------------------
 
 /// Protocol version we speak (hello-ok `protocol`).
@@ -170,6 +189,28 @@ pub const AGENT_WAITERS_MAX: usize = 1024;
 /// context out of these); a long conversation costs no more memory than this.
 pub const HISTORY_MAX_LINES: usize = 400;
 pub const HISTORY_MAX_BYTES: u64 = 2 * 1024 * 1024;
+/// Time runs get at shutdown to save their partial answers after being aborted.
+pub const AGENT_SHUTDOWN_BUDGET: Duration = Duration::from_millis(1000);
+/// Agent notices (run and session events) waiting for the hub; a run waits when it is full.
+pub const AGENT_NOTICE_QUEUE: usize = 1024;
+/// `agent.wait` without `timeoutMs` (official default).
+pub const AGENT_WAIT_DEFAULT: Duration = Duration::from_secs(30);
+/// Longest the `agent` method waits for its run's end before answering `timeout`.
+pub const AGENT_FINAL_WAIT_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+/// System events (`wake` with `next-heartbeat`) kept per session for its next turn.
+pub const SYSTEM_EVENTS_PER_SESSION: usize = 20;
+/// Sessions with pending system events at most.
+pub const SYSTEM_EVENTS_SESSIONS: usize = 1024;
+/// `chat.history` messages by default.
+pub const CHAT_HISTORY_DEFAULT_LIMIT: usize = 200;
+/// Transcript bytes `chat.history` reads at most (older messages then count as `hasMore`).
+pub const CHAT_HISTORY_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// Messages a `chat.history` delta returns before it answers `reset` instead (official value).
+pub const CHAT_HISTORY_DELTA_MAX: usize = 200;
+/// Default `maxChars` per message in `chat.history`.
+pub const CHAT_HISTORY_MESSAGE_MAX_CHARS: usize = 200_000;
+/// `sessions.list` page size by default (official value).
+pub const SESSIONS_LIST_DEFAULT_LIMIT: usize = 100;
 /// Streamed text is passed on at most this often (the first words at once).
 pub const DELTA_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 

@@ -32,6 +32,7 @@ use providers::{ErrorKind, ToolSpec};
 use store::{SessionEntry, Store};
 
 use crate::config::{Config, Paths};
+use crate::limits::{SYSTEM_EVENTS_PER_SESSION, SYSTEM_EVENTS_SESSIONS};
 
 /// Why a run was stopped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,9 +282,16 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub paths: Paths,
     pub notices: Sender<Notice>,
+    /// System events waiting for their session's next turn (`wake` with `next-heartbeat`).
+    system_events: Mutex<std::collections::HashMap<String, Vec<String>>>,
 }
 
 impl Shared {
+    /// The system events queued for `key`, removed.
+    pub fn take_system_events(&self, key: &SessionKey) -> Vec<String> {
+        self.system_events.lock().unwrap_or_else(|e| e.into_inner()).remove(&key.to_string()).unwrap_or_default()
+    }
+
     /// The workspace of `agent_id`: its own setting, the defaults' (for the default agent), or
     /// `<state>/workspace` (default agent) / `<state>/workspace-<id>` (others).
     pub fn workspace_for(&self, cfg: &Config, agent_id: &str) -> PathBuf {
@@ -332,7 +340,12 @@ pub struct ActiveRun {
 impl Agent {
     /// Starts the scheduler. Notices go to `notices`.
     pub fn start(paths: Paths, notices: Sender<Notice>) -> Agent {
-        let shared = Arc::new(Shared { store: Arc::new(Store::new(&paths.state_dir)), paths, notices });
+        let shared = Arc::new(Shared {
+            store: Arc::new(Store::new(&paths.state_dir)),
+            paths,
+            notices,
+            system_events: Mutex::new(Default::default()),
+        });
         let runner = runner::Handle::start(shared.clone());
         Agent { shared, runner }
     }
@@ -369,5 +382,21 @@ impl Agent {
 
     pub fn workspace_for(&self, cfg: &Config, agent_id: &str) -> PathBuf {
         self.shared.workspace_for(cfg, agent_id)
+    }
+
+    /// Queues `text` for the session's next turn. Bounded: a session holds at most
+    /// [`SYSTEM_EVENTS_PER_SESSION`] events and only so many sessions may hold any.
+    pub fn queue_system_event(&self, key: &SessionKey, text: &str) -> Result<(), String> {
+        let mut map = self.shared.system_events.lock().unwrap_or_else(|e| e.into_inner());
+        let k = key.to_string();
+        if !map.contains_key(&k) && map.len() >= SYSTEM_EVENTS_SESSIONS {
+            return Err("too many sessions have system events waiting; try again later".into());
+        }
+        let list = map.entry(k).or_default();
+        if list.len() >= SYSTEM_EVENTS_PER_SESSION {
+            return Err(format!("session {key} already has {SYSTEM_EVENTS_PER_SESSION} system events waiting"));
+        }
+        list.push(text.to_string());
+        Ok(())
     }
 }

@@ -191,7 +191,15 @@ impl Run {
             self.emit(EventKind::Status("preparing_context")).await;
         }
 
-        let input = std::mem::take(&mut self.req.input);
+        let mut input = std::mem::take(&mut self.req.input);
+        // System events queued for this session ride along with its next user message.
+        if let Some(Message::User { text }) = input.iter_mut().find(|m| matches!(m, Message::User { .. })) {
+            let events = self.shared.take_system_events(&key);
+            if !events.is_empty() {
+                let lines: Vec<String> = events.iter().map(|e| format!("System event: {e}")).collect();
+                *text = format!("{}\n\n{text}", lines.join("\n"));
+            }
+        }
         if !input.is_empty() {
             let ts = crate::clock::now_ms();
             let items = input.iter().map(|m| Append { message: to_transcript(m, ts), run_id: Some(run_id.clone()) }).collect();

@@ -1,19 +1,37 @@
-//! HTTP on the gateway port: routing, the error format, and the headers every response carries.
-//! The WebSocket upgrade (any path) is handed to [`crate::gateway::connection`].
+//! HTTP on the gateway port: routing, auth, the error formats, and the headers every response
+//! carries. The WebSocket upgrade (any path) is handed to [`crate::gateway::connection`].
+//!
+//! Routes: probes ([`probes`]); the OpenAI-compatible API ([`openai`], [`responses`]), off until
+//! `gateway.http.endpoints.*.enabled`; `POST /tools/invoke` ([`tools`]); webhooks under
+//! `hooks.path` ([`hooks`]) when `hooks.enabled`. Endpoints are looked up per request, so a hot
+//! config reload enables or disables them at once.
 
+pub mod hooks;
+pub mod openai;
 pub mod probes;
+pub mod responses;
+pub mod tools;
 
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::gateway::auth::{self, RateLimiter};
+use crate::limits::{AUTH_FAILURE_DELAY, HOOKS_MAX_BODY_BYTES, RESPONSES_REMEMBERED, TOOLS_INVOKE_MAX_BODY_BYTES, V1_MAX_BODY_BYTES};
 use crate::net::http::{Head, Request, Response};
 use crate::net::server::{Service, Upgraded};
 
 /// The HTTP side of the gateway.
 pub struct Api {
     pub gw: Arc<Gateway>,
+    /// Failed hook-token attempts (their own limit: 20 per minute, then a minute's lockout).
+    hooks_limiter: Mutex<RateLimiter>,
+    /// `/v1/responses` ids and the sessions they continue (`previous_response_id`), newest last.
+    responses: Mutex<VecDeque<(String, String)>>,
 }
 
 /// The routes this gateway serves, decided from the head alone.
@@ -25,22 +43,50 @@ enum Route {
     Ready,
     /// `/startup`, `/startupz`.
     Startup,
+    /// `GET /v1/models`.
+    Models,
+    /// `GET /v1/models/{id}`.
+    Model,
+    /// `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /tools/invoke`.
+    ToolsInvoke,
+    /// `POST <hooks.path>/<name>`.
+    Hook,
 }
 
 impl Route {
-    fn find(path: &str) -> Option<Route> {
-        match path {
-            "/health" | "/healthz" => Some(Route::Live),
-            "/ready" | "/readyz" => Some(Route::Ready),
-            "/startup" | "/startupz" => Some(Route::Startup),
-            _ => None,
-        }
+    /// The route for `path`, given which optional endpoints the config enables.
+    fn find(path: &str, cfg: &Config) -> Option<Route> {
+        let http = &cfg.gateway.http;
+        let route = match path {
+            "/health" | "/healthz" => Route::Live,
+            "/ready" | "/readyz" => Route::Ready,
+            "/startup" | "/startupz" => Route::Startup,
+            "/v1/models" => Route::Models,
+            "/v1/chat/completions" => Route::ChatCompletions,
+            "/v1/responses" => Route::Responses,
+            "/tools/invoke" => Route::ToolsInvoke,
+            p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => Route::Model,
+            p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
+            _ => return None,
+        };
+        let enabled = match route {
+            Route::Models | Route::Model => http.chat_completions || http.responses,
+            Route::ChatCompletions => http.chat_completions,
+            Route::Responses => http.responses,
+            _ => true,
+        };
+        enabled.then_some(route)
     }
 
     /// Methods the route answers (for 405 and `Allow`).
     fn allow(self) -> &'static [&'static str] {
         match self {
-            Route::Live | Route::Ready | Route::Startup => &["GET", "HEAD"],
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => &["GET", "HEAD"],
+            Route::ChatCompletions | Route::Responses | Route::ToolsInvoke | Route::Hook => &["POST"],
         }
     }
 
@@ -48,7 +94,10 @@ impl Route {
     fn body_limit(self) -> usize {
         match self {
             // Probes take no body; a small one is read and ignored so keep-alive still works.
-            Route::Live | Route::Ready | Route::Startup => 1024,
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => 1024,
+            Route::ChatCompletions | Route::Responses => V1_MAX_BODY_BYTES,
+            Route::ToolsInvoke => TOOLS_INVOKE_MAX_BODY_BYTES,
+            Route::Hook => HOOKS_MAX_BODY_BYTES,
         }
     }
 }
@@ -72,7 +121,39 @@ pub fn error(status: u16, message: &str) -> Response {
     Response::json(status, &json!({"error": {"message": message, "type": kind}}))
 }
 
+/// An OpenAI-style error: `{"error":{"message","type"}}` with OpenAI's type names.
+pub fn openai_error(status: u16, message: &str, kind: &str) -> Response {
+    Response::json(status, &json!({"error": {"message": message, "type": kind}}))
+}
+
+/// `404 Not Found` as plain text (what the official gateway answers for unknown paths and for
+/// endpoints that are switched off).
+pub fn not_found() -> Response {
+    Response::text(404, "Not Found")
+}
+
+/// Parses a JSON object body; the error says what is wrong with it.
+pub fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("the request body must be a JSON object".into()),
+        Err(e) if req.body.is_empty() => Err(format!("the request body is empty; send a JSON object ({e})")),
+        Err(e) => Err(format!("invalid JSON body: {e}")),
+    }
+}
+
+/// The `Authorization: Bearer …` value.
+pub fn bearer(head: &Head) -> Option<&str> {
+    let v = head.header("authorization")?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty())
+}
+
 impl Api {
+    pub fn new(gw: Arc<Gateway>) -> Api {
+        Api { gw, hooks_limiter: Mutex::new(RateLimiter::default()), responses: Mutex::new(VecDeque::new()) }
+    }
+
     /// Headers every response carries (as the official gateway sends them).
     fn finish(&self, mut resp: Response) -> Response {
         resp = resp
@@ -84,26 +165,79 @@ impl Api {
         }
         resp
     }
+
+    /// Gateway HTTP auth: `Authorization: Bearer <gateway token or password>` (nothing needed
+    /// with `auth.mode: none`), behind the same failed-attempt limiter as WebSocket connects.
+    /// A valid bearer is a full operator.
+    async fn authorize(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
+        let settings = self.gw.settings();
+        let key = auth::limiter_key(peer.ip(), None, &settings.auth.rate_limit);
+        if let Some(k) = &key {
+            if let Err(wait) = self.gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).check(k, Instant::now()) {
+                return Err(error(429, "too many failed authentication attempts; retry later")
+                    .header("Retry-After", wait.as_secs().max(1).to_string()));
+            }
+        }
+        if settings.auth.bearer_ok(bearer(head)) {
+            if let Some(k) = &key {
+                self.gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(k);
+            }
+            return Ok(());
+        }
+        if let Some(k) = &key {
+            self.gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).fail(k, Instant::now(), &settings.auth.rate_limit);
+        }
+        smol::Timer::after(AUTH_FAILURE_DELAY).await;
+        Err(error(401, "Unauthorized"))
+    }
+
+    /// Remembers which session a `/v1/responses` id belongs to (bounded, oldest forgotten).
+    pub fn remember_response(&self, id: &str, session_key: &str) {
+        let mut r = self.responses.lock().unwrap_or_else(|e| e.into_inner());
+        r.push_back((id.to_string(), session_key.to_string()));
+        while r.len() > RESPONSES_REMEMBERED {
+            r.pop_front();
+        }
+    }
+
+    pub fn response_session(&self, id: &str) -> Option<String> {
+        self.responses.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().find(|(r, _)| r == id).map(|(_, k)| k.clone())
+    }
 }
 
 impl Service for Api {
     fn admit(&self, head: &Head, _peer: SocketAddr) -> Result<usize, Response> {
-        let Some(route) = Route::find(&head.path) else {
-            return Err(self.finish(error(404, "Not Found")));
+        let cfg = self.gw.settings().loaded.config.clone();
+        let Some(route) = Route::find(&head.path, &cfg) else {
+            return Err(self.finish(not_found()));
         };
         if !route.allow().contains(&head.method.as_str()) {
             let allow = route.allow().join(", ");
-            return Err(self.finish(error(405, "Method Not Allowed").header("Allow", allow)));
+            return Err(self.finish(Response::text(405, "Method Not Allowed").header("Allow", allow)));
         }
         Ok(route.body_limit())
     }
 
     async fn respond(self: &Arc<Self>, req: Request, peer: SocketAddr) -> Response {
-        let resp = match Route::find(&req.head.path) {
+        let cfg = self.gw.settings().loaded.config.clone();
+        let resp = match Route::find(&req.head.path, &cfg) {
             Some(Route::Live) => probes::live(),
             Some(Route::Ready) => probes::ready(&self.gw, peer),
             Some(Route::Startup) => probes::startup(&self.gw, peer),
-            None => error(404, "Not Found"),
+            Some(Route::Hook) => hooks::handle(self, req, peer, &cfg).await,
+            Some(route) => match self.authorize(&req.head, peer).await {
+                Err(refused) => refused,
+                Ok(()) => match route {
+                    Route::Models => openai::models(&self.gw, &cfg),
+                    Route::Model => openai::model(&self.gw, &cfg, &req.head.path),
+                    Route::ChatCompletions => openai::chat_completions(&self.gw, req, cfg).await,
+                    Route::Responses => responses::create(self, req, cfg).await,
+                    Route::ToolsInvoke => tools::invoke(&self.gw, req, cfg).await,
+                    _ => not_found(),
+                },
+            },
+            // Disabled between admit and respond by a reload.
+            None => not_found(),
         };
         self.finish(resp)
     }

@@ -257,7 +257,8 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         connected_at_ms: session.connected_at_ms,
         scopes: session.scopes.list.clone(),
     };
-    gw.hub.join(id, Member { outbox: outbox.clone(), scopes: session.scopes.clone(), info }).await;
+    let member = Member { outbox: outbox.clone(), scopes: session.scopes.clone(), caps: session.params.caps.clone(), info };
+    gw.hub.join(id, member).await;
 
     let (mut sink, mut stream) = ws.split();
     let alive = AtomicBool::new(true);
@@ -387,10 +388,11 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
                     e.message
                 ),
             }
-            Some(match result {
-                Ok(payload) => protocol::response_ok(&req.id, &payload),
-                Err(e) => protocol::response_err(&req.id, &e),
-            })
+            match result {
+                Ok(Some(payload)) => Some(protocol::response_ok(&req.id, &payload)),
+                Ok(None) => None,
+                Err(e) => Some(protocol::response_err(&req.id, &e)),
+            }
         }
     }
 }

@@ -24,11 +24,13 @@ pub struct Event {
     pub state_version: Option<StateVersion>,
     /// Scope a connection needs to receive it (`None`: every connection).
     pub scope: Option<Scope>,
+    /// Client capability (`connect.caps`) a connection needs to receive it.
+    pub cap: Option<&'static str>,
 }
 
 impl Event {
     pub fn new(name: &str, payload: &serde_json::Value) -> Event {
-        Event { name: name.to_string(), payload: payload.to_string(), state_version: None, scope: None }
+        Event { name: name.to_string(), payload: payload.to_string(), state_version: None, scope: None, cap: None }
     }
 
     pub fn scoped(mut self, scope: Scope) -> Event {
@@ -198,6 +200,8 @@ pub struct ClientInfo {
 pub struct Member {
     pub outbox: Outbox,
     pub scopes: Scopes,
+    /// Capabilities the client declared (`connect.caps`).
+    pub caps: Vec<String>,
     pub info: ClientInfo,
 }
 
@@ -279,7 +283,7 @@ async fn run(rx: Receiver<Command>) {
             }
             Command::Broadcast(event) => {
                 members.retain(|_, m| {
-                    if event.scope.is_some_and(|s| !m.scopes.allows(s)) {
+                    if event.scope.is_some_and(|s| !m.scopes.allows(s)) || event.cap.is_some_and(|c| !m.caps.iter().any(|x| x == c)) {
                         return true;
                     }
                     if m.outbox.push(Outbound::Event(event.clone())) {
@@ -363,19 +367,29 @@ mod tests {
                 scopes: vec![],
             };
             let reader = Outbox::new(10_000);
-            hub.join(1, Member { outbox: reader.clone(), scopes: Scopes::from_list(&["operator.read".into()]), info: info("a") }).await;
+            hub.join(
+                1,
+                Member { outbox: reader.clone(), scopes: Scopes::from_list(&["operator.read".into()]), caps: vec![], info: info("a") },
+            )
+            .await;
             let none = Outbox::new(10_000);
-            hub.join(2, Member { outbox: none.clone(), scopes: Scopes::default(), info: info("b") }).await;
+            hub.join(2, Member { outbox: none.clone(), scopes: Scopes::default(), caps: vec!["tool-events".into()], info: info("b") })
+                .await;
             let slow = Outbox::new(100);
-            hub.join(3, Member { outbox: slow.clone(), scopes: Scopes::full(), info: info("c") }).await;
+            hub.join(3, Member { outbox: slow.clone(), scopes: Scopes::full(), caps: vec![], info: info("c") }).await;
 
             hub.broadcast(Event::new("chat", &serde_json::json!({"x": "y".repeat(50)})).scoped(Scope::Read)).await;
             hub.broadcast(Event::new("tick", &serde_json::json!({"ts": 1}))).await;
+            let mut tool = Event::new("agent", &serde_json::json!({"stream": "tool"}));
+            tool.cap = Some("tool-events");
+            hub.broadcast(tool).await;
             assert_eq!(hub.clients().await.len(), 2, "the slow client was dropped");
             assert!(slow.is_closed(), "dropping the member closes its outbox, which ends its connection");
             assert!(matches!(reader.recv().await.unwrap(), Outbound::Event(e) if e.name == "chat"));
             assert!(matches!(reader.recv().await.unwrap(), Outbound::Event(e) if e.name == "tick"));
             assert!(matches!(none.recv().await.unwrap(), Outbound::Event(e) if e.name == "tick"), "no chat without read scope");
+            assert!(matches!(none.recv().await.unwrap(), Outbound::Event(e) if e.name == "agent"), "tool events go to tool-events clients");
+            assert_eq!(reader.queued_bytes(), 0, "and only to them");
         });
     }
 }

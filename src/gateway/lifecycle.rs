@@ -48,7 +48,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     };
     let (control, requests) = channel::bounded::<Control>(16);
     let gw = Arc::new(Gateway::new(paths, Tuning::from_env(), settings, hash_key, log_file, opts, control.clone()));
-    let api = Arc::new(Api { gw: gw.clone() });
+    let api = Arc::new(Api::new(gw.clone()));
     let mut acceptors = Acceptors::start(listeners, &api, &gw);
     let _periodic = crate::rt::spawn(periodic_events(gw.clone()));
     let (reload_now, reload_requests) = channel::bounded::<bool>(4);
@@ -98,6 +98,9 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let started = Instant::now();
     gw.set_phase(Phase::Draining);
     drop(acceptors);
+    // Runs in progress are aborted and save their partial answers; clients still connected see
+    // the aborted events before the shutdown event.
+    gw.agent.shutdown(limits::AGENT_SHUTDOWN_BUDGET).await;
     let told = gw.hub.shutdown(Event::new("shutdown", &json!({"reason": "gateway stopping"})), 1012, "service restart").await;
     wait_for_clients(&gw, told, limits::SHUTDOWN_BUDGET).await;
     drop(lock);

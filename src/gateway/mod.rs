@@ -1,6 +1,7 @@
 //! The resident gateway: shared state ([`Gateway`]), start-up ([`start`]), the WebSocket protocol
 //! ([`connection`], [`handshake`], [`protocol`], [`methods`]) and the event hub ([`hub`]).
 
+pub mod agent_events;
 pub mod auth;
 pub mod connection;
 pub mod handshake;
@@ -117,6 +118,8 @@ pub enum Control {
 /// State shared by every task of a running gateway.
 pub struct Gateway {
     pub paths: Paths,
+    /// Sessions and runs; its notices become `chat`, `agent` and `sessions.changed` events.
+    pub agent: crate::agent::Agent,
     pub tuning: Tuning,
     pub started: Instant,
     pub boot_id: String,
@@ -153,7 +156,12 @@ impl Gateway {
         opts: start::RunOptions,
         control: Sender<Control>,
     ) -> Gateway {
+        let hub = Hub::start();
+        let (notices, notices_rx) = smol::channel::bounded(crate::limits::AGENT_NOTICE_QUEUE);
+        crate::rt::spawn(agent_events::run(hub.clone(), notices_rx)).detach();
+        let agent = crate::agent::Agent::start(paths.clone(), notices);
         Gateway {
+            agent,
             opts,
             control,
             config_write: smol::lock::Mutex::new(()),
@@ -163,7 +171,7 @@ impl Gateway {
             started: Instant::now(),
             boot_id: crate::ids::uuid(),
             instance_id: crate::ids::uuid(),
-            hub: Hub::start(),
+            hub,
             hash_key,
             log_file,
             connections: ConnectionCount::default(),

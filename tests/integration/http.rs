@@ -51,18 +51,20 @@ fn ready_and_startup_probes_report_state_with_details_for_local_callers() {
 }
 
 #[test]
-fn wrong_method_gets_405_with_allow_and_unknown_path_gets_json_404() {
+fn wrong_method_gets_405_with_allow_and_unknown_path_gets_404_as_the_official_gateway_does() {
     let gw = Gw::start();
     block_on(async {
         let r = http_raw(gw.port, b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
         assert_eq!(r.status, 405);
         assert_eq!(r.header("Allow"), Some("GET, HEAD"));
-        assert_eq!(r.json()["error"]["type"], "method_not_allowed");
+        assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.text(), "Method Not Allowed");
         assert_security_headers(&r);
-        let r = http_get(gw.port, "/nope").await;
-        assert_eq!(r.status, 404);
-        assert_eq!(r.json(), json!({"error": {"message": "Not Found", "type": "not_found"}}));
-        assert_security_headers(&r);
+        for path in ["/nope", "/api/health", "/v1/models", "/hooks/wake"] {
+            let r = http_get(gw.port, path).await;
+            assert_eq!((r.status, r.text().as_str()), (404, "Not Found"), "{path}: endpoints that are off do not exist");
+            assert_security_headers(&r);
+        }
     });
 }
 

@@ -62,7 +62,20 @@ fn hello_ok_has_every_required_field_and_lists_exactly_our_methods() {
                 "config.patch",
                 "config.apply",
                 "secrets.reload",
-                "channels.status"
+                "channels.status",
+                "chat.send",
+                "chat.history",
+                "chat.abort",
+                "chat.inject",
+                "agent",
+                "agent.wait",
+                "wake",
+                "sessions.list",
+                "sessions.reset",
+                "sessions.delete",
+                "sessions.patch",
+                "models.list",
+                "agents.list"
             ]
         );
         // Each advertised method exists in the official table with the scope we enforce.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_llm;
 pub mod schema;
 
 use async_tungstenite::WebSocketStream;
@@ -508,10 +509,17 @@ impl Client {
     /// Opens and completes the handshake as `cli` with `token` and `scopes`; returns the client and
     /// the hello-ok payload.
     pub async fn connect(port: u16, token: &str, scopes: &[&str]) -> (Client, Value) {
+        Client::connect_with_caps(port, token, scopes, &[]).await
+    }
+
+    /// Like [`Client::connect`], declaring client capabilities (`caps`).
+    pub async fn connect_with_caps(port: u16, token: &str, scopes: &[&str], caps: &[&str]) -> (Client, Value) {
         let mut c = Client::open(port).await;
         let challenge = c.recv().await.expect("no challenge");
         assert_eq!(challenge["event"], "connect.challenge");
-        let res = c.request("connect", connect_params(token, scopes)).await;
+        let mut params = connect_params(token, scopes);
+        params["caps"] = json!(caps);
+        let res = c.request("connect", params).await;
         assert_eq!(res["ok"], true, "connect failed: {res}");
         let hello = res["payload"].clone();
         schema::assert_valid("HelloOk", &hello);
@@ -580,8 +588,20 @@ impl Client {
         }
     }
 
-    /// Sends a request and returns its response frame (events received meanwhile are kept).
+    /// Sends a request and returns its response frame (events received meanwhile are kept). A
+    /// successful result is checked against the method's `*Result` definition when the schema
+    /// has one.
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params.clone()).await;
+        let res = self.response(&id).await;
+        if res["ok"] == true {
+            schema::assert_result(method, &params, &res["payload"]);
+        }
+        res
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send_request(&mut self, method: &str, params: Value) -> String {
         let id = format!("r{}", self.next_id);
         self.next_id += 1;
         let mut frame = json!({"type": "req", "id": id, "method": method});
@@ -589,7 +609,29 @@ impl Client {
             frame["params"] = params;
         }
         self.send_json(&frame).await;
-        self.response(&id).await
+        id
+    }
+
+    /// Frames until `done` says the last one ends the wait (all of them, including that one).
+    pub async fn collect_until(&mut self, limit: Duration, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        let mut out = Vec::new();
+        while let Some(f) = self.pending.pop_front() {
+            let stop = done(&f);
+            out.push(f);
+            if stop {
+                return out;
+            }
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let f = self.recv_wire(left).await.unwrap_or_else(|| panic!("no end within {limit:?}; got {out:#?}"));
+            let stop = done(&f);
+            out.push(f);
+            if stop {
+                return out;
+            }
+        }
     }
 
     /// Waits for the response with `id`.

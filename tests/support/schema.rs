@@ -72,6 +72,19 @@ pub fn assert_valid(name: &str, value: &Value) {
     assert!(errors.is_empty(), "{name} violations:\n{}\nvalue: {value}", errors.join("\n"));
 }
 
+/// Checks a method's successful payload against its `*Result` definition, where the schema has
+/// one.
+pub fn assert_result(method: &str, params: &Value, payload: &Value) {
+    let def = match method {
+        "agents.list" => "AgentsListResult",
+        "models.list" => "ModelsListResult",
+        "sessions.delete" => "SessionsDeleteResult",
+        "chat.history" if params.get("cursor").is_some() => "ChatHistoryCursorResult",
+        _ => return,
+    };
+    assert_valid(def, payload);
+}
+
 /// Every frame the gateway sends must be a `ResponseFrame` or an `EventFrame`; known payloads
 /// are checked against their own definitions too.
 pub fn assert_frame(frame: &Value) {

@@ -156,11 +156,15 @@ impl ProviderError {
     }
 
     fn io(e: std::io::Error, model: &ResolvedModel) -> ProviderError {
-        let kind = if e.kind() == std::io::ErrorKind::TimedOut { ErrorKind::Timeout } else { ErrorKind::Network };
-        ProviderError::new(
-            kind,
-            format!("{} ({}): {e}", model.provider, model.base_url.as_ref().map(|u| u.to_string()).unwrap_or_default()),
-        )
+        let at = model.base_url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        match e.kind() {
+            std::io::ErrorKind::TimedOut => ProviderError::new(ErrorKind::Timeout, format!("{} ({at}): {e}", model.provider)),
+            std::io::ErrorKind::UnexpectedEof => ProviderError::new(
+                ErrorKind::Network,
+                format!("{} ({at}): the connection closed before the model finished ({e})", model.provider),
+            ),
+            _ => ProviderError::new(ErrorKind::Network, format!("{} ({at}): {e}", model.provider)),
+        }
     }
 }
 
@@ -356,6 +360,9 @@ fn http_error(model: &ResolvedModel, status: u16, body: &str, retry_after: Optio
     let lower = format!("{code} {message}").to_ascii_lowercase();
     let kind = match status {
         401 | 403 => ErrorKind::Auth,
+        // Out of credit or over a spending limit: waiting will not help.
+        402 => ErrorKind::BadRequest,
+        429 if lower.contains("insufficient_quota") || lower.contains("spend_limit") => ErrorKind::BadRequest,
         429 => ErrorKind::RateLimit,
         408 => ErrorKind::Timeout,
         _ if lower.contains("context_length") || lower.contains("context length") || lower.contains("too many tokens") => {
@@ -497,6 +504,8 @@ mod tests {
             None,
         );
         assert_eq!(e.kind, ErrorKind::ContextLength);
+        let e = http_error(&m, 429, r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#, None);
+        assert!(!e.retryable(), "an empty account is not a rate limit");
         let e = http_error(&m, 401, "", None);
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Auth, "offline returned HTTP 401: Unauthorized"));
         assert!(!e.retryable());

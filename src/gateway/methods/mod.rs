@@ -1,9 +1,13 @@
 //! RPC methods: the table of what is implemented (advertised in `hello-ok.features.methods`) with
 //! the scope each needs, and dispatch. One file per method family.
 
+pub mod agent;
 pub mod channels;
+pub mod chat;
 pub mod config;
 pub mod logs;
+pub mod models;
+pub mod sessions;
 pub mod system;
 
 use serde_json::Value;
@@ -14,9 +18,11 @@ use super::auth::Scope;
 use super::handshake::Session;
 use super::hub::Outbox;
 use super::protocol::{ErrorShape, Request};
+use crate::agent::SessionKey;
+use crate::config::Config;
 
 /// Events this gateway emits (`hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed"];
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];
 
 /// Every implemented method and the scope it needs (from the official schema's `methods` table).
 const METHODS: &[(&str, Scope)] = &[
@@ -30,6 +36,22 @@ const METHODS: &[(&str, Scope)] = &[
     ("config.apply", Scope::Admin),
     ("secrets.reload", Scope::Admin),
     ("channels.status", Scope::Read),
+    ("chat.send", Scope::Write),
+    ("chat.history", Scope::Read),
+    ("chat.abort", Scope::Write),
+    ("chat.inject", Scope::Admin),
+    // The official scope is "dynamic": write, admin for /new and /reset commands.
+    ("agent", Scope::Write),
+    ("agent.wait", Scope::Write),
+    ("wake", Scope::Write),
+    ("sessions.list", Scope::Read),
+    ("sessions.reset", Scope::Admin),
+    // "dynamic" officially; deleting a conversation is an administrative act here.
+    ("sessions.delete", Scope::Admin),
+    // "dynamic" officially: label and model are write-level fields.
+    ("sessions.patch", Scope::Write),
+    ("models.list", Scope::Read),
+    ("agents.list", Scope::Read),
 ];
 
 /// The scope a method needs, when the method exists.
@@ -50,25 +72,60 @@ pub struct Call<'a> {
     pub id: &'a str,
 }
 
-/// Runs one request. Scope is checked before the method sees its params.
-pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Value, ErrorShape> {
+/// The session a request names, canonicalised against its agent; `INVALID_REQUEST` for a
+/// malformed key or an agent that is not configured.
+pub fn session_key(cfg: &Config, raw: &str, agent_hint: Option<&str>) -> Result<SessionKey, ErrorShape> {
+    if let Some(a) = agent_hint {
+        ensure_agent(cfg, a)?;
+    }
+    let key = SessionKey::parse(raw, cfg.agents.default_id(), agent_hint).map_err(ErrorShape::invalid)?;
+    ensure_agent(cfg, &key.agent_id)?;
+    Ok(key)
+}
+
+/// `INVALID_REQUEST unknown agent id "x"` with the official `UNKNOWN_AGENT_ID` details.
+pub fn ensure_agent(cfg: &Config, id: &str) -> Result<(), ErrorShape> {
+    if cfg.agents.exists(id) {
+        return Ok(());
+    }
+    Err(ErrorShape::invalid(format!("unknown agent id \"{id}\"")).details(serde_json::json!({"code": "UNKNOWN_AGENT_ID", "agentId": id})))
+}
+
+/// Runs one request. Scope is checked before the method sees its params. `Ok(None)` means the
+/// method answers on its own (later, or more than once).
+pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, ErrorShape> {
     let Some((_, scope)) = METHODS.iter().find(|(n, _)| *n == req.method) else {
         return Err(ErrorShape::unknown_method(&req.method));
     };
     if !call.session.scopes.allows(*scope) {
         return Err(ErrorShape::missing_scope(scope.name()));
     }
-    match req.method.as_str() {
-        "health" => system::health(call, &req.params),
-        "status" => system::status(call, &req.params).await,
-        "system-presence" => system::presence(call, &req.params),
-        "logs.tail" => logs::tail(call, &req.params),
-        "config.get" => config::get(call, &req.params),
-        "config.set" => config::set(call, &req.params).await,
-        "config.patch" => config::patch(call, &req.params).await,
-        "config.apply" => config::apply(call, &req.params).await,
-        "secrets.reload" => config::secrets_reload(call, &req.params).await,
-        "channels.status" => channels::status(call, &req.params).await,
+    let p = &req.params;
+    let now = match req.method.as_str() {
+        "health" => system::health(call, p),
+        "status" => system::status(call, p).await,
+        "system-presence" => system::presence(call, p),
+        "logs.tail" => logs::tail(call, p),
+        "config.get" => config::get(call, p),
+        "config.set" => config::set(call, p).await,
+        "config.patch" => config::patch(call, p).await,
+        "config.apply" => config::apply(call, p).await,
+        "secrets.reload" => config::secrets_reload(call, p).await,
+        "channels.status" => channels::status(call, p).await,
+        "chat.send" => chat::send(call, p).await,
+        "chat.history" => chat::history(call, p).await,
+        "chat.abort" => chat::abort(call, p).await,
+        "chat.inject" => chat::inject(call, p).await,
+        "agent" => return agent::agent(call, p).await,
+        "agent.wait" => return agent::wait(call, p).await,
+        "wake" => return agent::wake(call, p).await,
+        "sessions.list" => sessions::list(call, p).await,
+        "sessions.reset" => sessions::reset(call, p).await,
+        "sessions.delete" => sessions::delete(call, p).await,
+        "sessions.patch" => sessions::patch(call, p).await,
+        "models.list" => models::list(call, p),
+        "agents.list" => models::agents(call, p),
         other => Err(ErrorShape::unknown_method(other)),
-    }
+    };
+    now.map(Some)
 }
