@@ -27,6 +27,10 @@ pub const HTTP_KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 pub const HTTP_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time we wait for a client to accept one response before giving up on the connection.
 pub const HTTP_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After refusing a request whose body is still arriving, how long and how much of it we read
+/// and drop before closing, so the client can read the refusal.
+pub const HTTP_LINGER_TIME: Duration = Duration::from_secs(2);
+pub const HTTP_LINGER_MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Largest chunk-size line (hex digits plus extensions) in a chunked body.
 pub const HTTP_MAX_CHUNK_LINE: usize = 1024;
 /// Most simultaneous TCP connections (HTTP and WebSocket together); more are closed at accept.

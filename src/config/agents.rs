@@ -26,10 +26,18 @@ pub struct Agents {
 }
 
 impl Agents {
-    /// The agent used when a request names none: the one marked `default`, else the first, else
-    /// `main`.
+    /// The agent used when a request names none: the one marked `default`, else `main` when it
+    /// is configured, else the first by id. (The official "first in the file" cannot be told
+    /// from a parsed JSON object, whose keys come back sorted; naming the default avoids the
+    /// question, which is what OpenClaw asks multi-agent setups to do.)
     pub fn default_id(&self) -> &str {
-        self.entries.iter().find(|e| e.default).or(self.entries.first()).map(|e| e.id.as_str()).unwrap_or(DEFAULT_AGENT_ID)
+        self.entries
+            .iter()
+            .find(|e| e.default)
+            .or(self.entries.iter().find(|e| e.id == DEFAULT_AGENT_ID))
+            .or(self.entries.first())
+            .map(|e| e.id.as_str())
+            .unwrap_or(DEFAULT_AGENT_ID)
     }
 
     /// Every agent id, the default first.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::http::{Conn, Deadlines, Head, HttpError, Request, Response};
-use crate::limits::{ACCEPT_ERROR_BACKOFF, MAX_CONNECTIONS};
+use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIME, MAX_CONNECTIONS};
 
 /// What an upgraded connection gets: the socket and any bytes read past the request head.
 pub struct Upgraded {
@@ -126,7 +126,11 @@ async fn handle_connection<S: Service>(
                 // The body (if any) was not read; the connection cannot be reused safely unless
                 // there is none.
                 let reusable = keep_alive && !has_body(&head);
-                if conn.write_response(resp, head_only, reusable).await.is_err() || !reusable {
+                if conn.write_response(resp, head_only, reusable).await.is_err() {
+                    return;
+                }
+                if !reusable {
+                    linger(conn).await;
                     return;
                 }
                 continue;
@@ -136,6 +140,7 @@ async fn handle_connection<S: Service>(
             Ok(body) => body,
             Err(e) => {
                 reject(&mut conn, &*service, &e).await;
+                linger(conn).await;
                 return;
             }
         };
@@ -155,6 +160,26 @@ async fn reject<S: Service>(conn: &mut Conn<Async<TcpStream>>, service: &S, err:
     if let Some(status) = err.status() {
         log::debug!(target: "http", "rejecting request: {}", err.message());
         let _ = conn.write_response(service.error_response(status, &err.message()), false, false).await;
+    }
+}
+
+/// Closes a connection whose client may still be sending a body we refused: stop writing, then
+/// read and drop what arrives for a moment, so the client gets to read our error response
+/// instead of a connection reset (closing with unread data makes the kernel send RST).
+async fn linger(conn: Conn<Async<TcpStream>>) {
+    let (mut stream, _) = conn.into_parts();
+    if stream.get_ref().shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + HTTP_LINGER_TIME;
+    let mut drained = 0usize;
+    let mut buf = [0u8; 8192];
+    while drained < HTTP_LINGER_MAX_BYTES {
+        let read = super::http::deadline(deadline, smol::io::AsyncReadExt::read(&mut stream, &mut buf)).await;
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
     }
 }
 

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
+/// `Authorization` value with [`TOKEN`].
+pub const BEARER: &str = "Bearer test-token-0123456789abcdef";
 
 /// How long a test waits for something that should be immediate.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -367,13 +369,74 @@ impl HttpResponse {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The body with chunked transfer encoding removed (checking its framing).
+    pub fn content(&self) -> Vec<u8> {
+        if !self.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            return self.body.clone();
+        }
+        let mut out = Vec::new();
+        let mut rest: &[u8] = &self.body;
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).expect("hex chunk size");
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                assert_eq!(rest, b"\r\n", "the chunked body ends with an empty chunk");
+                return out;
+            }
+            out.extend_from_slice(&rest[..size]);
+            assert_eq!(&rest[size..size + 2], b"\r\n", "chunk data is followed by CRLF");
+            rest = &rest[size + 2..];
+        }
+    }
+
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+        let body = self.content();
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&body)))
     }
 
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+        String::from_utf8_lossy(&self.content()).into_owned()
     }
+
+    /// Server-sent events of the body: `(event name, data)`, checking the framing (each event
+    /// ends with a blank line, only `event:` and `data:` fields).
+    pub fn sse(&self) -> Vec<(Option<String>, String)> {
+        let text = self.text();
+        assert!(text.ends_with("\n\n"), "the stream ends with a complete event: {text:?}");
+        text.trim_end()
+            .split("\n\n")
+            .map(|block| {
+                let mut event = None;
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event: ") {
+                        event = Some(e.to_string());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        assert!(data.is_none(), "one data line per event: {block:?}");
+                        data = Some(d.to_string());
+                    } else {
+                        panic!("unexpected SSE line {line:?}");
+                    }
+                }
+                (event, data.unwrap_or_else(|| panic!("an event without data: {block:?}")))
+            })
+            .collect()
+    }
+}
+
+/// `POST path` with a JSON body and extra headers; reads the whole response.
+pub async fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    http_raw(port, req.as_bytes()).await
 }
 
 /// Sends raw bytes and reads one response (Content-Length or until close).
