@@ -1,6 +1,8 @@
 // The official Node client (@openclaw/gateway-client) against the real `openclaw` binary:
-// connect with a token, call `health` and `status`, receive a `tick`, and see `shutdown` when the
-// gateway gets SIGTERM. A wrong token must surface the official error. Exits non-zero on failure.
+// connect with a token, call `health` and `status`, receive a `tick`, chat with the agent (the
+// built-in offline responder: no model is configured) through `chat.send` and its events and
+// through `agent` with `expectFinal`, and see `shutdown` when the gateway gets SIGTERM. A wrong
+// token must surface the official error. Exits non-zero on failure.
 //
 // Usage: OPENCLAW_BIN=target/release/openclaw node gateway-client.test.mjs
 
@@ -72,6 +74,8 @@ const url = `ws://127.0.0.1:${port}`;
 const hello = Promise.withResolvers();
 const tick = Promise.withResolvers();
 const shutdown = Promise.withResolvers();
+const chatFinal = Promise.withResolvers();
+const chatDeltas = [];
 const client = new GatewayClient({
   url,
   token: TOKEN,
@@ -80,6 +84,10 @@ const client = new GatewayClient({
   onEvent: (ev) => {
     if (ev.event === "tick") tick.resolve(ev);
     if (ev.event === "shutdown") shutdown.resolve(ev);
+    if (ev.event === "chat" && ev.payload?.runId === "interop-chat-1") {
+      if (ev.payload.state === "delta") chatDeltas.push(ev.payload.deltaText);
+      if (["final", "error", "aborted"].includes(ev.payload.state)) chatFinal.resolve(ev);
+    }
   },
 });
 client.start();
@@ -97,6 +105,23 @@ check(unknown && /unknown method: no\.such\.method/.test(unknown.message ?? Stri
 
 const t = await tick.promise;
 check(typeof t.payload?.ts === "number" && typeof t.seq === "number", "tick event received");
+
+const ack = await client.request("chat.send", { sessionKey: "main", message: "hello from node", idempotencyKey: "interop-chat-1" })
+  .catch((e) => fail(`chat.send failed: ${e?.message ?? e}`));
+check(ack?.runId === "interop-chat-1" && ack?.status === "started", "chat.send acknowledges the run");
+const final = await chatFinal.promise;
+const answer = final.payload?.message?.content?.[0]?.text ?? "";
+check(final.payload?.state === "final" && answer.startsWith("[offline]"), "chat final event carries the answer");
+check(chatDeltas.join("") === answer, "chat deltas add up to the final answer");
+const history = await client.request("chat.history", { sessionKey: "main" }).catch((e) => fail(`chat.history failed: ${e?.message ?? e}`));
+check(history?.messages?.length === 2 && history.messages[0].content === "hello from node", "chat.history has both turns");
+
+let acceptedSeen = false;
+const agentFinal = await client
+  .request("agent", { message: "and from agent", idempotencyKey: "interop-agent-1" }, { expectFinal: true, onAccepted: () => { acceptedSeen = true; } })
+  .catch((e) => fail(`agent failed: ${e?.message ?? e}`));
+check(agentFinal?.status === "ok" && agentFinal?.result?.payloads?.[0]?.text?.startsWith("[offline]"), "agent with expectFinal gets the result");
+check(acceptedSeen, "agent answered accepted first, on the same request id");
 
 gateway.kill("SIGTERM");
 const s = await shutdown.promise;
