@@ -570,10 +570,12 @@ impl Run {
         });
         if !self.session_id.is_empty() {
             let (usage, provider, model, text) = (self.usage, self.provider.clone(), self.model.clone(), self.run_text.clone());
+            // The transcript already holds the answer; the index's bookkeeping may follow a
+            // moment later, batched with other runs' (see `update_soon`).
             let updated = self
                 .shared
                 .store
-                .update(&self.key(), |e| {
+                .update_soon(&self.key(), |e| {
                     e.status = Some(
                         match status {
                             RunStatus::Ok => "done",

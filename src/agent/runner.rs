@@ -174,7 +174,7 @@ impl Scheduler {
                         self.abort_with(&key, None, AbortReason::Shutdown).await;
                     }
                     if self.running == 0 {
-                        let _ = reply.try_send(());
+                        self.flush_and_reply(reply).await;
                     } else {
                         self.stopping = Some(reply);
                     }
@@ -275,9 +275,17 @@ impl Scheduler {
         }
         if self.running == 0 {
             if let Some(reply) = self.stopping.take() {
-                let _ = reply.try_send(());
+                self.flush_and_reply(reply).await;
             }
         }
+    }
+
+    /// At shutdown: writes the delayed index changes, then reports done.
+    async fn flush_and_reply(&self, reply: Sender<()>) {
+        if let Err(e) = self.shared.store.flush().await {
+            log::error!(target: "agent", "cannot write the session index at shutdown: {e}");
+        }
+        let _ = reply.try_send(());
     }
 
     /// Records an outcome, answers its waiters and trims old outcomes.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::keys::SessionKey;
 use super::transcript::{self, Tail};
@@ -22,6 +23,8 @@ pub const INDEX_FILE: &str = "sessions.json";
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes read from a transcript's end to find its last sequence number.
 const SEQ_PROBE_BYTES: u64 = 256 * 1024;
+/// Delay of [`Store::update_soon`] writes.
+const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
 /// Characters of the last message kept in the index for session lists.
 const PREVIEW_CHARS: usize = 120;
 
@@ -111,11 +114,13 @@ pub struct Appended {
 pub struct Store {
     state_dir: PathBuf,
     agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
+    /// Agents whose index changed in memory and waits for the delayed write.
+    dirty: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Store {
     pub fn new(state_dir: &Path) -> Store {
-        Store { state_dir: state_dir.to_path_buf(), agents: smol::lock::Mutex::new(HashMap::new()) }
+        Store { state_dir: state_dir.to_path_buf(), agents: smol::lock::Mutex::new(HashMap::new()), dirty: Default::default() }
     }
 
     /// `<state>/agents/<agentId>/sessions`.
@@ -166,6 +171,45 @@ impl Store {
         let out = entry.clone();
         persist(sessions).await?;
         Ok(Some(out))
+    }
+
+    /// Like [`Store::update`], but the index is written a moment later ([`INDEX_FLUSH_DELAY`]),
+    /// together with other changes made meanwhile. For bookkeeping that may lag a crash by that
+    /// moment (token counts, the end of a run); the transcript itself is written at once.
+    pub async fn update_soon(self: &Arc<Self>, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
+        f(entry);
+        let out = entry.clone();
+        drop(guard);
+        let first = {
+            let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+            let first = dirty.is_empty();
+            dirty.insert(key.agent_id.clone());
+            first
+        };
+        if first {
+            let store = self.clone();
+            crate::rt::spawn(async move {
+                smol::Timer::after(INDEX_FLUSH_DELAY).await;
+                if let Err(e) = store.flush().await {
+                    log::error!(target: "agent", "cannot write the session index: {e}");
+                }
+            })
+            .detach();
+        }
+        Ok(Some(out))
+    }
+
+    /// Writes every index with changes still waiting.
+    pub async fn flush(&self) -> io::Result<()> {
+        let agents: Vec<String> = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for agent in agents {
+            let guard = self.lock(&agent).await?;
+            persist(&guard[&agent]).await?;
+        }
+        Ok(())
     }
 
     /// Appends lines to the session's transcript (which must exist) and returns their positions.
@@ -480,6 +524,22 @@ mod tests {
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
             assert!(kept, "the unreadable index is kept aside");
+        });
+    }
+
+    #[test]
+    fn delayed_updates_are_written_together_and_on_flush() {
+        let (store, dir) = store();
+        let store = Arc::new(store);
+        let key = SessionKey::main("main");
+        crate::rt::block_on(async {
+            store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.update_soon(&key, |e| e.output_tokens = 5).await.unwrap();
+            store.update_soon(&key, |e| e.output_tokens += 1).await.unwrap();
+            assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 0, "not written yet");
+            assert_eq!(store.get(&key).await.unwrap().unwrap().output_tokens, 6, "but visible at once");
+            store.flush().await.unwrap();
+            assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 6);
         });
     }
 

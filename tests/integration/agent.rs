@@ -115,7 +115,15 @@ fn chat_send_streams_deltas_then_the_final_answer_and_keeps_the_transcript() {
         let lines = std::fs::read_to_string(transcript.path()).unwrap();
         assert_eq!(lines.lines().count(), 3, "header, user, assistant: {lines}");
         assert!(lines.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
-        let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+        // The index's end-of-run bookkeeping is written a moment later, batched.
+        let deadline = std::time::Instant::now() + WAIT;
+        let index = loop {
+            let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+            if index["agent:main:main"]["status"] == "done" || std::time::Instant::now() > deadline {
+                break index;
+            }
+            smol::Timer::after(Duration::from_millis(50)).await;
+        };
         assert_eq!(index["agent:main:main"]["status"], "done");
         assert_eq!(index["agent:main:main"]["outputTokens"], 6);
     });
