@@ -6,7 +6,8 @@
 //!   … -- --size TARGET=PATH                       report (and gate) a cross-built binary's size
 //!
 //! Prints a table and one JSON line; exits 1 when a gate is passed. Every load stays on
-//! 127.0.0.1 with bounded counts.
+//! 127.0.0.1 with bounded counts. Agent figures (report only): the time to the first streamed
+//! token that the gateway adds over a local fake model, and the memory an idle session costs.
 
 use async_tungstenite::tungstenite::Message;
 use serde_json::{Value, json};
@@ -77,8 +78,17 @@ struct Gateway {
 impl Gateway {
     /// `--dev gateway --allow-unconfigured --port 0` in a fresh home (the embedded default).
     fn start(bin: &Path, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_with(bin, env, None)
+    }
+
+    /// The same with `config` merged into the dev profile's config file before start.
+    fn start_with(bin: &Path, env: &[(&str, &str)], config: Option<Value>) -> Gateway {
         let home = std::env::temp_dir().join(format!("openclaw-bench-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(home.join("tmp")).unwrap();
+        if let Some(cfg) = config {
+            std::fs::create_dir_all(home.join(".openclaw-dev")).unwrap();
+            std::fs::write(home.join(".openclaw-dev/openclaw.json"), cfg.to_string()).unwrap();
+        }
         let mut cmd = Command::new(bin);
         cmd.args(["--dev", "gateway", "--allow-unconfigured", "--port", "0"]);
         for (k, _) in std::env::vars() {
@@ -191,13 +201,17 @@ fn exec_to_health(bin: &Path) -> f64 {
 type Ws = async_tungstenite::WebSocketStream<TcpStream>;
 
 async fn ws_connect(port: u16, token: &str) -> Ws {
+    ws_connect_as(port, token, "operator.read").await
+}
+
+async fn ws_connect_as(port: u16, token: &str, scope: &str) -> Ws {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), stream).await.unwrap();
     let _challenge = ws.next().await.unwrap().unwrap();
     let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
         "minProtocol": 4, "maxProtocol": 4,
         "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"},
-        "auth": {"token": token}, "role": "operator", "scopes": ["operator.read"]}});
+        "auth": {"token": token}, "role": "operator", "scopes": [scope]}});
     ws.send(Message::text(connect.to_string())).await.unwrap();
     loop {
         if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
@@ -341,6 +355,143 @@ fn reload_latency(gw: &Gateway, n: usize) -> f64 {
     median(&mut samples)
 }
 
+/// A local OpenAI-compatible model that streams its first token at once (then three more and the
+/// end), so what a client waits on top of it is the gateway's own latency.
+fn fake_model() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut s = stream;
+                let _ = s.set_nodelay(true);
+                let mut req = Vec::new();
+                let mut buf = [0u8; 16384];
+                // Head, then the Content-Length body.
+                let body_start = loop {
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
+                let len: usize =
+                    head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                while req.len() < body_start + len {
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let chunk = |text: &str| {
+                    let d = format!(
+                        "data: {}\n\n",
+                        json!({"id": "b", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+                    );
+                    format!("{:x}\r\n{d}\r\n", d.len())
+                };
+                let mut out = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+                out.push_str(&chunk("first"));
+                let _ = s.write_all(out.as_bytes());
+                let mut rest = String::new();
+                for t in [" second", " third", " fourth"] {
+                    rest.push_str(&chunk(t));
+                }
+                let done = "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+                rest.push_str(&format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()));
+                let _ = s.write_all(rest.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// Milliseconds from sending a streaming chat completion to the first content chunk, over a raw
+/// connection (`auth` adds a bearer header).
+fn first_token_ms(port: u16, path: &str, auth: Option<&str>) -> f64 {
+    use std::io::{Read, Write};
+    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let mut req = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    if let Some(t) = auth {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    req.push_str(&body);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    let started = Instant::now();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended without content: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        if got.windows(10).any(|w| w == b"\"content\":") {
+            return started.elapsed().as_secs_f64() * 1000.0;
+        }
+    }
+}
+
+/// Time to first token: direct to the fake model, and through the gateway's OpenAI-compatible
+/// endpoint (median of `n` each), in ms.
+fn ttft(bin: &Path, n: usize) -> (f64, f64) {
+    let model = fake_model();
+    let cfg = json!({
+        "gateway": {"mode": "local", "auth": {"mode": "token", "token": "bench-token"},
+                    "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": {"baseUrl": format!("http://127.0.0.1:{model}/v1"), "apiKey": "k"}}},
+        "agents": {"defaults": {"model": "fake/m"}}
+    });
+    let gw = Gateway::start_with(bin, &[], Some(cfg));
+    // Warm both paths once (first connection, first session).
+    first_token_ms(model, "/v1/chat/completions", None);
+    first_token_ms(gw.port, "/v1/chat/completions", Some("bench-token"));
+    let mut direct: Vec<f64> = (0..n).map(|_| first_token_ms(model, "/v1/chat/completions", None)).collect();
+    let mut via: Vec<f64> = (0..n).map(|_| first_token_ms(gw.port, "/v1/chat/completions", Some("bench-token"))).collect();
+    (median(&mut direct), median(&mut via))
+}
+
+/// RSS growth per session after `n` sessions each had one exchange (offline responder), in KiB.
+fn per_session(bin: &Path, n: usize) -> f64 {
+    let gw = Gateway::start(bin, &[]);
+    let before = smol::block_on(async {
+        let mut ws = ws_connect_as(gw.port, &gw.token, "operator.write").await;
+        // One exchange first, so what is measured is sessions, not the first run's setup.
+        chat_once(&mut ws, "warm-up").await;
+        smol::Timer::after(Duration::from_millis(1500)).await;
+        let before = gw.rss_kib();
+        for i in 0..n {
+            chat_once(&mut ws, &format!("bench-session-{i}")).await;
+        }
+        before
+    });
+    // Past the batched index write.
+    std::thread::sleep(Duration::from_millis(1500));
+    (gw.rss_kib() - before) / n as f64
+}
+
+async fn chat_once(ws: &mut Ws, session: &str) {
+    let run = format!("run-{session}");
+    let req = json!({"type": "req", "id": run, "method": "chat.send",
+                     "params": {"sessionKey": session, "message": "hello", "idempotencyKey": run}});
+    ws.send(Message::text(req.to_string())).await.unwrap();
+    loop {
+        if let Message::Text(t) = ws.next().await.unwrap().unwrap() {
+            if t.contains("\"state\":\"final\"") && t.contains(&run) {
+                return;
+            }
+        }
+    }
+}
+
 /// RSS after `n` idle clients past hello-ok; returns (rss before, rss after) in KiB.
 fn many_clients(gw: &Gateway, n: usize) -> (f64, f64) {
     raise_fd_limit();
@@ -462,6 +613,14 @@ fn main() {
     report.insert("ws_health_rps_64conn".into(), json!(ws64.round()));
     drop(gw);
 
+    // The agent (report only): latency the gateway adds to the first token, memory per session.
+    let (direct, via) = ttft(&o.bin, if o.full { 50 } else { 10 });
+    report.insert("first_token_ms".into(), json!({"direct": direct, "via_gateway": via, "added": via - direct}));
+    let sessions = if o.full { 1000 } else { 100 };
+    let session_kib = per_session(&o.bin, sessions);
+    report.insert("per_session_kib".into(), json!(session_kib));
+    report.insert("sessions_measured".into(), json!(sessions));
+
     // Idle CPU over a minute (full mode only).
     if o.full {
         let gw = Gateway::start(&o.bin, &[]);
@@ -484,6 +643,10 @@ fn main() {
     println!("{:<52} {:>12}", "/health requests/s (keep-alive, 50 conns, 2 threads)", format!("{rps:.0}"));
     println!("{:<52} {:>12}", "WS health round trips/s, 1 connection", format!("{ws1:.0}"));
     println!("{:<52} {:>12}", "WS health round trips/s, 64 connections", format!("{ws64:.0}"));
+    println!("{:<52} {:>12}", "first token: fake model direct (median)", format!("{direct:.2} ms"));
+    println!("{:<52} {:>12}", "first token: through the gateway (median)", format!("{via:.2} ms"));
+    println!("{:<52} {:>12}", "first token: added by the gateway", format!("{:.2} ms", via - direct));
+    println!("{:<52} {:>12}", format!("memory per session ({sessions} sessions, one exchange each)"), format!("{session_kib:.2} KiB"));
     if let Some(sizes) = report.get("sizes").and_then(Value::as_object) {
         for (t, len) in sizes {
             println!("{:<52} {:>12}", format!("binary size, {t}"), format!("{} B", len));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::message::{self, Message, StopReason, ToolCall, Usage};
 use super::providers::{self, ErrorKind, ModelRequest, ModelStream, ProviderError, ResolvedModel, StreamEvent, ToolSpec};
 use super::runner::Live;
-use super::store::{Append, SessionEntry};
+use super::store::{Append, INDEX_FLUSH_DELAY, SessionEntry};
 use super::tools::{self, Tool, ToolEnv, ToolOutput};
 use super::{
     Abort, AbortHandle, AbortReason, EventKind, Notice, Origin, Outcome, RunError, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
@@ -172,8 +172,10 @@ impl Run {
             Message::User { text } => Some(text.clone()),
             _ => None,
         });
+        // Written in the background at once (the crash marker), but not waited for: the model
+        // call should not queue behind an index write. The transcript gets the input below.
         let entry = store
-            .update(&key, |e| {
+            .update_soon(&key, std::time::Duration::ZERO, |e| {
                 e.status = Some("running".into());
                 e.last_run_id = Some(run_id.clone());
                 e.last_run_error = None;
@@ -203,7 +205,10 @@ impl Run {
         if !input.is_empty() {
             let ts = crate::clock::now_ms();
             let items = input.iter().map(|m| Append { message: to_transcript(m, ts), run_id: Some(run_id.clone()) }).collect();
-            store.append(&key, items).await.map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))?;
+            store
+                .append_unsynced(&key, items)
+                .await
+                .map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))?;
         }
 
         let client_names: Vec<String> = self.req.client_tools.iter().map(|t| t.name.clone()).collect();
@@ -271,7 +276,7 @@ impl Run {
                 let text = cap_chars(&result.text, TOOL_RESULT_MAX_CHARS);
                 let ts = crate::clock::now_ms();
                 store
-                    .append(
+                    .append_unsynced(
                         &key,
                         vec![Append {
                             message: message::tool_result_json(&call.id, &call.name, &text, result.is_error, ts),
@@ -575,7 +580,7 @@ impl Run {
             let updated = self
                 .shared
                 .store
-                .update_soon(&self.key(), |e| {
+                .update_soon(&self.key(), INDEX_FLUSH_DELAY, |e| {
                     e.status = Some(
                         match status {
                             RunStatus::Ok => "done",

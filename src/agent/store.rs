@@ -23,8 +23,8 @@ pub const INDEX_FILE: &str = "sessions.json";
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes read from a transcript's end to find its last sequence number.
 const SEQ_PROBE_BYTES: u64 = 256 * 1024;
-/// Delay of [`Store::update_soon`] writes.
-const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
+/// Delay of batched index writes ([`Store::update_soon`]).
+pub const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
 /// Characters of the last message kept in the index for session lists.
 const PREVIEW_CHARS: usize = 120;
 
@@ -173,10 +173,16 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// Like [`Store::update`], but the index is written a moment later ([`INDEX_FLUSH_DELAY`]),
-    /// together with other changes made meanwhile. For bookkeeping that may lag a crash by that
-    /// moment (token counts, the end of a run); the transcript itself is written at once.
-    pub async fn update_soon(self: &Arc<Self>, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
+    /// Like [`Store::update`] without waiting for the write: the index is written by a
+    /// background task after `delay`, together with other changes made meanwhile. For
+    /// bookkeeping that may lag a crash by that moment (a run's status and token counts); the
+    /// transcript itself is written directly.
+    pub async fn update_soon(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        delay: std::time::Duration,
+        f: impl FnOnce(&mut SessionEntry),
+    ) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
         let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
@@ -189,10 +195,12 @@ impl Store {
             dirty.insert(key.agent_id.clone());
             first
         };
-        if first {
+        // One delayed flush covers every change made before it runs; an immediate one is always
+        // started.
+        if first || delay.is_zero() {
             let store = self.clone();
             crate::rt::spawn(async move {
-                smol::Timer::after(INDEX_FLUSH_DELAY).await;
+                smol::Timer::after(delay).await;
                 if let Err(e) = store.flush().await {
                     log::error!(target: "agent", "cannot write the session index: {e}");
                 }
@@ -212,8 +220,20 @@ impl Store {
         Ok(())
     }
 
-    /// Appends lines to the session's transcript (which must exist) and returns their positions.
+    /// Appends lines to the session's transcript (which must exist), synced to the disk, and
+    /// returns their positions.
     pub async fn append(&self, key: &SessionKey, items: Vec<Append>) -> io::Result<Vec<Appended>> {
+        self.append_with(key, items, true).await
+    }
+
+    /// Like [`Store::append`] without waiting for the disk: safe against the process dying, and
+    /// made power-safe by the next synced append. A run writes its input this way so the model
+    /// call does not wait for an SD card's `fsync`.
+    pub async fn append_unsynced(&self, key: &SessionKey, items: Vec<Append>) -> io::Result<Vec<Appended>> {
+        self.append_with(key, items, false).await
+    }
+
+    async fn append_with(&self, key: &SessionKey, items: Vec<Append>, sync: bool) -> io::Result<Vec<Appended>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
         let entry = sessions
@@ -245,7 +265,7 @@ impl Store {
             cursor.last_id = Some(id);
             lines.push(line);
         }
-        smol::unblock(move || transcript::append(&path, &lines)).await?;
+        smol::unblock(move || transcript::append(&path, &lines, sync)).await?;
         sessions.cursors.insert(entry.session_id.clone(), cursor);
         Ok(placed)
     }
@@ -534,8 +554,8 @@ mod tests {
         let key = SessionKey::main("main");
         crate::rt::block_on(async {
             store.ensure(&key, Path::new("/w")).await.unwrap();
-            store.update_soon(&key, |e| e.output_tokens = 5).await.unwrap();
-            store.update_soon(&key, |e| e.output_tokens += 1).await.unwrap();
+            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
+            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
             assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 0, "not written yet");
             assert_eq!(store.get(&key).await.unwrap().unwrap().output_tokens, 6, "but visible at once");
             store.flush().await.unwrap();

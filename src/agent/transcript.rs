@@ -1,10 +1,11 @@
 //! Transcript files: one JSON object per line, append-only, one file per session under
 //! `<state>/agents/<agentId>/sessions/<sessionId>.jsonl`. The first line is the session header.
 //!
-//! Crash safety: every append ends with `fdatasync`, so a completed append survives power loss.
-//! A crash in the middle of an append (or `kill -9`) can leave a torn last line; readers skip
-//! it, and the next append cuts it off first, so nothing written before it is lost and the file
-//! stays parseable. Reads only ever load the end of the file, so a long conversation costs no
+//! Crash safety: a written line survives the process dying (`kill -9`) at once, since it is in
+//! the page cache; a synced append (`fdatasync`) also survives power loss, and syncs what was
+//! written before it. A crash in the middle of an append can leave a torn last line; readers
+//! skip it, and the next append cuts it off first, so nothing written before it is lost and the
+//! file stays parseable. Reads only ever load the end of the file, so a long conversation costs no
 //! more memory than a short one.
 
 use serde_json::Value;
@@ -29,8 +30,9 @@ pub fn create(path: &Path, header: &Value) -> io::Result<()> {
     Ok(())
 }
 
-/// Appends `entries` as lines, after cutting off a torn last line if one is there.
-pub fn append(path: &Path, entries: &[Value]) -> io::Result<()> {
+/// Appends `entries` as lines, after cutting off a torn last line if one is there; `sync`
+/// waits for them (and everything before) to reach the disk.
+pub fn append(path: &Path, entries: &[Value], sync: bool) -> io::Result<()> {
     let mut f = OpenOptions::new().read(true).append(true).open(path)?;
     if let Some(dropped) = repair_torn_tail(&mut f)? {
         log::warn!(target: "agent", "transcript {}: removed a torn last line ({dropped} bytes) left by a crash", path.display());
@@ -41,7 +43,7 @@ pub fn append(path: &Path, entries: &[Value]) -> io::Result<()> {
         buf.push(b'\n');
     }
     f.write_all(&buf)?;
-    f.sync_data()
+    if sync { f.sync_data() } else { Ok(()) }
 }
 
 /// Truncates the file after its last newline when it does not end with one. Returns the number
@@ -138,7 +140,7 @@ mod tests {
     fn a_torn_last_line_is_skipped_then_cut_off_without_losing_earlier_lines() {
         let p = temp("s.jsonl");
         create(&p, &json!({"type": "session", "id": "s"})).unwrap();
-        append(&p, &[json!({"n": 1}), json!({"n": 2})]).unwrap();
+        append(&p, &[json!({"n": 1}), json!({"n": 2})], true).unwrap();
         // A crash in the middle of the next append.
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"{\"n\": 3, \"text\": \"half a li").unwrap();
@@ -146,7 +148,7 @@ mod tests {
         let tail = read_tail(&p, 100, 1 << 20).unwrap();
         assert_eq!(tail.entries.len(), 3, "header and two whole lines; the torn one is skipped");
         assert!(tail.from_start);
-        append(&p, &[json!({"n": 4})]).unwrap();
+        append(&p, &[json!({"n": 4})], false).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.ends_with("{\"n\":2}\n{\"n\":4}\n"), "{text}");
         let ns: Vec<i64> = read_tail(&p, 100, 1 << 20).unwrap().entries.iter().filter_map(|e| e["n"].as_i64()).collect();
@@ -158,7 +160,7 @@ mod tests {
         let p = temp("big.jsonl");
         create(&p, &json!({"type": "session"})).unwrap();
         let entries: Vec<Value> = (0..1000).map(|n| json!({"n": n, "pad": "x".repeat(100)})).collect();
-        append(&p, &entries).unwrap();
+        append(&p, &entries, true).unwrap();
         let tail = read_tail(&p, 10, 1 << 20).unwrap();
         assert_eq!(tail.entries.len(), 10);
         assert_eq!(tail.entries[9]["n"], 999);
@@ -173,7 +175,7 @@ mod tests {
     fn a_file_of_only_a_torn_line_is_emptied() {
         let p = temp("torn.jsonl");
         std::fs::write(&p, b"{\"type\":\"sess").unwrap();
-        append(&p, &[json!({"n": 1})]).unwrap();
+        append(&p, &[json!({"n": 1})], true).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"n\":1}\n");
     }
 }

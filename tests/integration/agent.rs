@@ -711,6 +711,13 @@ fn a_kill_9_mid_run_loses_nothing_that_was_written() {
         c.call("chat.send", json!({"sessionKey": "main", "message": "are you there?", "idempotencyKey": "k9"})).await;
         c.collect_until(WAIT, |f| f["event"] == "chat" && f["payload"]["state"] == "delta").await;
     });
+    // The run's crash marker is written in the background; kill once it is on disk.
+    let index = home.path().join(".openclaw/agents/main/sessions/sessions.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&index).unwrap_or_default().contains("\"running\"") {
+        assert!(std::time::Instant::now() < deadline, "the run's status never reached the index");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut gw = gw;
     gw.signal(libc::SIGKILL);
     gw.wait_exit(WAIT).expect("killed");
