@@ -116,11 +116,46 @@ pub struct Store {
     agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
     /// Agents whose index changed in memory and waits for the delayed write.
     dirty: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Per loaded agent: session count and the most recently updated keys, readable without
+    /// the async lock (health snapshots are built synchronously).
+    summaries: std::sync::Mutex<HashMap<String, Summary>>,
+}
+
+/// A cheap view of an agent's sessions for health and status output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub count: usize,
+    /// `(key, updatedAt)`, newest first, at most [`SUMMARY_RECENT`].
+    pub recent: Vec<(String, u64)>,
+}
+
+/// Recent sessions kept in a [`Summary`].
+const SUMMARY_RECENT: usize = 5;
+
+fn summarize(index: &BTreeMap<String, SessionEntry>) -> Summary {
+    let mut recent: Vec<(String, u64)> = index.iter().map(|(k, e)| (k.clone(), e.updated_at)).collect();
+    recent.sort_by(|a, b| b.1.cmp(&a.1));
+    recent.truncate(SUMMARY_RECENT);
+    Summary { count: index.len(), recent }
 }
 
 impl Store {
     pub fn new(state_dir: &Path) -> Store {
-        Store { state_dir: state_dir.to_path_buf(), agents: smol::lock::Mutex::new(HashMap::new()), dirty: Default::default() }
+        Store {
+            state_dir: state_dir.to_path_buf(),
+            agents: smol::lock::Mutex::new(HashMap::new()),
+            dirty: Default::default(),
+            summaries: Default::default(),
+        }
+    }
+
+    /// The summary of `agent_id`'s sessions, if its index has been loaded.
+    pub fn summary(&self, agent_id: &str) -> Option<Summary> {
+        self.summaries.lock().unwrap_or_else(|e| e.into_inner()).get(agent_id).cloned()
+    }
+
+    fn note(&self, agent_id: &str, sessions: &AgentSessions) {
+        self.summaries.lock().unwrap_or_else(|e| e.into_inner()).insert(agent_id.to_string(), summarize(&sessions.index));
     }
 
     /// `<state>/agents/<agentId>/sessions`.
@@ -139,6 +174,7 @@ impl Store {
         if !guard.contains_key(agent_id) {
             let dir = self.sessions_dir(agent_id);
             let loaded = smol::unblock(move || load(&dir)).await?;
+            self.note(agent_id, &loaded);
             guard.insert(agent_id.to_string(), loaded);
         }
         Ok(guard)
@@ -159,6 +195,7 @@ impl Store {
         }
         let entry = new_session(sessions, key, cwd, None).await?;
         persist(sessions).await?;
+        self.note(&key.agent_id, sessions);
         Ok((entry, true))
     }
 
@@ -170,6 +207,7 @@ impl Store {
         f(entry);
         let out = entry.clone();
         persist(sessions).await?;
+        self.note(&key.agent_id, sessions);
         Ok(Some(out))
     }
 
@@ -188,6 +226,7 @@ impl Store {
         let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
+        self.note(&key.agent_id, sessions);
         drop(guard);
         let first = {
             let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
@@ -290,6 +329,7 @@ impl Store {
         let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
         let entry = new_session(sessions, key, cwd, Some(&old)).await?;
         persist(sessions).await?;
+        self.note(&key.agent_id, sessions);
         Ok(Some((old.session_id, entry)))
     }
 
@@ -301,6 +341,7 @@ impl Store {
         let Some(entry) = sessions.index.remove(&key.to_string()) else { return Ok(None) };
         sessions.cursors.remove(&entry.session_id);
         persist(sessions).await?;
+        self.note(&key.agent_id, sessions);
         let path = sessions.dir.join(entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id)));
         let archived = smol::unblock(move || -> io::Result<Vec<PathBuf>> {
             if !path.exists() {
@@ -491,6 +532,8 @@ mod tests {
                 .unwrap();
             assert_eq!(placed[0].seq, 1);
             store.update(&key, |e| e.label = Some("Kitchen".into())).await.unwrap();
+            assert_eq!(store.summary("main").unwrap().count, 1);
+            assert_eq!(store.summary("main").unwrap().recent[0].0, "agent:main:main");
 
             // A new store (a restarted gateway) continues the numbering from the file.
             let again = Store::new(&dir);
@@ -524,6 +567,7 @@ mod tests {
             assert!(archived[0].exists());
             assert!(store.get(&key).await.unwrap().is_none());
             assert!(store.delete(&key, false).await.unwrap().is_none());
+            assert_eq!(store.summary("main"), Some(Summary::default()), "the summary follows deletions");
         });
     }
 

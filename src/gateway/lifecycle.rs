@@ -49,6 +49,16 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let (control, requests) = channel::bounded::<Control>(16);
     let gw = Arc::new(Gateway::new(paths, Tuning::from_env(), settings, hash_key, log_file, opts, control.clone()));
     let api = Arc::new(Api::new(gw.clone()));
+    // Load the default agent's session index in the background, so health and status can count
+    // its sessions before the first message arrives.
+    let preload = gw.clone();
+    crate::rt::spawn(async move {
+        let agent = preload.settings().loaded.config.agents.default_id().to_string();
+        if let Err(e) = preload.agent.store().count(&agent).await {
+            log::warn!(target: "agent", "cannot read the sessions of agent {agent}: {e}");
+        }
+    })
+    .detach();
     let mut acceptors = Acceptors::start(listeners, &api, &gw);
     let _periodic = crate::rt::spawn(periodic_events(gw.clone()));
     let (reload_now, reload_requests) = channel::bounded::<bool>(4);

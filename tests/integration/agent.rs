@@ -500,6 +500,11 @@ fn sessions_can_be_listed_patched_reset_and_deleted() {
         assert_eq!(main["lastMessagePreview"], "Hello from the mock model.");
         assert!(main["totalTokens"].as_u64().unwrap() > 0);
         assert_eq!(list["defaults"]["model"], "echo");
+        let health = c.call("health", json!({})).await;
+        assert_eq!(health["sessions"]["count"], 2, "{health}");
+        assert_eq!(health["agents"][0]["sessions"]["recent"].as_array().unwrap().len(), 2);
+        let status = c.call("status", json!({})).await;
+        assert_eq!((status["sessions"]["count"].as_u64(), status["sessions"]["defaults"]["model"].as_str()), (Some(2), Some("echo")));
 
         let patched = c.call("sessions.patch", json!({"key": "main", "label": "Kitchen", "model": "mock/echo"})).await;
         assert_eq!(patched["entry"]["label"], "Kitchen");

@@ -29,14 +29,40 @@ pub fn self_presence(gw: &Arc<Gateway>) -> Value {
     })
 }
 
+/// An agent's session store as health and status show it: `{path, count, recent}`.
+fn sessions_view(gw: &Arc<Gateway>, agent_id: &str) -> Value {
+    let store = gw.agent.store();
+    let path = gw.paths.display(&store.sessions_dir(agent_id).join(crate::agent::store::INDEX_FILE));
+    let now = crate::clock::now_ms();
+    let summary = store.summary(agent_id).unwrap_or_default();
+    let recent: Vec<Value> = summary.recent.iter().map(|(k, t)| json!({"key": k, "updatedAt": t, "age": now.saturating_sub(*t)})).collect();
+    json!({"path": path, "count": summary.count, "recent": recent})
+}
+
 /// The health snapshot. `full` adds fields the `health` RPC returns but the `hello-ok` snapshot
 /// schema does not allow.
 pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
     let started = Instant::now();
     let settings = gw.settings();
-    let sessions_dir = gw.paths.state_dir.join("agents").join("main").join("sessions");
-    let sessions = json!({"path": gw.paths.display(&sessions_dir), "count": 0, "recent": []});
-    let reload = if settings.loaded.config.gateway.reload_mode == crate::config::ReloadMode::Off { "disabled" } else { "active" };
+    let cfg = &settings.loaded.config;
+    let default_id = cfg.agents.default_id().to_string();
+    let agents: Vec<Value> = cfg
+        .agents
+        .ids()
+        .iter()
+        .map(|id| {
+            let name = cfg.agents.entry(id).and_then(|e| e.name.clone()).unwrap_or_else(|| id.clone());
+            json!({
+                "agentId": id,
+                "name": name,
+                "isDefault": *id == default_id,
+                // Heartbeat runs are not part of this gateway; report them as off, honestly.
+                "heartbeat": {"enabled": false, "every": "off", "everyMs": null, "prompt": "", "target": "none", "ackMaxChars": 0},
+                "sessions": sessions_view(gw, id),
+            })
+        })
+        .collect();
+    let reload = if cfg.gateway.reload_mode == crate::config::ReloadMode::Off { "disabled" } else { "active" };
     let mut snap = json!({
         "ok": true,
         "ts": crate::clock::now_ms(),
@@ -47,16 +73,9 @@ pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
         "channelOrder": [],
         "channelLabels": {},
         "heartbeatSeconds": 0,
-        "defaultAgentId": "main",
-        "agents": [{
-            "agentId": "main",
-            "name": "main",
-            "isDefault": true,
-            // Heartbeat runs are not part of this gateway; report them as off, honestly.
-            "heartbeat": {"enabled": false, "every": "off", "everyMs": null, "prompt": "", "target": "none", "ackMaxChars": 0},
-            "sessions": sessions,
-        }],
-        "sessions": sessions,
+        "defaultAgentId": default_id,
+        "agents": agents,
+        "sessions": sessions_view(gw, &default_id),
     });
     if full {
         snap["modelRuntime"] = json!({"degraded": false, "pendingAgents": []});
@@ -87,23 +106,42 @@ pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     let gw = call.gw;
     let settings = gw.settings();
     let clients = gw.hub.clients().await;
-    let sessions_dir = gw.paths.state_dir.join("agents").join("main").join("sessions");
-    let sessions_path = gw.paths.display(&sessions_dir);
+    let cfg = &settings.loaded.config;
+    let default_id = cfg.agents.default_id().to_string();
+    let by_agent: Vec<Value> = cfg
+        .agents
+        .ids()
+        .iter()
+        .map(|id| {
+            let mut v = sessions_view(gw, id);
+            v["agentId"] = json!(id);
+            v
+        })
+        .collect();
+    let default_view = sessions_view(gw, &default_id);
+    let model = cfg.agents.model_for(&default_id).primary.as_deref().map(|r| cfg.agents.expand_alias(r).to_string());
+    let (model, context) = match model.as_deref().map(|r| crate::agent::providers::resolve(cfg, r)) {
+        Some(Ok(m)) => (json!(m.model), json!(m.context_window)),
+        Some(Err(_)) => (json!(model.as_deref().and_then(|r| r.split_once('/')).map(|(_, m)| m)), Value::Null),
+        None => (json!(crate::agent::providers::OFFLINE_MODEL), Value::Null),
+    };
+    let heartbeats: Vec<Value> =
+        cfg.agents.ids().iter().map(|id| json!({"agentId": id, "enabled": false, "every": "off", "everyMs": null})).collect();
     let mut out = json!({
         "runtimeVersion": crate::VERSION,
         "pid": std::process::id(),
         "uptimeMs": gw.uptime_ms(),
-        "heartbeat": {"defaultAgentId": "main", "agents": [{"agentId": "main", "enabled": false, "every": "off", "everyMs": null}]},
+        "heartbeat": {"defaultAgentId": default_id, "agents": heartbeats},
         "channelSummary": [],
         "queuedSystemEvents": [],
         "degradedSecretOwners": [],
         "degradedPlugins": [],
         "sessions": {
-            "paths": [sessions_path],
-            "count": 0,
-            "defaults": {"model": null, "contextTokens": null},
-            "recent": [],
-            "byAgent": [{"agentId": "main", "path": sessions_path, "count": 0, "recent": []}],
+            "paths": by_agent.iter().map(|a| a["path"].clone()).collect::<Vec<_>>(),
+            "count": by_agent.iter().map(|a| a["count"].as_u64().unwrap_or(0)).sum::<u64>(),
+            "defaults": {"model": model, "contextTokens": context},
+            "recent": default_view["recent"],
+            "byAgent": by_agent,
         },
         "processMemory": {"rssBytes": crate::sys::rss_bytes().unwrap_or(0)},
         "gateway": {
