@@ -134,7 +134,7 @@ const SUMMARY_RECENT: usize = 5;
 
 fn summarize(index: &BTreeMap<String, SessionEntry>) -> Summary {
     let mut recent: Vec<(String, u64)> = index.iter().map(|(k, e)| (k.clone(), e.updated_at)).collect();
-    recent.sort_by(|a, b| b.1.cmp(&a.1));
+    recent.sort_by_key(|r| std::cmp::Reverse(r.1));
     recent.truncate(SUMMARY_RECENT);
     Summary { count: index.len(), recent }
 }
