@@ -185,8 +185,10 @@ pub const TOOL_RESULT_MAX_CHARS: usize = 64 * 1024;
 pub const AGENT_MAX_TOOL_STEPS: usize = 16;
 /// Messages that may wait behind a session's active run (the official queue `cap`).
 pub const AGENT_LANE_QUEUE_MAX: usize = 20;
-/// Finished runs remembered for idempotency keys and `agent.wait`.
-pub const AGENT_FINISHED_RUNS_KEPT: usize = 512;
+/// Finished runs remembered for idempotency keys and `agent.wait`: at most this many, for at
+/// most this long (each holds its answer's text).
+pub const AGENT_FINISHED_RUNS_KEPT: usize = 256;
+pub const AGENT_FINISHED_RUNS_TTL: Duration = Duration::from_secs(600);
 /// `agent.wait` callers waiting for runs not submitted yet.
 pub const AGENT_WAITERS_MAX: usize = 1024;
 /// Transcript lines and bytes read to build a run's history (the model sees what fits its

@@ -15,7 +15,7 @@ use super::message::{StopReason, Usage};
 use super::{
     Abort, AbortHandle, AbortReason, ActiveRun, Admission, EventKind, Notice, Outcome, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
 };
-use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
+use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_FINISHED_RUNS_TTL, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
 
 /// What the run shares with the scheduler while it goes.
 pub struct Live {
@@ -125,8 +125,8 @@ struct Scheduler {
     tx: Sender<Command>,
     lanes: HashMap<String, Lane>,
     runs: HashMap<String, RunState>,
-    /// Finished run ids, oldest first, for bounded retention.
-    finished: VecDeque<String>,
+    /// Finished run ids and when they finished, oldest first, for bounded retention.
+    finished: VecDeque<(String, std::time::Instant)>,
     /// Session keys whose next job waits for a free slot, in arrival order.
     waiting: VecDeque<String>,
     running: usize,
@@ -296,11 +296,15 @@ impl Scheduler {
             }
             state.phase = Phase::Done(outcome);
         }
-        self.finished.push_back(run_id.to_string());
-        while self.finished.len() > AGENT_FINISHED_RUNS_KEPT {
-            if let Some(old) = self.finished.pop_front() {
-                self.runs.remove(&old);
+        let now = std::time::Instant::now();
+        self.finished.push_back((run_id.to_string(), now));
+        // Outcomes hold the answer text, so they are kept only for a while and only so many.
+        while let Some((old, at)) = self.finished.front() {
+            if self.finished.len() <= AGENT_FINISHED_RUNS_KEPT && now.duration_since(*at) < AGENT_FINISHED_RUNS_TTL {
+                break;
             }
+            self.runs.remove(old);
+            self.finished.pop_front();
         }
     }
 

@@ -287,12 +287,34 @@ fn a_failing_primary_falls_back_to_the_next_model() {
     });
 }
 
-#[test]
-fn provider_faults_end_in_clear_errors_never_a_hang() {
-    let fake = FakeLlm::start(Flavor::OpenAi, Some(KEY));
-    let gw = Gw::builder().config(config(&fake, json!({}))).env("OPENCLAW_MODEL_IDLE_TIMEOUT_MS", "400").start();
+/// Every fault the fakes can inject, against one provider flavor: each ends in a clear error (or
+/// a successful retry), never a hang, and the gateway keeps serving.
+fn provider_faults(flavor: Flavor) {
+    let fake = FakeLlm::start(flavor, Some(KEY));
+    let mut cfg = config(&fake, json!({}));
+    if flavor == Flavor::Anthropic {
+        cfg["models"]["providers"]["mock"]["api"] = json!("anthropic-messages");
+    }
+    let gw = Gw::builder().config(cfg).env("OPENCLAW_MODEL_IDLE_TIMEOUT_MS", "400").start();
     block_on(async {
         let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+
+        // Rate limited with Retry-After: retried, then answered.
+        fake.push(Reply::rate_limited("0"));
+        let before = fake.count();
+        let (_, frames) = chat(&mut c, "limited", "hi").await;
+        assert_eq!(frames.last().unwrap()["payload"]["state"], "final");
+        assert_eq!(fake.count() - before, 2);
+
+        // A server error on every attempt: the provider's own message, with the status.
+        for _ in 0..3 {
+            fake.push(Reply::status(500, "the upstream broke"));
+        }
+        let (_, frames) = chat(&mut c, "broken", "hi").await;
+        let end = &frames.last().unwrap()["payload"];
+        assert_eq!(end["state"], "error");
+        assert_eq!(end["errorMessage"], "mock returned HTTP 500: the upstream broke");
+        assert_eq!(end["errorDetail"]["httpStatus"], 500);
 
         // A stall: every attempt times out, then the run fails with a timeout.
         for _ in 0..3 {
@@ -330,6 +352,39 @@ fn provider_faults_end_in_clear_errors_never_a_hang() {
         // The gateway is still fine.
         let (_, frames) = chat(&mut c, "ok", "hi").await;
         assert_eq!(frames.last().unwrap()["payload"]["state"], "final");
+    });
+}
+
+#[test]
+fn openai_provider_faults_end_in_clear_errors_never_a_hang() {
+    provider_faults(Flavor::OpenAi);
+}
+
+#[test]
+fn anthropic_provider_faults_end_in_clear_errors_never_a_hang() {
+    provider_faults(Flavor::Anthropic);
+}
+
+#[test]
+fn runs_across_sessions_are_bounded_by_max_concurrent() {
+    let fake = FakeLlm::start(Flavor::OpenAi, Some(KEY));
+    fake.push(Reply::slow(&["first", " slow", " answer"], Duration::from_millis(300)));
+    let gw = Gw::builder().config(config(&fake, json!({"agents": {"defaults": {"maxConcurrent": 1}}}))).start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+        c.call("chat.send", json!({"sessionKey": "a", "message": "one", "idempotencyKey": "mc-a"})).await;
+        c.call("chat.send", json!({"sessionKey": "b", "message": "two", "idempotencyKey": "mc-b"})).await;
+        c.collect_until(WAIT, |f| f["event"] == "chat" && f["payload"]["runId"] == "mc-a" && f["payload"]["state"] == "delta").await;
+        smol::Timer::after(Duration::from_millis(200)).await;
+        assert_eq!(fake.count(), 1, "the second session waits for a free slot");
+        let frames = c.collect_until(WAIT, |f| is_terminal_chat(f, "mc-b")).await;
+        let ends: Vec<&str> = frames
+            .iter()
+            .filter(|f| f["event"] == "chat" && f["payload"]["state"] == "final")
+            .map(|f| f["payload"]["runId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ends, vec!["mc-a", "mc-b"]);
+        assert_eq!(fake.count(), 2);
     });
 }
 

@@ -165,3 +165,25 @@ fn tools_invoke_runs_allowed_tools_and_refuses_the_deny_list() {
         assert_eq!(r.status, 413);
     });
 }
+
+#[test]
+fn hooks_and_the_openai_endpoints_switch_on_with_a_hot_reload() {
+    let gw = Gw::start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        assert_eq!(hook(gw.port, "/hooks/wake", &[AUTH], json!({"text": "x"})).await.status, 404);
+        let models = format!("GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: {BEARER}\r\nConnection: close\r\n\r\n");
+        assert_eq!(http_raw(gw.port, models.as_bytes()).await.status, 404);
+        let cfg = json!({
+            "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN},
+                        "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+            "hooks": {"enabled": true, "token": HOOK_TOKEN}
+        });
+        std::fs::write(gw.state_dir().join("openclaw.json"), cfg.to_string()).unwrap();
+        c.event("config.changed", WAIT).await.expect("config.changed");
+        let r = hook(gw.port, "/hooks/wake", &[AUTH], json!({"text": "x", "mode": "next-heartbeat"})).await;
+        assert_eq!(r.json(), json!({"ok": true, "mode": "next-heartbeat", "eventOutcome": "queued"}));
+        assert_eq!(http_raw(gw.port, models.as_bytes()).await.status, 200);
+        assert!(gw.lines().iter().any(|l| l.contains("hot reload applied")), "applied without a restart");
+    });
+}
