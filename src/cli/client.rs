@@ -290,6 +290,40 @@ impl GatewayClient {
         }
     }
 
+    /// Calls a method answered twice (`agent`: `accepted` first, the result at the end) and
+    /// returns the final payload, waiting up to `limit`. Events meanwhile are dropped; the
+    /// final response may be an error carrying a payload (`{status: "error", summary}`), which
+    /// is returned as `Err` with that payload.
+    pub async fn call_final(&mut self, method: &str, params: Value, limit: Duration) -> Result<Value, (CallError, Option<Value>)> {
+        let id = format!("{}:{}", self.next_id, crate::ids::uuid());
+        self.next_id += 1;
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+        self.ws.send(Message::text(frame.to_string())).await.map_err(|e| (CallError::Transport(e.to_string()), None))?;
+        let wait = async {
+            loop {
+                let f = self.next_frame().await.map_err(|e| (e, None))?;
+                if f["type"] != "res" || f["id"] != id.as_str() {
+                    continue;
+                }
+                if f["ok"] == true && f["payload"]["status"] == "accepted" {
+                    continue;
+                }
+                if f["ok"] == true {
+                    return Ok(f.get("payload").cloned().unwrap_or(Value::Null));
+                }
+                let e: ErrorShape = serde_json::from_value::<ErrorWire>(f["error"].clone())
+                    .map(ErrorWire::into_shape)
+                    .unwrap_or_else(|_| ErrorShape::invalid("malformed error"));
+                return Err((CallError::Gateway(e), f.get("payload").cloned()));
+            }
+        };
+        wait.or(async {
+            smol::Timer::after(limit).await;
+            Err((CallError::Transport(format!("timed out after {} s waiting for the {method} result", limit.as_secs())), None))
+        })
+        .await
+    }
+
     /// Calls a method and returns its payload (within the client's timeout).
     pub async fn call(&mut self, method: &str, params: Option<Value>) -> Result<Value, CallError> {
         let limit = self.timeout;

@@ -1,6 +1,7 @@
 //! The command line (argh). One file per command family; each parses its flags and calls into
 //! the library. Exit codes are decided here and in the commands, never in `main`.
 
+pub mod agent;
 pub mod channels;
 pub mod client;
 pub mod doctor;
@@ -37,6 +38,7 @@ pub struct Cli {
 #[argh(subcommand)]
 pub enum Command {
     Gateway(gateway::GatewayCmd),
+    Agent(agent::AgentCmd),
     Setup(setup::SetupCmd),
     Status(status::StatusCmd),
     Health(status::HealthCmd),
@@ -67,6 +69,7 @@ pub fn main() -> u8 {
     };
     match command {
         Command::Gateway(cmd) => gateway::run(paths, cmd),
+        Command::Agent(cmd) => finish(agent::run(&paths, cmd)),
         Command::Setup(cmd) => setup::run(paths, cmd),
         Command::Status(cmd) => finish(status::status(&paths, cmd)),
         Command::Health(cmd) => finish(status::health(&paths, cmd)),

@@ -1,6 +1,6 @@
 //! The client commands against a running gateway and against none: `gateway status`, `status`,
-//! `health`, `logs`, `channels status`, `gateway call`, `secrets reload`; plus `setup`, several
-//! gateways side by side, and how the commands find their gateway.
+//! `health`, `logs`, `channels status`, `gateway call`, `secrets reload`, `agent`; plus `setup`,
+//! several gateways side by side, and how the commands find their gateway.
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -44,6 +44,7 @@ fn every_client_command_fails_fast_when_no_gateway_runs() {
         vec!["channels", "status", "--probe"],
         vec!["secrets", "reload"],
         vec!["gateway", "call", "health"],
+        vec!["agent", "--message", "hi"],
     ] {
         let started = Instant::now();
         let (code, out, err) = Cmd::new(home.clone()).args(&args).output(LIMIT);
@@ -231,4 +232,71 @@ fn two_gateways_run_side_by_side_and_a_third_on_the_same_state_dir_is_refused() 
         .refuse(LIMIT);
     assert_eq!(code, 78);
     assert!(err.contains(&format!("gateway already running (pid {})", a.child.id())), "{err}");
+}
+
+#[test]
+fn agent_command_prints_the_reply_and_reports_failures() {
+    use crate::support::fake_llm::{FakeLlm, Flavor, Reply};
+    let fake = FakeLlm::start(Flavor::OpenAi, Some("k"));
+    fake.push(Reply::text(&["Hi", " from the CLI turn."]));
+    fake.push(Reply::status(400, "context too long for this model"));
+    let gw = Gw::builder()
+        .config(json!({
+            "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
+            "models": {"providers": {"mock": {"baseUrl": fake.base_url(), "apiKey": "k"}}},
+            "agents": {"defaults": {"model": "mock/echo"}}
+        }))
+        .start();
+    let (code, out, err) = cli(&gw).args(["agent", "--message", "hello", "--session-key", "cli-chat"]).output(LIMIT);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "Hi from the CLI turn.\n");
+    assert_eq!(fake.requests()[0].last_user_text(), "hello");
+
+    let (code, out, err) = cli(&gw).args(["agent", "-m", "again", "--session-key", "cli-chat", "--json"]).output(LIMIT);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("Agent failed: mock returned HTTP 400: context too long for this model"), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "error");
+    let second = fake.requests()[1].body["messages"].as_array().unwrap().len();
+    assert_eq!(second, 4, "the session continued: system, hello, the reply, again");
+}
+
+#[test]
+fn interrupting_the_agent_command_aborts_the_run() {
+    use crate::support::fake_llm::{FakeLlm, Flavor, Reply};
+    let fake = FakeLlm::start(Flavor::OpenAi, Some("k"));
+    fake.push(Reply::slow(&["a", " very", " slow", " answer"], Duration::from_millis(500)));
+    let gw = Gw::builder()
+        .config(json!({
+            "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
+            "models": {"providers": {"mock": {"baseUrl": fake.base_url(), "apiKey": "k"}}},
+            "agents": {"defaults": {"model": "mock/echo"}}
+        }))
+        .start();
+    let mut child = cli(&gw)
+        .args(["agent", "--message", "take your time", "--session-key", "ctrl-c"])
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(fake.wait_for(1, LIMIT), "the run reached the model");
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let history = c.call("chat.history", json!({"sessionKey": "ctrl-c"})).await;
+            let last = history["messages"].as_array().unwrap().last().cloned().unwrap_or_default();
+            if last["stopReason"] == "aborted" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the run was not aborted: {history}");
+            smol::Timer::after(Duration::from_millis(50)).await;
+        }
+    });
 }
