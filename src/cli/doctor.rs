@@ -83,6 +83,7 @@ pub fn run(paths: &Paths, cmd: DoctorCmd) -> Result<(), CliError> {
     check_service(&mut d);
     check_log_dir(&mut d, &cfg);
     check_workspace(&mut d);
+    check_models(&mut d, &cfg);
     check_channels(&mut d);
 
     let remaining = d.findings.iter().filter(|f| f.severity == Severity::Problem).count();
@@ -340,6 +341,33 @@ fn check_workspace(d: &mut Doctor) {
                 let created = config::bootstrap::ensure_profile(paths).map_err(|e| e.to_string())?;
                 Ok(format!("wrote {} starter file(s)", created.files.len()))
             }),
+        );
+    }
+}
+
+/// Every agent's model chain must be usable: a known provider, and a key where one is needed.
+/// No model at all is fine (the offline responder answers) but worth saying.
+fn check_models(d: &mut Doctor, cfg: &config::Config) {
+    let mut any = false;
+    for id in cfg.agents.ids() {
+        let choice = cfg.agents.model_for(&id);
+        let Some(primary) = &choice.primary else { continue };
+        any = true;
+        for reference in std::iter::once(primary).chain(&choice.fallbacks) {
+            let resolved = cfg.agents.expand_alias(reference);
+            match crate::agent::providers::resolve(cfg, resolved) {
+                Ok(m) => {
+                    d.ok("models", format!("agent {id}: {} via {}", m.reference(), m.base_url.map(|u| u.to_string()).unwrap_or_default()))
+                }
+                Err(e) => d.problem("models", format!("agent {id}: {resolved}: {}", e.message), None),
+            }
+        }
+    }
+    if !any {
+        d.warn(
+            "models",
+            "no model is configured (agents.defaults.model), so the built-in offline responder answers; \
+             set for example \"anthropic/claude-sonnet-4-5\" with ANTHROPIC_API_KEY",
         );
     }
 }

@@ -207,10 +207,17 @@ fn doctor_reports_what_it_cannot_fix() {
     assert!(out.contains("problem(s) remain"), "{out}");
     std::fs::write(
         home.path().join(".openclaw/openclaw.json"),
-        json!({"gateway": {"mode": "local", "auth": {"token": "t"}}, "channels": {"telegram": {"enabled": true}}}).to_string(),
+        json!({"gateway": {"mode": "local", "auth": {"token": "t"}}, "channels": {"telegram": {"enabled": true}},
+               "agents": {"defaults": {"model": {"primary": "openai/gpt-4o", "fallbacks": ["ollama/llama3.2"]}}}})
+        .to_string(),
     )
     .unwrap();
-    let (code, out, _) = Cmd::new(home).args(["doctor"]).env("OPENCLAW_SERVICE_MANAGER", "none").output(LIMIT);
+    let (code, out, _) = Cmd::new(home).args(["doctor"]).env("OPENCLAW_SERVICE_MANAGER", "none").env("OPENAI_API_KEY", "").output(LIMIT);
     assert_eq!(code, 1);
     assert!(out.contains("✗ channels: telegram is enabled but lacks botToken (or TELEGRAM_BOT_TOKEN)"), "{out}");
+    assert!(
+        out.contains("✗ models: agent main: openai/gpt-4o: No route-compatible authentication source is configured for openai"),
+        "{out}"
+    );
+    assert!(out.contains("✓ models: agent main: ollama/llama3.2 via http://127.0.0.1:11434/v1"), "{out}");
 }
