@@ -24,6 +24,7 @@ use crate::gateway::Gateway;
 use crate::limits::{AGENT_FINAL_WAIT_MAX, HTTP_STREAM_QUEUE};
 use crate::net::http::{Body, Request, Response};
 use crate::net::sse;
+use std::future::Future;
 
 /// The agent ids a caller may name as `model`, with the names `/v1/models` lists.
 fn model_ids(cfg: &Config) -> Vec<String> {
@@ -213,8 +214,9 @@ pub fn parse_messages(v: Option<&Value>) -> Result<Conversation, String> {
     split_turns(system, turns)
 }
 
-/// Reads chat-completions `tools` (functions only) and `tool_choice` (`auto` or `none`).
-fn parse_tools(body: &Map<String, Value>) -> Result<Vec<ToolSpec>, String> {
+/// Reads `tools` (functions only) and `tool_choice` (`auto` or `none`). Chat completions nest a
+/// function's fields under `function`; the Responses API has them `flat` on the tool.
+pub fn parse_tools(body: &Map<String, Value>, flat: bool) -> Result<Vec<ToolSpec>, String> {
     match body.get("tool_choice") {
         None | Some(Value::Null) => {}
         Some(Value::String(c)) if c == "auto" => {}
@@ -226,8 +228,8 @@ fn parse_tools(body: &Map<String, Value>) -> Result<Vec<ToolSpec>, String> {
         if t["type"] != "function" {
             return Err(format!("tools[{i}]: only tools of type \"function\" are supported"));
         }
-        let f = &t["function"];
-        let name = f["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| format!("tools[{i}].function.name is required"))?;
+        let (f, at) = if flat { (t, format!("tools[{i}]")) } else { (&t["function"], format!("tools[{i}].function")) };
+        let name = f["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| format!("{at}.name is required"))?;
         out.push(ToolSpec {
             name: name.to_string(),
             description: f["description"].as_str().unwrap_or("").to_string(),
@@ -239,6 +241,81 @@ fn parse_tools(body: &Map<String, Value>) -> Result<Vec<ToolSpec>, String> {
         });
     }
     Ok(out)
+}
+
+/// A 400 with OpenAI's `invalid_request_error` type.
+pub fn bad_request(message: &str) -> Response {
+    openai_error(400, message, "invalid_request_error")
+}
+
+/// The agent a request addresses: `x-openclaw-agent-id`, else its `model`.
+pub fn request_agent(req: &Request, cfg: &Config, model: &str) -> Result<String, Response> {
+    let named = req.head.header("x-openclaw-agent-id").map(str::to_string).map(Ok).unwrap_or_else(|| agent_target(cfg, Some(model)));
+    match named {
+        Ok(a) if cfg.agents.exists(&a) => Ok(a),
+        Ok(a) => Err(bad_request(&format!("unknown agent {a:?}"))),
+        Err(e) => Err(bad_request(&e)),
+    }
+}
+
+/// The run for a parsed request: a stateful session keeps the conversation itself, so only the
+/// newest turn is taken from the request; a stateless one gets the request's history.
+pub fn build_run(
+    req: &Request,
+    cfg: &Arc<Config>,
+    origin: Origin,
+    session: (SessionKey, bool),
+    conversation: Conversation,
+    client_tools: Vec<ToolSpec>,
+) -> RunRequest {
+    let (key, stateful) = session;
+    let Conversation { system, history, input } = conversation;
+    let mut run = RunRequest::new(crate::ids::uuid(), key, input, origin, cfg.clone());
+    run.client_tools = client_tools;
+    run.extra_system = (!system.is_empty()).then(|| system.join("\n\n"));
+    run.model = req.head.header("x-openclaw-model").map(str::to_string).filter(|m| !m.trim().is_empty());
+    if !stateful {
+        run.history = Some(history);
+    }
+    run
+}
+
+/// How a run's result reaches the HTTP caller.
+pub enum Delivery {
+    /// Its events, to stream as they come.
+    Stream(Receiver<Arc<RunEvent>>),
+    /// Its outcome, once finished.
+    Done(Arc<Outcome>),
+}
+
+/// Submits `run` and either hands back its event stream (the run is aborted if the stream's
+/// reader goes away) or waits for its outcome.
+pub async fn deliver(gw: &Arc<Gateway>, mut run: RunRequest, stream: bool) -> Result<Delivery, Response> {
+    let run_id = run.run_id.clone();
+    if stream {
+        let (obs_tx, obs_rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
+        run.observer = Some(obs_tx);
+        run.abort_without_observer = true;
+        gw.agent.submit(run).await.map_err(|e| openai_error(429, &e, "rate_limit_error"))?;
+        return Ok(Delivery::Stream(obs_rx));
+    }
+    if let Admission::Done(o) = gw.agent.submit(run).await.map_err(|e| openai_error(429, &e, "rate_limit_error"))? {
+        return Ok(Delivery::Done(o));
+    }
+    match gw.agent.wait(&run_id, AGENT_FINAL_WAIT_MAX).await {
+        Some(o) => Ok(Delivery::Done(o)),
+        None => Err(openai_error(504, "the run did not finish in time", "api_error")),
+    }
+}
+
+/// A stream's bytes: events rendered by a task, handed to the HTTP writer.
+pub fn stream_through<F>(render: impl FnOnce(Sender<Vec<u8>>) -> F) -> Response
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
+    crate::rt::spawn(render(tx)).detach();
+    sse_response(rx)
 }
 
 /// HTTP status and OpenAI error type for a failed run; `retry` says whether retrying can help
@@ -286,64 +363,33 @@ fn tool_calls_json(calls: &[ToolCall], with_index: bool) -> Vec<Value> {
 pub async fn chat_completions(gw: &Arc<Gateway>, req: Request, cfg: Arc<Config>) -> Response {
     let body = match json_body(&req) {
         Ok(b) => b,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+        Err(e) => return bad_request(&e),
     };
     let model_name = body.get("model").and_then(Value::as_str).unwrap_or("openclaw").to_string();
-    let agent_id =
-        match req.head.header("x-openclaw-agent-id").map(str::to_string).map(Ok).unwrap_or_else(|| agent_target(&cfg, Some(&model_name))) {
-            Ok(a) if cfg.agents.exists(&a) => a,
-            Ok(a) => return openai_error(400, &format!("unknown agent {a:?}"), "invalid_request_error"),
-            Err(e) => return openai_error(400, &e, "invalid_request_error"),
-        };
-    let conversation = match parse_messages(body.get("messages")) {
-        Ok(c) => c,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+    let agent_id = match request_agent(&req, &cfg, &model_name) {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
-    let client_tools = match parse_tools(&body) {
-        Ok(t) => t,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+    let (conversation, client_tools) = match parse_messages(body.get("messages")).and_then(|c| Ok((c, parse_tools(&body, false)?))) {
+        Ok(parsed) => parsed,
+        Err(e) => return bad_request(&e),
     };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
     let user = body.get("user").and_then(Value::as_str);
-    let (key, stateful) = match request_session(&cfg, &agent_id, req.head.header("x-openclaw-session-key"), user, "openai", "openai-user") {
-        Ok(k) => k,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+    let session = match request_session(&cfg, &agent_id, req.head.header("x-openclaw-session-key"), user, "openai", "openai-user") {
+        Ok(s) => s,
+        Err(e) => return bad_request(&e),
     };
-
-    let run_id = crate::ids::uuid();
-    let Conversation { system, history, input } = conversation;
-    let mut run = RunRequest::new(run_id.clone(), key, input, Origin::OpenAi, cfg.clone());
-    run.client_tools = client_tools;
-    run.extra_system = (!system.is_empty()).then(|| system.join("\n\n"));
-    run.model = req.head.header("x-openclaw-model").map(str::to_string).filter(|m| !m.trim().is_empty());
-    if !stateful {
-        run.history = Some(history);
-    }
-    let completion_id = format!("chatcmpl_{run_id}");
-    let created = crate::clock::now_ms() / 1000;
-
-    if stream {
-        let (obs_tx, obs_rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
-        run.observer = Some(obs_tx);
-        run.abort_without_observer = true;
-        if let Err(e) = gw.agent.submit(run).await {
-            return openai_error(429, &e, "rate_limit_error");
-        }
-        let (tx, rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
-        let meta = ChunkMeta { id: completion_id, created, model: model_name, include_usage };
-        crate::rt::spawn(stream_chat(obs_rx, tx, meta)).detach();
-        return sse_response(rx);
-    }
-
-    match gw.agent.submit(run).await {
-        Ok(Admission::Done(o)) => return completion_response(&o, &completion_id, created, &model_name),
-        Ok(_) => {}
-        Err(e) => return openai_error(429, &e, "rate_limit_error"),
-    }
-    match gw.agent.wait(&run_id, AGENT_FINAL_WAIT_MAX).await {
-        Some(o) => completion_response(&o, &completion_id, created, &model_name),
-        None => openai_error(504, "the run did not finish in time", "api_error"),
+    let run = build_run(&req, &cfg, Origin::OpenAi, session, conversation, client_tools);
+    let meta = ChunkMeta {
+        id: format!("chatcmpl_{}", run.run_id),
+        created: crate::clock::now_ms() / 1000,
+        model: model_name,
+        include_usage: body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false),
+    };
+    match deliver(gw, run, body.get("stream").and_then(Value::as_bool).unwrap_or(false)).await {
+        Err(resp) => resp,
+        Ok(Delivery::Stream(events)) => stream_through(|tx| stream_chat(events, tx, meta)),
+        Ok(Delivery::Done(o)) => completion_response(&o, &meta.id, meta.created, &meta.model),
     }
 }
 

@@ -6,13 +6,14 @@ use serde_json::{Map, Value, json};
 use smol::channel::{Receiver, Sender};
 use std::sync::Arc;
 
-use super::openai::{Conversation, agent_target, failure_response, failure_status, request_session, split_turns, sse_response};
-use super::{Api, json_body, openai_error};
+use super::openai::{
+    Conversation, Delivery, bad_request, build_run, deliver, failure_response, failure_status, parse_tools, request_agent, request_session,
+    split_turns, stream_through,
+};
+use super::{Api, json_body};
 use crate::agent::message::{Message, ToolCall};
-use crate::agent::providers::ToolSpec;
-use crate::agent::{Admission, EventKind, Origin, Outcome, RunEvent, RunRequest, RunStatus, SessionKey};
+use crate::agent::{EventKind, Origin, Outcome, RunEvent, RunStatus, SessionKey};
 use crate::config::Config;
-use crate::limits::{AGENT_FINAL_WAIT_MAX, HTTP_STREAM_QUEUE};
 use crate::net::sse;
 
 fn text_of(content: &Value, at: &str) -> Result<String, String> {
@@ -101,111 +102,52 @@ pub fn parse_input(body: &Map<String, Value>) -> Result<Conversation, String> {
         .map_err(|e| if e.starts_with("Missing user message") { "input must contain a user message".into() } else { e })
 }
 
-fn parse_tools(body: &Map<String, Value>) -> Result<Vec<ToolSpec>, String> {
-    match body.get("tool_choice") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(c)) if c == "auto" => {}
-        Some(Value::String(c)) if c == "none" => return Ok(Vec::new()),
-        Some(other) => return Err(format!("tool_choice {other} is not supported by this gateway; use \"auto\" or \"none\"")),
-    }
-    let mut out = Vec::new();
-    for (i, t) in body.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]).iter().enumerate() {
-        if t["type"] != "function" {
-            return Err(format!("tools[{i}]: only tools of type \"function\" are supported"));
-        }
-        let name = t["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| format!("tools[{i}].name is required"))?;
-        out.push(ToolSpec {
-            name: name.to_string(),
-            description: t["description"].as_str().unwrap_or("").to_string(),
-            parameters: t
-                .get("parameters")
-                .filter(|p| p.is_object())
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-        });
-    }
-    Ok(out)
-}
-
 /// `POST /v1/responses`.
 pub async fn create(api: &Arc<Api>, req: crate::net::http::Request, cfg: Arc<Config>) -> crate::net::http::Response {
     let body = match json_body(&req) {
         Ok(b) => b,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+        Err(e) => return bad_request(&e),
     };
     let model_name = match body.get("model") {
         Some(Value::String(m)) => m.clone(),
-        None => return openai_error(400, "model: Invalid input: expected string, received undefined", "invalid_request_error"),
-        Some(_) => return openai_error(400, "model: Invalid input: expected string", "invalid_request_error"),
+        None => return bad_request("model: Invalid input: expected string, received undefined"),
+        Some(_) => return bad_request("model: Invalid input: expected string"),
     };
-    let agent_id =
-        match req.head.header("x-openclaw-agent-id").map(str::to_string).map(Ok).unwrap_or_else(|| agent_target(&cfg, Some(&model_name))) {
-            Ok(a) if cfg.agents.exists(&a) => a,
-            Ok(a) => return openai_error(400, &format!("unknown agent {a:?}"), "invalid_request_error"),
-            Err(e) => return openai_error(400, &e, "invalid_request_error"),
-        };
-    let conversation = match parse_input(&body) {
-        Ok(c) => c,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+    let agent_id = match request_agent(&req, &cfg, &model_name) {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
-    let client_tools = match parse_tools(&body) {
-        Ok(t) => t,
-        Err(e) => return openai_error(400, &e, "invalid_request_error"),
+    let (conversation, client_tools) = match parse_input(&body).and_then(|c| Ok((c, parse_tools(&body, true)?))) {
+        Ok(parsed) => parsed,
+        Err(e) => return bad_request(&e),
     };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let previous = body.get("previous_response_id").and_then(Value::as_str).filter(|s| !s.is_empty());
-    let (key, stateful) = match previous {
-        Some(prev) => match api.response_session(prev) {
-            Some(k) => match SessionKey::parse(&k, &agent_id, None) {
-                Ok(k) => (k, true),
-                Err(e) => return openai_error(400, &e, "invalid_request_error"),
-            },
-            None => {
-                return openai_error(400, &format!("previous_response_id {prev:?} is not known to this gateway"), "invalid_request_error");
-            }
+    let session = match previous {
+        Some(prev) => match api.response_session(prev).map(|k| SessionKey::parse(&k, &agent_id, None)) {
+            Some(Ok(k)) => (k, true),
+            Some(Err(e)) => return bad_request(&e),
+            None => return bad_request(&format!("previous_response_id {prev:?} is not known to this gateway")),
         },
         None => {
             let user = body.get("user").and_then(Value::as_str);
             match request_session(&cfg, &agent_id, req.head.header("x-openclaw-session-key"), user, "openresponses", "openresponses-user") {
-                Ok(k) => k,
-                Err(e) => return openai_error(400, &e, "invalid_request_error"),
+                Ok(s) => s,
+                Err(e) => return bad_request(&e),
             }
         }
     };
-
-    let run_id = crate::ids::uuid();
-    let response_id = format!("resp_{run_id}");
-    api.remember_response(&response_id, &key.to_string());
-    let Conversation { system, history, input } = conversation;
-    let mut run = RunRequest::new(run_id.clone(), key, input, Origin::Responses, cfg.clone());
-    run.client_tools = client_tools;
-    run.extra_system = (!system.is_empty()).then(|| system.join("\n\n"));
-    run.model = req.head.header("x-openclaw-model").map(str::to_string).filter(|m| !m.trim().is_empty());
-    if !stateful {
-        run.history = Some(history);
-    }
-    let meta =
-        Meta { id: response_id, created_at: crate::clock::now_ms() / 1000, model: model_name, previous: previous.map(str::to_string) };
-
-    if stream {
-        let (obs_tx, obs_rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
-        run.observer = Some(obs_tx);
-        run.abort_without_observer = true;
-        if let Err(e) = api.gw.agent.submit(run).await {
-            return openai_error(429, &e, "rate_limit_error");
-        }
-        let (tx, rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
-        crate::rt::spawn(stream_response(obs_rx, tx, meta)).detach();
-        return sse_response(rx);
-    }
-    match api.gw.agent.submit(run).await {
-        Ok(Admission::Done(o)) => return final_response(&o, &meta),
-        Ok(_) => {}
-        Err(e) => return openai_error(429, &e, "rate_limit_error"),
-    }
-    match api.gw.agent.wait(&run_id, AGENT_FINAL_WAIT_MAX).await {
-        Some(o) => final_response(&o, &meta),
-        None => openai_error(504, "the run did not finish in time", "api_error"),
+    let run = build_run(&req, &cfg, Origin::Responses, session, conversation, client_tools);
+    let meta = Meta {
+        id: format!("resp_{}", run.run_id),
+        created_at: crate::clock::now_ms() / 1000,
+        model: model_name,
+        previous: previous.map(str::to_string),
+    };
+    api.remember_response(&meta.id, &run.key.to_string());
+    match deliver(&api.gw, run, body.get("stream").and_then(Value::as_bool).unwrap_or(false)).await {
+        Err(resp) => resp,
+        Ok(Delivery::Stream(events)) => stream_through(|tx| stream_response(events, tx, meta)),
+        Ok(Delivery::Done(o)) => final_response(&o, &meta),
     }
 }
 

@@ -111,10 +111,7 @@ impl Stream {
             }
             let Some(event) = self.body.next(&self.model).await? else {
                 if self.stop.is_none() {
-                    return Err(ProviderError::new(
-                        ErrorKind::Network,
-                        format!("{}: the stream ended before the model finished", self.model.provider),
-                    ));
+                    return Err(super::cut_off(&self.model));
                 }
                 self.end();
                 continue;

@@ -413,6 +413,11 @@ impl SseBody {
     }
 }
 
+/// A stream that ended cleanly but before the model said it was done.
+fn cut_off(model: &ResolvedModel) -> ProviderError {
+    ProviderError::new(ErrorKind::Network, format!("{}: the stream ended before the model finished", model.provider))
+}
+
 /// An error reported inside a stream (`data: {"error": …}` or an Anthropic `error` event).
 fn stream_error(model: &ResolvedModel, err: &Value) -> ProviderError {
     let message = err.get("message").and_then(Value::as_str).or(err.as_str()).unwrap_or("unknown error").to_string();

@@ -92,10 +92,7 @@ impl Stream {
                 // Some servers close the connection instead of sending [DONE]; that is only an
                 // error when the model had not finished.
                 if self.finish.is_none() {
-                    return Err(ProviderError::new(
-                        ErrorKind::Network,
-                        format!("{}: the stream ended before the model finished", self.model.provider),
-                    ));
+                    return Err(super::cut_off(&self.model));
                 }
                 self.end();
                 continue;
