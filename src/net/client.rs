@@ -401,15 +401,19 @@ impl Response {
         }
     }
 
-    /// The whole body as text, at most `limit` bytes of it (the rest is read and dropped so the
-    /// caller still learns about a broken connection).
-    pub async fn text(&mut self, limit: usize) -> io::Result<String> {
-        let mut out = Vec::new();
-        while let Some(piece) = self.chunk().await? {
-            let room = limit.saturating_sub(out.len());
-            out.extend_from_slice(&piece[..piece.len().min(room)]);
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
+    /// The body as text: at most `limit` bytes, read within `total` (a server trickling an
+    /// endless body cannot hold the caller). A longer body is cut at the limit.
+    pub async fn text(&mut self, limit: usize, total: Duration) -> io::Result<String> {
+        let read = async {
+            let mut out = Vec::new();
+            while out.len() < limit {
+                let Some(piece) = self.chunk().await? else { break };
+                let room = limit - out.len();
+                out.extend_from_slice(&piece[..piece.len().min(room)]);
+            }
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        };
+        within(total, "reading the response body", read).await
     }
 
     async fn fill(&mut self) -> io::Result<usize> {
@@ -491,7 +495,7 @@ mod tests {
             let req = Request::new("POST", url.join("chat")).json(&serde_json::json!({"a": 1})).header("X-Key", "v\r\nInjected: 1");
             let mut resp = send(&req, &timeouts()).await.unwrap();
             assert_eq!(resp.status, 200);
-            resp.text(1 << 20).await.unwrap()
+            resp.text(1 << 20, Duration::from_secs(2)).await.unwrap()
         });
         assert_eq!(body, "hello, world");
         let req = String::from_utf8(server.join().unwrap()).unwrap();
@@ -505,9 +509,27 @@ mod tests {
         let (url, _server) = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
         let err = smol::block_on(async {
             let mut resp = send(&Request::new("GET", url), &timeouts()).await.unwrap();
-            resp.text(100).await.unwrap_err()
+            resp.text(100, Duration::from_secs(2)).await.unwrap_err()
         });
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn an_endless_body_is_cut_at_the_limit() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port())).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req);
+            let _ = s.write_all(b"HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\n");
+            while s.write_all(&[b'x'; 4096]).is_ok() {}
+        });
+        let text = smol::block_on(async {
+            let mut resp = send(&Request::new("GET", url), &timeouts()).await.unwrap();
+            resp.text(10_000, Duration::from_secs(2)).await.unwrap()
+        });
+        assert_eq!(text.len(), 10_000);
     }
 
     #[test]

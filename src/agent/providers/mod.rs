@@ -343,7 +343,7 @@ async fn post(model: &ResolvedModel, url: Url, headers: Vec<(String, String)>, b
     }
     let retry_after = resp.retry_after();
     let status = resp.status;
-    let body = resp.text(CLIENT_MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = resp.text(CLIENT_MAX_ERROR_BODY, model.idle_timeout).await.unwrap_or_default();
     Err(http_error(model, status, &body, retry_after))
 }
 
