@@ -160,8 +160,10 @@ impl Run {
         smol::unblock(move || std::fs::create_dir_all(&ws))
             .await
             .map_err(|e| Failure::Internal(format!("cannot create the workspace {}: {e}", workspace.display())))?;
-        let (entry, created) =
-            store.ensure(&key, &workspace).await.map_err(|e| Failure::Internal(format!("cannot open session {key}: {e}")))?;
+        let (entry, created) = store
+            .ensure(&key, &workspace, &cfg.session.maintenance)
+            .await
+            .map_err(|e| Failure::Internal(format!("cannot open session {key}: {e}")))?;
         self.session_id = entry.session_id.clone();
         if created {
             self.notify_session("created", Some(entry.clone())).await;

@@ -16,13 +16,15 @@ use std::sync::Arc;
 use super::keys::SessionKey;
 use super::transcript::{self, Tail};
 use crate::clock;
+use crate::config::agents::Maintenance;
 
 /// Index file name inside an agent's sessions directory.
 pub const INDEX_FILE: &str = "sessions.json";
 /// Largest index file we read.
 const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
-/// Bytes read from a transcript's end to find its last sequence number.
-const SEQ_PROBE_BYTES: u64 = 256 * 1024;
+/// Longest transcript line read back to find the last sequence number (every line this gateway
+/// writes is smaller: run inputs, answers and tool results are capped well below it).
+const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 /// Delay of batched index writes ([`Store::update_soon`]).
 pub const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
 /// Characters of the last message kept in the index for session lists.
@@ -185,14 +187,15 @@ impl Store {
         Ok(guard[&key.agent_id].index.get(&key.to_string()).cloned())
     }
 
-    /// The session for `key`, created (with its transcript) when it does not exist yet.
-    /// Returns the entry and whether it was created.
-    pub async fn ensure(&self, key: &SessionKey, cwd: &Path) -> io::Result<(SessionEntry, bool)> {
+    /// The session for `key`, created (with its transcript) when it does not exist yet; making
+    /// room for it by `policy` first. Returns the entry and whether it was created.
+    pub async fn ensure(&self, key: &SessionKey, cwd: &Path, policy: &Maintenance) -> io::Result<(SessionEntry, bool)> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
         if let Some(e) = sessions.index.get(&key.to_string()) {
             return Ok((e.clone(), false));
         }
+        prune(sessions, &key.agent_id, policy, clock::now_ms()).await;
         let entry = new_session(sessions, key, cwd, None).await?;
         persist(sessions).await?;
         self.note(&key.agent_id, sessions);
@@ -252,11 +255,19 @@ impl Store {
     /// Writes every index with changes still waiting.
     pub async fn flush(&self) -> io::Result<()> {
         let agents: Vec<String> = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        let mut failed = None;
         for agent in agents {
-            let guard = self.lock(&agent).await?;
-            persist(&guard[&agent]).await?;
+            let written = match self.lock(&agent).await {
+                Ok(guard) => persist(&guard[&agent]).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                // Still owed: the next flush (at the latest, the one at shutdown) tries again.
+                self.dirty.lock().unwrap_or_else(|e| e.into_inner()).insert(agent);
+                failed = Some(e);
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Appends lines to the session's transcript (which must exist), synced to the disk, and
@@ -304,9 +315,15 @@ impl Store {
             cursor.last_id = Some(id);
             lines.push(line);
         }
-        smol::unblock(move || transcript::append(&path, &lines, sync)).await?;
+        // The cursor moves before the write is awaited: if this future is dropped meanwhile the
+        // lines may still land, and a reused sequence number would be worse than a gap.
         sessions.cursors.insert(entry.session_id.clone(), cursor);
-        Ok(placed)
+        let written = smol::unblock(move || transcript::append(&path, &lines, sync)).await;
+        if written.is_err() {
+            // Nothing or part of it landed: read the position back from the file next time.
+            sessions.cursors.remove(&entry.session_id);
+        }
+        written.map(|_| placed)
     }
 
     /// The end of a session's transcript (at most `max_lines` lines from the last `max_bytes`).
@@ -411,6 +428,58 @@ async fn new_session(
     Ok(entry)
 }
 
+/// Applies `policy` before a session is added: removes sessions idle longer than
+/// `prune_after` and then the least recently updated beyond `max_entries - 1`, with their
+/// transcripts. Sessions with a run in progress are kept. In warn mode only logs.
+async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenance, now: u64) {
+    let stale_before = now.saturating_sub(policy.prune_after.as_millis() as u64);
+    let mut candidates: Vec<(u64, String)> =
+        sessions.index.iter().filter(|(_, e)| e.status.as_deref() != Some("running")).map(|(k, e)| (e.updated_at, k.clone())).collect();
+    candidates.sort();
+    let over = (sessions.index.len() + 1).saturating_sub(policy.max_entries);
+    let doomed: Vec<String> = candidates
+        .iter()
+        .enumerate()
+        .take_while(|(i, (updated, _))| *i < over || *updated < stale_before)
+        .map(|(_, (_, k))| k.clone())
+        .collect();
+    if doomed.is_empty() {
+        return;
+    }
+    if !policy.enforce {
+        log::warn!(
+            target: "agent",
+            "agent {agent_id}: {} sessions are past session.maintenance limits (maxEntries {}, pruneAfter {} d); mode is warn, so they are kept",
+            doomed.len(),
+            policy.max_entries,
+            policy.prune_after.as_secs() / 86_400
+        );
+        return;
+    }
+    let mut files = Vec::with_capacity(doomed.len());
+    for key in &doomed {
+        if let Some(entry) = sessions.index.remove(key) {
+            sessions.cursors.remove(&entry.session_id);
+            files.push(sessions.dir.join(entry.session_file.unwrap_or_else(|| format!("{}.jsonl", entry.session_id))));
+        }
+    }
+    log::info!(target: "agent", "agent {agent_id}: pruned {} sessions (session.maintenance)", doomed.len());
+    let removed = smol::unblock(move || {
+        for f in files {
+            if let Err(e) = std::fs::remove_file(&f) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    if let Err(e) = removed {
+        log::warn!(target: "agent", "agent {agent_id}: could not remove a pruned transcript: {e}");
+    }
+}
+
 async fn persist(sessions: &AgentSessions) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(&sessions.index).map_err(io::Error::other)?;
     let dir = sessions.dir.clone();
@@ -426,12 +495,13 @@ fn load(dir: &Path) -> io::Result<AgentSessions> {
     let mut index = match std::fs::metadata(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
         Err(e) => return Err(e),
-        Ok(meta) if meta.len() > MAX_INDEX_BYTES => {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is larger than 64 MiB", path.display())));
-        }
-        Ok(_) => {
-            let text = std::fs::read(&path)?;
-            match serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&text) {
+        Ok(meta) => {
+            let parsed = if meta.len() > MAX_INDEX_BYTES {
+                Err(format!("larger than {MAX_INDEX_BYTES} bytes"))
+            } else {
+                serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&std::fs::read(&path)?).map_err(|e| e.to_string())
+            };
+            match parsed {
                 Ok(index) => index,
                 Err(e) => {
                     let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), clock::now_ms()));
@@ -491,12 +561,11 @@ fn system_ms(t: std::time::SystemTime) -> u64 {
 
 /// The sequence number and id after the transcript's last line.
 fn find_cursor(path: &Path) -> io::Result<Cursor> {
-    let tail = match transcript::read_tail(path, 64, SEQ_PROBE_BYTES) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Cursor { next_seq: 1, last_id: None }),
+    let last = match transcript::last_entry(path, MAX_LINE_BYTES, |e| e["seq"].is_u64()) {
+        Ok(last) => last,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let last = tail.entries.iter().rev().find(|e| e["seq"].is_u64());
     Ok(match last {
         Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0) + 1, last_id: e["id"].as_str().map(str::to_string) },
         None => Cursor { next_seq: 1, last_id: None },
@@ -523,9 +592,9 @@ mod tests {
         let (store, dir) = store();
         let key = SessionKey::main("main");
         smol::block_on(async {
-            let (entry, created) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            let (entry, created) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             assert!(created);
-            assert!(!store.ensure(&key, Path::new("/w")).await.unwrap().1);
+            assert!(!store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap().1);
             let placed = store
                 .append(&key, vec![Append { message: json!({"role": "user", "content": "hi"}), run_id: Some("r1".into()) }])
                 .await
@@ -555,7 +624,7 @@ mod tests {
         let (store, _dir) = store();
         let key = SessionKey::main("main");
         smol::block_on(async {
-            let (first, _) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            let (first, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             store.update(&key, |e| e.model_override = Some("a/b".into())).await.unwrap();
             let (old, fresh) = store.reset(&key, Path::new("/w")).await.unwrap().unwrap();
             assert_eq!(old, first.session_id);
@@ -576,7 +645,7 @@ mod tests {
         let (store, dir) = store();
         let key = SessionKey::direct("main", "telegram", "42");
         smol::block_on(async {
-            let (entry, _) = store.ensure(&key, Path::new("/w")).await.unwrap();
+            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
             let index = dir.join("agents/main/sessions").join(INDEX_FILE);
             std::fs::write(&index, b"{\"agent:main:telegram:direct:42\": {\"sessionId\": ").unwrap();
@@ -597,7 +666,7 @@ mod tests {
         let store = Arc::new(store);
         let key = SessionKey::main("main");
         crate::rt::block_on(async {
-            store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
             store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
             assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 0, "not written yet");
@@ -612,11 +681,69 @@ mod tests {
         let (store, dir) = store();
         let key = SessionKey::main("main");
         smol::block_on(async {
-            store.ensure(&key, Path::new("/w")).await.unwrap();
+            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
             let got = Store::new(&dir).get(&key).await.unwrap().unwrap();
             assert_eq!(got.status.as_deref(), Some("failed"));
             assert!(got.last_run_error.unwrap().contains("interrupted"));
+        });
+    }
+
+    #[test]
+    fn maintenance_prunes_the_oldest_and_the_stale_but_never_a_running_session() {
+        let (store, _dir) = store();
+        let policy = Maintenance { enforce: true, prune_after: std::time::Duration::from_secs(3600), max_entries: 3 };
+        let key = |n: u32| SessionKey::new("main", &format!("openai:{n}"));
+        smol::block_on(async {
+            for n in 0..3 {
+                store.ensure(&key(n), Path::new("/w"), &policy).await.unwrap();
+            }
+            // 0 is the oldest but busy; 1 is next in line.
+            store.update(&key(0), |e| (e.updated_at, e.status) = (1, Some("running".into()))).await.unwrap();
+            store.update(&key(1), |e| e.updated_at = 2).await.unwrap();
+            let doomed = store.get(&key(1)).await.unwrap().unwrap();
+            store.ensure(&key(3), Path::new("/w"), &policy).await.unwrap();
+            let keys: Vec<String> = store.list("main").await.unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["agent:main:openai:0", "agent:main:openai:2", "agent:main:openai:3"]);
+            assert!(!store.transcript_path("main", &doomed).exists(), "its transcript went with it");
+
+            // Stale sessions go even below the cap; warn mode only reports.
+            store.update(&key(2), |e| e.updated_at = 5).await.unwrap();
+            let roomy = Maintenance { max_entries: 100, ..policy };
+            store.ensure(&key(4), Path::new("/w"), &Maintenance { enforce: false, ..roomy }).await.unwrap();
+            assert_eq!(store.count("main").await.unwrap(), 4);
+            store.ensure(&key(5), Path::new("/w"), &roomy).await.unwrap();
+            let keys: Vec<String> = store.list("main").await.unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["agent:main:openai:0", "agent:main:openai:3", "agent:main:openai:4", "agent:main:openai:5"]);
+        });
+    }
+
+    #[test]
+    fn numbering_continues_after_a_line_longer_than_any_read_window() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
+            let big = json!({"role": "user", "content": "z".repeat(3 * 1024 * 1024)});
+            store.append(&key, vec![Append { message: json!({"role": "user", "content": "a"}), run_id: None }]).await.unwrap();
+            assert_eq!(store.append(&key, vec![Append { message: big, run_id: None }]).await.unwrap()[0].seq, 2);
+            let again = Store::new(&dir);
+            let placed = again.append(&key, vec![Append { message: json!({"role": "user", "content": "b"}), run_id: None }]).await.unwrap();
+            assert_eq!(placed[0].seq, 3);
+        });
+    }
+
+    #[test]
+    fn an_index_too_large_to_read_is_set_aside_and_rebuilt() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
+            let index = dir.join("agents/main/sessions").join(INDEX_FILE);
+            // A sparse file: large on paper, no disk used.
+            std::fs::OpenOptions::new().write(true).open(&index).unwrap().set_len(MAX_INDEX_BYTES + 1).unwrap();
+            let got = Store::new(&dir).get(&key).await.unwrap().expect("rebuilt from the header");
+            assert_eq!(got.session_id, entry.session_id);
         });
     }
 }

@@ -116,6 +116,48 @@ pub fn read_tail(path: &Path, max_lines: usize, max_bytes: u64) -> io::Result<Ta
     Ok(Tail { entries, from_start: start == 0 && skip == 0 })
 }
 
+/// The last complete line that parses and satisfies `want`, searching backwards from the end
+/// one line at a time, however long the lines are. Lines longer than `max_line` are passed
+/// over unread. Memory stays bounded by `max_line`; the cost is one backwards pass at most.
+pub fn last_entry(path: &Path, max_line: u64, want: impl Fn(&Value) -> bool) -> io::Result<Option<Value>> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    // Only newline-terminated lines are complete: start from the last newline.
+    let Some(mut end) = rfind_newline(&f, len)? else { return Ok(None) };
+    loop {
+        // The line is [start, end); `end` is its newline.
+        let start = rfind_newline(&f, end)?.map(|i| i + 1).unwrap_or(0);
+        if end - start <= max_line {
+            let mut line = vec![0u8; (end - start) as usize];
+            f.read_exact_at(&mut line, start)?;
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if want(&v) {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        end = start - 1;
+    }
+}
+
+/// The position of the last newline before `end`.
+fn rfind_newline(f: &File, mut end: u64) -> io::Result<Option<u64>> {
+    let mut block = vec![0u8; SCAN_BLOCK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(SCAN_BLOCK);
+        let chunk = &mut block[..(end - start) as usize];
+        f.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(start + i as u64));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
 /// The header (first line) of a transcript, read with a small bound.
 pub fn read_header(path: &Path) -> io::Result<Value> {
     let f = File::open(path)?;
@@ -177,5 +219,21 @@ mod tests {
         std::fs::write(&p, b"{\"type\":\"sess").unwrap();
         append(&p, &[json!({"n": 1})], true).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"n\":1}\n");
+    }
+
+    #[test]
+    fn the_last_wanted_line_is_found_behind_a_line_longer_than_any_probe() {
+        let p = temp("long.jsonl");
+        create(&p, &json!({"type": "session"})).unwrap();
+        append(&p, &[json!({"seq": 1}), json!({"seq": 2, "text": "y".repeat(300_000)})], true).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"seq\": 3, \"torn").unwrap();
+        let has_seq = |v: &Value| v["seq"].is_u64();
+        assert_eq!(last_entry(&p, u64::MAX, has_seq).unwrap().unwrap()["seq"], 2, "the torn line is not complete");
+        assert_eq!(last_entry(&p, 1000, has_seq).unwrap().unwrap()["seq"], 1, "too long to read, passed over");
+        assert_eq!(last_entry(&p, u64::MAX, |v| v["type"] == "session").unwrap().unwrap()["type"], "session");
+        assert!(last_entry(&p, u64::MAX, |v| v["type"] == "nothing").unwrap().is_none());
+        let empty = temp("empty.jsonl");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(last_entry(&empty, u64::MAX, has_seq).unwrap().is_none());
     }
 }

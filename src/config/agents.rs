@@ -253,6 +253,44 @@ impl Default for Tools {
     }
 }
 
+/// `session.*` that this gateway acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Session {
+    pub maintenance: Maintenance,
+}
+
+/// `session.maintenance`: how each agent's session store is kept bounded. Sessions not updated
+/// within `prune_after`, and the oldest beyond `max_entries`, are removed with their
+/// transcripts when a new session is created (never a session with a run in progress). In
+/// `warn` mode nothing is removed and the excess is logged instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Maintenance {
+    pub enforce: bool,
+    pub prune_after: Duration,
+    pub max_entries: usize,
+}
+
+impl Default for Maintenance {
+    /// The official defaults: enforce, 30 days, 500 entries.
+    fn default() -> Maintenance {
+        Maintenance { enforce: true, prune_after: Duration::from_secs(30 * 86_400), max_entries: 500 }
+    }
+}
+
+/// `session`.
+pub(super) fn session(c: &mut Checker, root: &Section) -> Session {
+    let s = c.partial_section(root, "session", &["maintenance"]);
+    let m = c.partial_section(&s, "maintenance", &["mode", "pruneAfter", "maxEntries"]);
+    let base = Maintenance::default();
+    Session {
+        maintenance: Maintenance {
+            enforce: c.one_of(&m, "mode", &[("enforce", true), ("warn", false)]).unwrap_or(base.enforce),
+            prune_after: c.duration(&m, "pruneAfter").unwrap_or(base.prune_after),
+            max_entries: c.int(&m, "maxEntries", 1, 1_000_000).map(|n| n as usize).unwrap_or(base.max_entries),
+        },
+    }
+}
+
 /// `hooks.*`.
 #[derive(Debug, Clone)]
 pub struct Hooks {
@@ -725,5 +763,21 @@ mod tests {
         assert_eq!(hooks.path, "/hooks");
         assert!(hooks.agent_allowed("main") && !hooks.agent_allowed("other"));
         assert_eq!(Tools::default().exec_security, ExecSecurity::Deny, "exec is off unless configured");
+    }
+
+    #[test]
+    fn session_maintenance_has_the_official_defaults_and_checks_its_keys() {
+        let v = json!({"session": {"dmScope": "main", "maintenance": {"mode": "warn", "pruneAfter": "7d", "maxEntries": 50}}});
+        let mut c = Checker::default();
+        let s = session(&mut c, &Section::root(&v));
+        assert!(c.issues.is_empty(), "{:?}", c.issues);
+        assert_eq!(s.maintenance, Maintenance { enforce: false, prune_after: Duration::from_secs(7 * 86_400), max_entries: 50 });
+
+        let v = json!({"session": {"maintenance": {"pruneAfter": "soon", "maxEntries": 0}}});
+        let mut c = Checker::default();
+        let s = session(&mut c, &Section::root(&v));
+        assert_eq!(s.maintenance, Maintenance::default());
+        let paths: Vec<&str> = c.issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, vec!["session.maintenance.pruneAfter", "session.maintenance.maxEntries"]);
     }
 }

@@ -179,6 +179,21 @@ impl Checker {
         }
     }
 
+    /// A duration written as OpenClaw writes them (`"30d"`, `"12h"`, `"90m"`, `"45s"`, `"500ms"`,
+    /// `"2w"`), or a bare integer of milliseconds.
+    pub fn duration(&mut self, s: &Section, key: &str) -> Option<std::time::Duration> {
+        let v = s.get(key)?;
+        let parsed = match v {
+            Value::Number(n) => n.as_u64().map(std::time::Duration::from_millis),
+            Value::String(text) => parse_duration(text),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.issue(&join(&s.path, key), format!("expected a duration such as \"30d\", \"12h\" or \"90m\", got {v}"));
+        }
+        parsed
+    }
+
     /// One of the listed words.
     pub fn one_of<T: Copy>(&mut self, s: &Section, key: &str, choices: &[(&str, T)]) -> Option<T> {
         let v = s.get(key)?;
@@ -325,6 +340,24 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// `"<number><unit>"` with unit `ms`, `s`, `m`, `h`, `d` or `w`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let ms_per = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms_per).map(std::time::Duration::from_millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +424,17 @@ mod tests {
     fn suggestions_need_a_close_match() {
         assert_eq!(suggest("gatway", &["gateway", "logging"]), Some("gateway"));
         assert_eq!(suggest("zzz", &["gateway", "logging"]), None);
+    }
+
+    #[test]
+    fn durations_take_openclaw_units() {
+        assert_eq!(parse_duration("30d"), Some(std::time::Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("90m"), Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(std::time::Duration::from_millis(500)));
+        assert_eq!(parse_duration("2w"), Some(std::time::Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("30"), None, "a string needs its unit");
+        assert_eq!(parse_duration("d"), None);
+        assert_eq!(parse_duration("5y"), None);
+        assert_eq!(parse_duration("99999999999999999999d"), None);
     }
 }

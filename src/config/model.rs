@@ -7,13 +7,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::agents::{Agents, Hooks, HttpTools, Models, Tools};
+use super::agents::{Agents, Hooks, HttpTools, Models, Session, Tools};
 use super::check::{Checker, SecretInput, SecretRef, SecretSource, Section, suggest};
 use super::secret::Secret;
 use crate::limits;
 
 /// Top-level sections this gateway reads and validates.
-const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets", "agents", "models", "tools", "hooks"];
+const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets", "agents", "models", "tools", "hooks", "session"];
 /// Whether this gateway reads a top-level section (the reloader ignores changes to the others).
 pub fn is_used_section(name: &str) -> bool {
     VALIDATED_SECTIONS.contains(&name)
@@ -24,7 +24,6 @@ const PASSTHROUGH_SECTIONS: &[&str] = &["$schema", "meta"];
 /// Top-level sections of the official OpenClaw config that this gateway does not use.
 const OFFICIAL_SECTIONS: &[&str] = &[
     "bindings",
-    "session",
     "messages",
     "talk",
     "auth",
@@ -162,6 +161,7 @@ pub struct Config {
     pub models: Models,
     pub tools: Tools,
     pub hooks: Hooks,
+    pub session: Session,
     /// Top-level sections present in the file that this gateway keeps but does not use.
     pub ignored_sections: Vec<String>,
 }
@@ -295,12 +295,13 @@ fn sections(c: &mut Checker, root: &Section, resolver: &Resolver, ignored_sectio
     let models = super::agents::models(c, root, resolver, &providers, &agents);
     let tools = super::agents::tools(c, root);
     let hooks = super::agents::hooks(c, root, resolver, &providers);
+    let session = super::agents::session(c, root);
     if let (Some(h), Some(g)) = (&hooks.token, &gateway.auth.token) {
         if h.expose() == g.expose() {
             c.warn("hooks.token is the same as the gateway token; use a separate secret for webhooks");
         }
     }
-    Config { gateway, logging, agents, models, tools, hooks, ignored_sections }
+    Config { gateway, logging, agents, models, tools, hooks, session, ignored_sections }
 }
 
 /// One `secrets.providers.<alias>` entry.

@@ -224,7 +224,10 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     let workspace = call.gw.agent.workspace_for(&cfg, &key.agent_id);
     let store = call.gw.agent.store();
-    let (_, created) = store.ensure(&key, &workspace).await.map_err(|e| ErrorShape::unavailable(format!("cannot open session: {e}")))?;
+    let (_, created) = store
+        .ensure(&key, &workspace, &cfg.session.maintenance)
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("cannot open session: {e}")))?;
     let now = crate::clock::now_ms();
     let origin = message::Origin { api: "openclaw", provider: "openclaw", model: "gateway-injected" };
     let mut payload = message::assistant_json(&text, &[], &origin, &Default::default(), message::StopReason::Stop, None, now);

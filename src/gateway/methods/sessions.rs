@@ -191,7 +191,7 @@ pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
     let unavailable = |e: std::io::Error| ErrorShape::unavailable(format!("cannot reset session {key}: {e}"));
     let (entry, previous) = match store.reset(&key, &workspace).await.map_err(unavailable)? {
         Some((old, entry)) => (entry, Some(old)),
-        None => (store.ensure(&key, &workspace).await.map_err(unavailable)?.0, None),
+        None => (store.ensure(&key, &workspace, &cfg.session.maintenance).await.map_err(unavailable)?.0, None),
     };
     notify(call, &key, "reset", Some(&entry)).await;
     Ok(json!({"ok": true, "key": key.to_string(), "previousSessionId": previous, "entry": row(&key.to_string(), &entry, false)}))
@@ -332,7 +332,10 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
     }
     let workspace = call.gw.agent.workspace_for(&cfg, &key.agent_id);
     let store = call.gw.agent.store();
-    store.ensure(&key, &workspace).await.map_err(|e| ErrorShape::unavailable(format!("cannot open session {key}: {e}")))?;
+    store
+        .ensure(&key, &workspace, &cfg.session.maintenance)
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("cannot open session {key}: {e}")))?;
     let entry = store
         .update(&key, |e| {
             if let Some(l) = label {
