@@ -68,7 +68,8 @@ pub const HOOK_COMPLETION_WAIT_MAX: Duration = Duration::from_secs(600);
 /// `/v1/responses` ids remembered for `previous_response_id`.
 pub const RESPONSES_REMEMBERED: usize = 1024;
 /// Events buffered between a run and a streaming HTTP response (the run waits when it is full).
-pub const HTTP_STREAM_QUEUE: usize = 64;
+/// Small, since each event can carry the answer so far.
+pub const HTTP_STREAM_QUEUE: usize = 8;
 
 // ---- WebSocket protocol ---------------------------------------------------------------------
 
@@ -181,6 +182,17 @@ pub const READ_MAX_BYTES: usize = 50 * 1024;
 pub const WRITE_MAX_BYTES: usize = 1024 * 1024;
 /// A tool result longer than this is cut before it goes to the model and the transcript.
 pub const TOOL_RESULT_MAX_CHARS: usize = 64 * 1024;
+/// A run's input (the new user message or tool results) at most, in characters: more than any
+/// model's context holds, and it keeps every transcript line far below what is read back.
+pub const RUN_INPUT_MAX_CHARS: usize = 1_000_000;
+/// A model's answer in one run at most; a runaway model is stopped here.
+pub const RUN_TEXT_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Arguments of one streamed tool call at most, and tool calls in one model turn at most.
+pub const TOOL_CALL_ARGS_MAX_BYTES: usize = 1024 * 1024;
+pub const TOOL_CALLS_PER_TURN_MAX: usize = 64;
+/// How long a streaming HTTP reader may hold up a run that is already ending (aborted or timed
+/// out); until then a slow reader only slows the run down.
+pub const OBSERVER_GRACE: Duration = Duration::from_secs(2);
 /// Model turns with tool calls per run before the run stops.
 pub const AGENT_MAX_TOOL_STEPS: usize = 16;
 /// Messages that may wait behind a session's active run (the official queue `cap`).

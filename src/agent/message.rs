@@ -26,7 +26,15 @@ impl Message {
         Message::User { text: text.into() }
     }
 
-    /// Characters of content, for history budgets.
+    /// Characters of its text (what input limits count).
+    pub fn text_chars(&self) -> usize {
+        match self {
+            Message::User { text } | Message::Assistant { text, .. } | Message::ToolResult { text, .. } => text.chars().count(),
+        }
+    }
+
+    /// Size of its content in bytes, for history budgets (closer to a token count than
+    /// characters are, for scripts that take several bytes per character).
     pub fn chars(&self) -> usize {
         match self {
             Message::User { text } => text.len(),

@@ -400,3 +400,36 @@ impl Agent {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streaming_reader_that_never_reads_cannot_hold_a_run_past_its_abort() {
+        let dir = std::env::temp_dir().join(format!("oc-agent-{}", crate::ids::uuid()));
+        let paths = Paths {
+            home: dir.clone(),
+            profile: None,
+            state_dir: dir.join("state"),
+            config_path: dir.join("state/openclaw.json"),
+            dev: false,
+        };
+        let (notices, drain) = smol::channel::bounded(16);
+        crate::rt::block_on(async {
+            crate::rt::spawn(async move { while drain.recv().await.is_ok() {} }).detach();
+            let agent = Agent::start(paths, notices);
+            let key = SessionKey::main("main");
+            let mut req = RunRequest::new("r1".into(), key.clone(), vec![Message::user("hi")], Origin::Chat, Arc::new(Config::empty()));
+            // Room for one event, and nobody reading: the run is held on its second event.
+            let (observer, _unread) = smol::channel::bounded(1);
+            req.observer = Some(observer);
+            agent.submit(req).await.unwrap();
+            smol::Timer::after(Duration::from_millis(300)).await;
+            assert!(agent.wait("r1", Duration::ZERO).await.is_none(), "held by the reader");
+            assert_eq!(agent.abort(&key, None).await, vec!["r1".to_string()]);
+            let outcome = agent.wait("r1", crate::limits::OBSERVER_GRACE * 3).await.expect("the abort ends the run anyway");
+            assert_eq!(outcome.status, RunStatus::Aborted);
+        });
+    }
+}

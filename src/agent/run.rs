@@ -25,7 +25,7 @@ use super::{
 use crate::config::Config;
 use crate::limits::{
     AGENT_MAX_TOOL_STEPS, DELTA_FLUSH_INTERVAL, HISTORY_MAX_BYTES, HISTORY_MAX_LINES, MODEL_MAX_ATTEMPTS, MODEL_RETRY_AFTER_MAX,
-    MODEL_RETRY_BASE, TOOL_RESULT_MAX_CHARS,
+    MODEL_RETRY_BASE, OBSERVER_GRACE, RUN_INPUT_MAX_CHARS, RUN_TEXT_MAX_BYTES, TOOL_RESULT_MAX_CHARS,
 };
 
 /// Executes `req`. `abort` ends it early; `handle` lets the run abort itself (timeout, a
@@ -130,7 +130,18 @@ impl Run {
         });
         self.shared.notify(Notice::Run(event.clone())).await;
         if let Some(observer) = &self.req.observer {
-            if !self.observer_gone && observer.send(event).await.is_err() {
+            // A slow reader slows the run down (the queue is bounded), but cannot hold it past an
+            // abort or timeout: from then on it gets a short grace, then is dropped.
+            let abort = &self.abort;
+            let ending = async {
+                if abort.reason().is_none() {
+                    abort.wait().await;
+                }
+                Timer::after(OBSERVER_GRACE).await;
+                false
+            };
+            let delivered = smol::future::or(async { observer.send(event).await.is_ok() }, ending);
+            if !self.observer_gone && !delivered.await {
                 self.observer_gone = true;
                 if self.req.abort_without_observer {
                     self.handle.abort(AbortReason::Disconnected);
@@ -160,6 +171,13 @@ impl Run {
         smol::unblock(move || std::fs::create_dir_all(&ws))
             .await
             .map_err(|e| Failure::Internal(format!("cannot create the workspace {}: {e}", workspace.display())))?;
+        let input_chars: usize = self.req.input.iter().map(Message::text_chars).sum();
+        if input_chars > RUN_INPUT_MAX_CHARS {
+            let message = format!(
+                "the message is {input_chars} characters; the limit is {RUN_INPUT_MAX_CHARS}. Send it in parts or as a file in the workspace"
+            );
+            return Err(Failure::Provider(ProviderError::new(ErrorKind::BadRequest, message), None));
+        }
         let (entry, created) = store
             .ensure(&key, &workspace, &cfg.session.maintenance)
             .await
@@ -204,13 +222,15 @@ impl Run {
                 *text = format!("{}\n\n{text}", lines.join("\n"));
             }
         }
+        let mut first_input_seq = u64::MAX;
         if !input.is_empty() {
             let ts = crate::clock::now_ms();
             let items = input.iter().map(|m| Append { message: to_transcript(m, ts), run_id: Some(run_id.clone()) }).collect();
-            store
+            let placed = store
                 .append_unsynced(&key, items)
                 .await
                 .map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))?;
+            first_input_seq = placed.first().map_or(u64::MAX, |p| p.seq);
         }
 
         let client_names: Vec<String> = self.req.client_tools.iter().map(|t| t.name.clone()).collect();
@@ -246,7 +266,11 @@ impl Run {
                 h.extend(input);
                 fit_history(h, context_window, system.len())
             }
-            None => self.load_history(&key, context_window, system.len()).await?,
+            None => {
+                let mut h = self.load_history(&key, first_input_seq).await?;
+                h.extend(input);
+                fit_history(h, context_window, system.len())
+            }
         };
 
         self.started_at = crate::clock::now_ms();
@@ -260,6 +284,10 @@ impl Run {
         let mut steps = 0;
         loop {
             steps += 1;
+            if steps > 1 {
+                // Tool results add up over the rounds: keep within the context.
+                history = fit_history(history, context_window, system.len());
+            }
             let out = self.call_model(&cfg, &chain, &mut model_idx, &system, &history, &specs).await?;
             let stop = out.stop.unwrap_or(StopReason::Stop);
             self.save_assistant(&out.text, &out.calls, &out.usage, stop, None).await?;
@@ -414,6 +442,10 @@ impl Run {
 
     /// One call: open the stream and pass its text on as it comes.
     async fn attempt(&mut self, model: &ResolvedModel, req: &ModelRequest<'_>) -> Result<StepOut, StepErr> {
+        // `or` polls its left side first: a stream that is always ready would never see the abort.
+        if let Some(reason) = self.abort.reason() {
+            return Err(StepErr::Aborted(reason, StepOut::default()));
+        }
         let abort = self.abort.clone();
         let opened = async { Ok(ModelStream::open(model, req).await) }.or(async { Err(abort.wait().await) }).await;
         let mut stream = match opened {
@@ -432,8 +464,9 @@ impl Run {
             let flush_at =
                 (!self.pending.is_empty()).then(|| self.last_flush.map(|t| t + DELTA_FLUSH_INTERVAL).unwrap_or_else(Instant::now));
             let abort = self.abort.clone();
-            let next = async { Next::Item(stream.next().await) }
-                .or(async { Next::Abort(abort.wait().await) })
+            // The abort first: a stream that is always ready must not hide it.
+            let next = async { Next::Abort(abort.wait().await) }
+                .or(async { Next::Item(stream.next().await) })
                 .or(async {
                     match flush_at {
                         Some(t) => {
@@ -455,6 +488,12 @@ impl Run {
                         // A new turn after tool calls: keep its text apart from the last one.
                         self.run_text.push_str("\n\n");
                         self.pending.push_str("\n\n");
+                    }
+                    if self.run_text.len() + t.len() > RUN_TEXT_MAX_BYTES {
+                        self.flush().await;
+                        self.usage.add(&out.usage);
+                        let e = ProviderError::new(ErrorKind::Protocol, format!("the answer passed {RUN_TEXT_MAX_BYTES} bytes; stopped"));
+                        return Err(StepErr::Provider(e, true, out));
                     }
                     out.text.push_str(&t);
                     self.run_text.push_str(&t);
@@ -519,17 +558,20 @@ impl Run {
             .map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))
     }
 
-    async fn load_history(&self, key: &SessionKey, context_window: u32, system_chars: usize) -> Result<Vec<Message>, Failure> {
+    /// The conversation before this run's input (lines numbered from `input_seq` on), read from
+    /// the transcript's end. The input itself comes from memory, so it is never crowded out of
+    /// the bounded read.
+    async fn load_history(&self, key: &SessionKey, input_seq: u64) -> Result<Vec<Message>, Failure> {
         let tail = self
             .shared
             .store
             .read_tail(key, HISTORY_MAX_LINES, HISTORY_MAX_BYTES)
             .await
             .map_err(|e| Failure::Internal(format!("cannot read the transcript of {key}: {e}")))?;
-        let messages = tail
-            .map(|(_, t)| t.entries.iter().filter(|e| e["type"] == "message").filter_map(|e| message::from_json(&e["message"])).collect())
-            .unwrap_or_default();
-        Ok(fit_history(messages, context_window, system_chars))
+        let earlier = |e: &&serde_json::Value| e["type"] == "message" && e["seq"].as_u64().is_some_and(|s| s < input_seq);
+        Ok(tail
+            .map(|(_, t)| t.entries.iter().filter(earlier).filter_map(|e| message::from_json(&e["message"])).collect())
+            .unwrap_or_default())
     }
 
     /// Records how the run ended (transcript, session index, events) and builds the outcome.

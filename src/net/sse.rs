@@ -11,7 +11,7 @@ pub struct SseEvent {
 }
 
 /// Feeds bytes in as they arrive and hands out complete events. Lines may end in `\n`, `\r\n` or
-/// `\r`; comments (`:`) and unknown fields are skipped. A line longer than the limit is an error,
+/// `\r`; comments (`:`) and unknown fields are skipped. An event (or line) longer than the limit is an error,
 /// so a broken upstream cannot make us buffer without bound.
 #[derive(Debug)]
 pub struct SseParser {
@@ -59,8 +59,9 @@ impl SseParser {
                     }
                 }
                 _ => {
-                    if self.line.len() >= self.max_line {
-                        return Err(SseError(format!("event stream line longer than {} bytes", self.max_line)));
+                    // The bound covers the whole event: many data lines join into one.
+                    if self.line.len() + self.data.len() >= self.max_line {
+                        return Err(SseError(format!("event stream event longer than {} bytes", self.max_line)));
                     }
                     self.line.push(b);
                 }
@@ -174,5 +175,21 @@ mod tests {
     fn encodes_named_and_plain_events() {
         assert_eq!(encode(None, "[DONE]"), b"data: [DONE]\n\n");
         assert_eq!(encode(Some("response.created"), "{}"), b"event: response.created\ndata: {}\n\n");
+    }
+
+    #[test]
+    fn an_event_of_many_short_data_lines_is_bounded_too() {
+        let mut p = SseParser::new(1024);
+        let mut out = Vec::new();
+        let line = format!("data: {}\n", "x".repeat(100));
+        let mut failed = None;
+        for _ in 0..20 {
+            if let Err(e) = p.feed(line.as_bytes(), &mut out) {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(failed.expect("refused before 2 KB").0.contains("longer than 1024"));
+        assert!(out.is_empty());
     }
 }

@@ -824,3 +824,33 @@ fn a_kill_9_mid_run_loses_nothing_that_was_written() {
     assert!(!text.contains("\"torn\""), "the torn line was cut off");
     assert!(text.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "every line parses");
 }
+
+#[test]
+fn a_message_beyond_the_history_window_still_reaches_the_model_and_a_larger_one_is_refused() {
+    let fake = FakeLlm::start(Flavor::OpenAi, Some(KEY));
+    let gw = start(&fake);
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        let (_, frames) = chat(&mut c, "main", "first").await;
+        assert_eq!(frames.last().unwrap()["payload"]["state"], "final");
+        // 2.7 MB of UTF-8: more than the transcript end read back for history.
+        let big = "€".repeat(900_000);
+        let (ack, frames) = chat(&mut c, "main", &big).await;
+        assert_eq!(ack["status"], "started");
+        assert_eq!(frames.last().unwrap()["payload"]["state"], "final", "{:?}", frames.last());
+        let asked = fake.requests().last().unwrap().last_user_text();
+        assert_eq!(asked.chars().count(), 900_000, "the model got the whole message");
+        // The next turn numbers its lines after the big one.
+        let (_, frames) = chat(&mut c, "main", "after").await;
+        assert_eq!(frames.last().unwrap()["payload"]["state"], "final");
+        let history = c.call("chat.history", json!({"sessionKey": "main", "limit": 2})).await;
+        let seqs: Vec<u64> = history["messages"].as_array().unwrap().iter().filter_map(|m| m["__openclaw"]["seq"].as_u64()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+        let res =
+            c.request("chat.send", json!({"sessionKey": "main", "message": "x".repeat(1_000_001), "idempotencyKey": "too-big"})).await;
+        assert_eq!(res["ok"], false);
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        assert_eq!(fake.count(), 3, "nothing was sent to the model");
+    });
+}

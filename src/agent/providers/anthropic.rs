@@ -137,6 +137,7 @@ impl Stream {
                 self.usage.output = u["output_tokens"].as_u64().unwrap_or(0);
             }
             "content_block_start" => {
+                super::check_call_count(&self.model, self.blocks.len())?;
                 let index = data["index"].as_u64().unwrap_or(self.blocks.len() as u64);
                 let b = &data["content_block"];
                 let block = match b["type"].as_str() {
@@ -170,7 +171,9 @@ impl Stream {
                             self.out.push_back(StreamEvent::Text(t.to_string()));
                         }
                     }
-                    (Block::Tool { json, .. }, Some("input_json_delta")) => json.push_str(delta["partial_json"].as_str().unwrap_or("")),
+                    (Block::Tool { json, .. }, Some("input_json_delta")) => {
+                        super::append_args(&self.model, json, delta["partial_json"].as_str().unwrap_or(""))?
+                    }
                     _ => {}
                 }
             }

@@ -20,7 +20,7 @@ use crate::config::agents::{ApiKind, BUILTIN_PROVIDERS, MaxTokensField};
 use crate::config::secret::Secret;
 use crate::limits::{
     CLIENT_MAX_ERROR_BODY, MODEL_CONNECT_TIMEOUT, MODEL_DEFAULT_CONTEXT_WINDOW, MODEL_DEFAULT_MAX_TOKENS, MODEL_IDLE_TIMEOUT_CLOUD,
-    MODEL_IDLE_TIMEOUT_LOCAL, SSE_MAX_LINE,
+    MODEL_IDLE_TIMEOUT_LOCAL, SSE_MAX_LINE, TOOL_CALL_ARGS_MAX_BYTES, TOOL_CALLS_PER_TURN_MAX,
 };
 use crate::net::client::{self, Response, Url};
 use crate::net::sse::{SseEvent, SseParser};
@@ -414,6 +414,29 @@ impl SseBody {
 }
 
 /// A stream that ended cleanly but before the model said it was done.
+/// Appends a streamed piece of a tool call's arguments within [`TOOL_CALL_ARGS_MAX_BYTES`].
+fn append_args(model: &ResolvedModel, buf: &mut String, piece: &str) -> Result<(), ProviderError> {
+    if buf.len() + piece.len() > TOOL_CALL_ARGS_MAX_BYTES {
+        return Err(ProviderError::new(
+            ErrorKind::Protocol,
+            format!("{}: a tool call's arguments passed {TOOL_CALL_ARGS_MAX_BYTES} bytes", model.provider),
+        ));
+    }
+    buf.push_str(piece);
+    Ok(())
+}
+
+/// Refuses a turn with more than [`TOOL_CALLS_PER_TURN_MAX`] tool calls.
+fn check_call_count(model: &ResolvedModel, count: usize) -> Result<(), ProviderError> {
+    if count >= TOOL_CALLS_PER_TURN_MAX {
+        return Err(ProviderError::new(
+            ErrorKind::Protocol,
+            format!("{}: more than {TOOL_CALLS_PER_TURN_MAX} tool calls in one turn", model.provider),
+        ));
+    }
+    Ok(())
+}
+
 fn cut_off(model: &ResolvedModel) -> ProviderError {
     ProviderError::new(ErrorKind::Network, format!("{}: the stream ended before the model finished", model.provider))
 }

@@ -138,6 +138,7 @@ impl Stream {
                 let slot = match self.calls.iter().position(|(i, _)| *i == index) {
                     Some(p) => &mut self.calls[p].1,
                     None => {
+                        super::check_call_count(&self.model, self.calls.len())?;
                         self.calls.push((index, PartialCall::default()));
                         &mut self.calls.last_mut().expect("just pushed").1
                     }
@@ -149,7 +150,7 @@ impl Stream {
                     slot.name = name.to_string();
                 }
                 if let Some(args) = c["function"]["arguments"].as_str() {
-                    slot.arguments.push_str(args);
+                    super::append_args(&self.model, &mut slot.arguments, args)?;
                 }
             }
         }

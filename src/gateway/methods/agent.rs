@@ -71,7 +71,7 @@ const AGENT_KEYS: &[&str] = &[
 pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, ErrorShape> {
     let mut p = params::closed("agent", p, AGENT_KEYS)?;
     p.require(&["message", "idempotencyKey"]);
-    let text = p.opt_str("message", 1, usize::MAX);
+    let text = p.opt_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
     let run_id = p.opt_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let raw_key = p.opt_str("sessionKey", 0, usize::MAX).filter(|k| !k.trim().is_empty());

@@ -50,7 +50,7 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     let mut p = params::closed("chat.send", p, SEND_KEYS)?;
     p.require(&["sessionKey", "message", "idempotencyKey"]);
     let raw_key = p.opt_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
-    let text = p.opt_str("message", 0, usize::MAX);
+    let text = p.opt_str("message", 0, crate::limits::RUN_INPUT_MAX_CHARS);
     let run_id = p.opt_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let timeout_ms = p.opt_int("timeoutMs", 0, i64::MAX);
@@ -216,7 +216,7 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     p.require(&["sessionKey", "message"]);
     let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
-    let text = p.opt_str("message", 1, usize::MAX);
+    let text = p.opt_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
     let label = p.opt_str("label", 0, 100);
     p.done()?;
     let (Some(raw_key), Some(text)) = (raw_key, text) else { unreachable!("required params checked") };
