@@ -221,10 +221,7 @@ impl Scheduler {
             return;
         }
         if self.running >= self.max_running {
-            if !lane.waiting_for_slot {
-                lane.waiting_for_slot = true;
-                self.waiting.push_back(key.to_string());
-            }
+            self.wait_for_slot(key);
             return;
         }
         let Some(job) = lane.queue.pop_front() else { return };
@@ -244,6 +241,15 @@ impl Scheduler {
             let _ = tx.send(Command::Finished { run_id, outcome }).await;
         })
         .detach();
+    }
+
+    /// Puts an idle lane with queued work at the back of the line for a slot.
+    fn wait_for_slot(&mut self, key: &str) {
+        let Some(lane) = self.lanes.get_mut(key) else { return };
+        if !lane.waiting_for_slot && lane.active.is_none() && !lane.queue.is_empty() {
+            lane.waiting_for_slot = true;
+            self.waiting.push_back(key.to_string());
+        }
     }
 
     /// Starts waiting lanes while slots are free.
@@ -266,7 +272,13 @@ impl Scheduler {
                 lane.active = None;
             }
         }
-        self.pump(&key);
+        // Fair turns: a session with more queued work goes behind the sessions already waiting
+        // for a slot, so one busy chat cannot keep the others out.
+        if self.waiting.is_empty() {
+            self.pump(&key);
+        } else {
+            self.wait_for_slot(&key);
+        }
         self.fill_slots();
         if let Some(lane) = self.lanes.get(&key) {
             if lane.active.is_none() && lane.queue.is_empty() && !lane.waiting_for_slot {
@@ -352,7 +364,7 @@ impl Scheduler {
             Some(RunState { phase: Phase::Done(o), .. }) => {
                 let _ = reply.try_send(o.clone());
             }
-            Some(state) => state.waiters.push(reply),
+            Some(state) => add_waiter(&mut state.waiters, reply),
             None => {
                 // The run may not have been submitted yet; drop waiters that gave up.
                 if self.early_waiters.len() >= AGENT_WAITERS_MAX {
@@ -362,7 +374,7 @@ impl Scheduler {
                     });
                 }
                 if self.early_waiters.len() < AGENT_WAITERS_MAX {
-                    self.early_waiters.entry(run_id).or_default().push(reply);
+                    add_waiter(self.early_waiters.entry(run_id).or_default(), reply);
                 }
             }
         }
@@ -402,5 +414,16 @@ fn never_started(job: &Job) -> Outcome {
         started_at: now,
         ended_at: now,
         tools_used: Vec::new(),
+    }
+}
+
+/// Adds a waiter for one run, first dropping waiters that gave up. Past the cap the new one is
+/// not kept, and its caller sees its own timeout.
+fn add_waiter(list: &mut Vec<Sender<Arc<Outcome>>>, reply: Sender<Arc<Outcome>>) {
+    if list.len() >= AGENT_WAITERS_MAX {
+        list.retain(|w| !w.is_closed());
+    }
+    if list.len() < AGENT_WAITERS_MAX {
+        list.push(reply);
     }
 }

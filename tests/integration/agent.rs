@@ -854,3 +854,19 @@ fn a_message_beyond_the_history_window_still_reaches_the_model_and_a_larger_one_
         assert_eq!(fake.count(), 3, "nothing was sent to the model");
     });
 }
+
+#[test]
+fn a_busy_session_takes_turns_with_the_others_for_the_free_slots() {
+    let fake = FakeLlm::start(Flavor::OpenAi, Some(KEY));
+    fake.push(Reply::slow(&["first", " slow", " answer"], Duration::from_millis(300)));
+    let gw = Gw::builder().config(config(&fake, json!({"agents": {"defaults": {"maxConcurrent": 1}}}))).start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+        for (session, message, id) in [("a", "a1", "fair-a1"), ("a", "a2", "fair-a2"), ("a", "a3", "fair-a3"), ("b", "b1", "fair-b1")] {
+            c.call("chat.send", json!({"sessionKey": session, "message": message, "idempotencyKey": id})).await;
+        }
+        c.collect_until(WAIT, |f| is_terminal_chat(f, "fair-a3")).await;
+        let order: Vec<String> = fake.requests().iter().map(|r| r.last_user_text()).collect();
+        assert_eq!(order, ["a1", "b1", "a2", "a3"], "b waits behind a's first run only");
+    });
+}
