@@ -170,6 +170,16 @@ impl Api {
     /// with `auth.mode: none`), behind the same failed-attempt limiter as WebSocket connects.
     /// A valid bearer is a full operator.
     async fn authorize(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
+        let checked = self.check_bearer(head, peer);
+        if matches!(&checked, Err(r) if r.status == 401) {
+            smol::Timer::after(AUTH_FAILURE_DELAY).await;
+        }
+        checked
+    }
+
+    /// [`Api::authorize`] without the delay after a failure: used before a body is read, so a
+    /// caller without the secret cannot make the gateway buffer megabytes.
+    fn check_bearer(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
         let settings = self.gw.settings();
         let key = auth::limiter_key(peer.ip(), None, &settings.auth.rate_limit);
         if let Some(k) = &key {
@@ -187,7 +197,6 @@ impl Api {
         if let Some(k) = &key {
             self.gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).fail(k, Instant::now(), &settings.auth.rate_limit);
         }
-        smol::Timer::after(AUTH_FAILURE_DELAY).await;
         Err(error(401, "Unauthorized"))
     }
 
@@ -206,7 +215,7 @@ impl Api {
 }
 
 impl Service for Api {
-    fn admit(&self, head: &Head, _peer: SocketAddr) -> Result<usize, Response> {
+    fn admit(&self, head: &Head, peer: SocketAddr) -> Result<usize, Response> {
         let cfg = self.gw.settings().loaded.config.clone();
         let Some(route) = Route::find(&head.path, &cfg) else {
             return Err(self.finish(not_found()));
@@ -214,6 +223,10 @@ impl Service for Api {
         if !route.allow().contains(&head.method.as_str()) {
             let allow = route.allow().join(", ");
             return Err(self.finish(Response::text(405, "Method Not Allowed").header("Allow", allow)));
+        }
+        // Routes that take a large body are refused before it is read when the secret is wrong.
+        if matches!(route, Route::ChatCompletions | Route::Responses | Route::ToolsInvoke) {
+            self.check_bearer(head, peer).map_err(|r| self.finish(r))?;
         }
         Ok(route.body_limit())
     }

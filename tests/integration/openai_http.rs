@@ -38,6 +38,12 @@ fn the_api_needs_the_gateway_secret() {
         }
         let r = http_get(gw.port, "/v1/models").await;
         assert_eq!(r.status, 401);
+        // Refused on its head: a 10 MB body that never comes is not waited for.
+        let mut conn = HttpConn::open(gw.port).await;
+        conn.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{")
+            .await;
+        let r = conn.response(false).await.expect("an answer before the body");
+        assert_eq!(r.status, 401);
         assert_eq!(fake.count(), 0);
     });
 }
