@@ -375,6 +375,20 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 /// Environment variables a command keeps; everything else (API keys, gateway tokens) is dropped.
 const EXEC_ENV_KEEP: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TZ", "TMPDIR", "SHELL"];
 
+/// In allowlist mode an argument that names a path (`/…`, `a/b`, `..`, or `--opt=/…`) must stay
+/// inside the workspace, as for the file tools: an allowed `cat` still cannot read `/etc`.
+fn check_exec_arg(workspace: &Path, word: &str) -> Result<(), String> {
+    let value = match word.split_once('=') {
+        Some((flag, value)) if flag.starts_with('-') => value,
+        _ => word,
+    };
+    let path_like = value.contains('/') || value == "..";
+    if path_like {
+        resolve_path(workspace, value).map_err(|e| format!("argument {word:?}: {e}"))?;
+    }
+    Ok(())
+}
+
 async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, String> {
     let line = str_arg(args, "command")?;
     let mut cmd = match env.exec_security {
@@ -382,12 +396,16 @@ async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, 
         ExecSecurity::Allowlist => {
             let words = split_command(line)?;
             let program = &words[0];
-            let base = Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if !env.safe_bins.iter().any(|b| b == program || b == &base) {
+            // Exactly as listed: a bare name runs from PATH, a path runs only that file, so a
+            // program the model wrote into the workspace (`./grep`) never matches `grep`.
+            if !env.safe_bins.iter().any(|b| b == program) {
                 return Err(format!(
                     "{program} is not in tools.exec.safeBins ({}); add it there to allow it",
                     if env.safe_bins.is_empty() { "empty".to_string() } else { env.safe_bins.join(", ") }
                 ));
+            }
+            for word in &words[1..] {
+                check_exec_arg(&env.workspace, word)?;
             }
             let mut c = std::process::Command::new(program);
             c.args(&words[1..]);
@@ -569,6 +587,18 @@ mod tests {
         assert_eq!(out.text, "hello world\n\n[exit code 0]");
         assert!(call(Tool::Exec, json!({"command": "echo hi; rm -rf /"}), &e).text.contains("shell syntax"));
         assert!(call(Tool::Exec, json!({"command": "cat /etc/passwd"}), &e).text.contains("not in tools.exec.safeBins"));
+        // A program of the same name elsewhere is not the allowed one.
+        std::fs::write(e.workspace.join("echo"), "#!/bin/sh\necho pwned\n").unwrap();
+        assert!(call(Tool::Exec, json!({"command": "./echo hi"}), &e).text.contains("not in tools.exec.safeBins"));
+        assert!(call(Tool::Exec, json!({"command": "/tmp/echo hi"}), &e).text.contains("not in tools.exec.safeBins"));
+        // Arguments that name paths stay inside the workspace.
+        e.safe_bins.push("cat".into());
+        std::fs::write(e.workspace.join("note.txt"), "inside").unwrap();
+        assert_eq!(call(Tool::Exec, json!({"command": "cat ./note.txt"}), &e).text, "inside\n[exit code 0]");
+        for escape in ["cat /etc/passwd", "cat ../../etc/passwd", "cat --file=/etc/passwd", "cat .."] {
+            let out = call(Tool::Exec, json!({"command": escape}), &e);
+            assert!(out.is_error && out.text.contains("outside the workspace"), "{escape}: {out:?}");
+        }
         e.exec_security = ExecSecurity::Full;
         e.exec_timeout = Duration::from_secs(1);
         let started = std::time::Instant::now();
