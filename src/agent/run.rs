@@ -634,9 +634,10 @@ impl Run {
                         .into(),
                     );
                     e.last_run_error = error.as_ref().map(|err| err.message.clone());
-                    e.input_tokens += usage.input + usage.cache_read + usage.cache_write;
-                    e.output_tokens += usage.output;
-                    e.total_tokens += usage.total();
+                    let input = usage.input.saturating_add(usage.cache_read).saturating_add(usage.cache_write);
+                    e.input_tokens = e.input_tokens.saturating_add(input);
+                    e.output_tokens = e.output_tokens.saturating_add(usage.output);
+                    e.total_tokens = e.total_tokens.saturating_add(usage.total());
                     e.updated_at = ended_at;
                     if provider.is_some() {
                         e.model_provider = provider;

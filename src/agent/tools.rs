@@ -228,9 +228,16 @@ fn read(env: &ToolEnv, args: &Value) -> Result<ToolOutput, String> {
     let path = resolve_path(&env.workspace, requested)?;
     let offset = args.get("offset").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
     let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(READ_DEFAULT_LINES as u64).max(1) as usize;
-    let file = std::fs::File::open(&path).map_err(|e| format!("cannot read {requested}: {e}"))?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+    // Non-blocking open, so a FIFO or device cannot hold a worker thread; it is refused below.
+    let file = std::os::unix::fs::OpenOptionsExt::custom_flags(std::fs::OpenOptions::new().read(true), libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(|e| format!("cannot read {requested}: {e}"))?;
+    let kind = file.metadata().map_err(|e| format!("cannot read {requested}: {e}"))?.file_type();
+    if kind.is_dir() {
         return Err(format!("{requested} is a directory; use ls"));
+    }
+    if !kind.is_file() {
+        return Err(format!("{requested} is not a regular file"));
     }
     let mut reader = std::io::BufReader::new(file);
     if reader.fill_buf().map(|b| b.iter().take(8192).any(|c| *c == 0)).unwrap_or(false) {
@@ -573,6 +580,10 @@ mod tests {
         assert_eq!(call(Tool::Read, json!({}), &e).text, "missing required string argument \"path\"");
         assert!(call(Tool::Read, json!({"__invalid_arguments": "{"}), &e).text.contains("not a valid JSON object"));
         assert!(call(Tool::Read, json!({"path": "notes"}), &e).text.contains("is a directory"));
+        let fifo = std::ffi::CString::new(e.workspace.join("pipe").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(call(Tool::Read, json!({"path": "pipe"}), &e).text.contains("not a regular file"), "a FIFO does not block the read");
         std::fs::write(e.workspace.join("bin"), [0u8, 1, 2]).unwrap();
         assert!(call(Tool::Read, json!({"path": "bin"}), &e).text.contains("binary"));
     }

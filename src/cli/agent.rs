@@ -60,7 +60,7 @@ pub fn run(paths: &Paths, cmd: AgentCmd) -> Result<(), CliError> {
     smol::block_on(async {
         let mut c = GatewayClient::connect(&target, &["operator.write"], "cli").await.map_err(|e| CliError::new(e.explain(&target)))?;
         // A little longer than the run's own timeout, so the gateway reports the timeout itself.
-        let limit = Duration::from_secs(timeout + 5);
+        let limit = Duration::from_secs(timeout.saturating_add(5));
         let outcome = async { Ok(c.call_final("agent", params, limit).await) }
             .or(async {
                 let sig = signals.next().await;
@@ -72,7 +72,12 @@ pub fn run(paths: &Paths, cmd: AgentCmd) -> Result<(), CliError> {
             Err(code) => {
                 // Stop the run before leaving, so it does not go on without anyone waiting.
                 let key = cmd.session_key.clone().unwrap_or_else(|| format!("explicit:{run_id}"));
-                let _ = c.call("chat.abort", Some(json!({"sessionKey": key, "runId": run_id}))).await;
+                let mut abort = json!({"sessionKey": key, "runId": run_id});
+                if let Some(a) = &cmd.agent {
+                    // The key is relative to the agent the run went to.
+                    abort["agentId"] = json!(a);
+                }
+                let _ = c.call("chat.abort", Some(abort)).await;
                 c.close().await;
                 return Err(CliError { code, message: "Interrupted; the run was aborted.".into() });
             }

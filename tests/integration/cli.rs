@@ -270,11 +270,12 @@ fn interrupting_the_agent_command_aborts_the_run() {
         .config(json!({
             "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
             "models": {"providers": {"mock": {"baseUrl": fake.base_url(), "apiKey": "k"}}},
-            "agents": {"defaults": {"model": "mock/echo"}}
+            "agents": {"defaults": {"model": "mock/echo"}, "entries": {"main": {}, "helper": {}}}
         }))
         .start();
+    // Not the default agent: the abort must name it too.
     let mut child = cli(&gw)
-        .args(["agent", "--message", "take your time", "--session-key", "ctrl-c"])
+        .args(["agent", "--message", "take your time", "--agent", "helper", "--session-key", "ctrl-c"])
         .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -290,7 +291,7 @@ fn interrupting_the_agent_command_aborts_the_run() {
         let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
         let deadline = Instant::now() + LIMIT;
         loop {
-            let history = c.call("chat.history", json!({"sessionKey": "ctrl-c"})).await;
+            let history = c.call("chat.history", json!({"sessionKey": "agent:helper:ctrl-c"})).await;
             let last = history["messages"].as_array().unwrap().last().cloned().unwrap_or_default();
             if last["stopReason"] == "aborted" {
                 break;

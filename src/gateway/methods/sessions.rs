@@ -116,7 +116,7 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     }
     let now = crate::clock::now_ms();
     all.retain(|(key, e)| {
-        active_minutes.is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
+        active_minutes.is_none_or(|m| now.saturating_sub(e.updated_at) <= m.saturating_mul(60_000))
             && label.as_ref().is_none_or(|l| e.label.as_ref() == Some(l))
             && search.as_ref().is_none_or(|s| {
                 key.to_lowercase().contains(s)
