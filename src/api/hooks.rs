@@ -19,7 +19,7 @@ use crate::config::model::RateLimit;
 use crate::gateway::auth;
 use crate::gateway::methods::agent::wake_session;
 use crate::limits::{AUTH_FAILURE_DELAY, HOOK_COMPLETION_WAIT_MAX, HOOKS_RATE_LOCKOUT, HOOKS_RATE_MAX_ATTEMPTS, HOOKS_RATE_WINDOW};
-use crate::net::http::{Request, Response};
+use crate::net::http::{Head, Request, Response};
 
 /// The official answer to a token in the query string.
 pub const QUERY_TOKEN_MESSAGE: &str =
@@ -39,28 +39,39 @@ fn bad(message: &str) -> Response {
     Response::json(400, &json!({"ok": false, "error": message}))
 }
 
-/// Handles one hook request (the route already checked `hooks.enabled` and the method).
-pub async fn handle(api: &Arc<Api>, req: Request, peer: SocketAddr, cfg: &Arc<Config>) -> Response {
-    if req.head.query_param("token").is_some() {
-        return Response::text(400, QUERY_TOKEN_MESSAGE);
+/// The hook token check, from the request head alone: a query token is a 400, a locked-out
+/// client a 429, a wrong or missing token a 401 (counted by the limiter). Run before the body is
+/// read and again when the request is handled (the config may have changed in between).
+pub fn check(api: &Api, head: &Head, peer: SocketAddr, cfg: &Config) -> Result<(), Response> {
+    if head.query_param("token").is_some() {
+        return Err(Response::text(400, QUERY_TOKEN_MESSAGE));
     }
     let limiter_key = auth::limiter_key(peer.ip(), None, &limit());
     if let Some(k) = &limiter_key {
         if let Err(wait) = api.hooks_limiter.lock().unwrap_or_else(|e| e.into_inner()).check(k, Instant::now()) {
-            return Response::text(429, "Too Many Requests").header("Retry-After", wait.as_secs().max(1).to_string());
+            return Err(Response::text(429, "Too Many Requests").header("Retry-After", wait.as_secs().max(1).to_string()));
         }
     }
-    let presented = super::bearer(&req.head).or(req.head.header("x-openclaw-token").map(str::trim));
+    let presented = super::bearer(head).or(head.header("x-openclaw-token").map(str::trim));
     let ok = matches!((&cfg.hooks.token, presented), (Some(t), Some(p)) if t.matches(p));
-    if !ok {
-        if let Some(k) = &limiter_key {
-            api.hooks_limiter.lock().unwrap_or_else(|e| e.into_inner()).fail(k, Instant::now(), &limit());
-        }
-        smol::Timer::after(AUTH_FAILURE_DELAY).await;
-        return Response::text(401, "Unauthorized");
-    }
     if let Some(k) = &limiter_key {
-        api.hooks_limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(k);
+        let mut limiter = api.hooks_limiter.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            limiter.succeed(k);
+        } else {
+            limiter.fail(k, Instant::now(), &limit());
+        }
+    }
+    if ok { Ok(()) } else { Err(Response::text(401, "Unauthorized")) }
+}
+
+/// Handles one hook request (the route already checked `hooks.enabled` and the method).
+pub async fn handle(api: &Arc<Api>, req: Request, peer: SocketAddr, cfg: &Arc<Config>) -> Response {
+    if let Err(refused) = check(api, &req.head, peer, cfg) {
+        if refused.status == 401 {
+            smol::Timer::after(AUTH_FAILURE_DELAY).await;
+        }
+        return refused;
     }
     match hook_name(&req.head.path, &cfg.hooks.path) {
         Some("wake") => wake(api, &req, cfg).await,

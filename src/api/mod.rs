@@ -225,8 +225,10 @@ impl Service for Api {
             return Err(self.finish(Response::text(405, "Method Not Allowed").header("Allow", allow)));
         }
         // Routes that take a large body are refused before it is read when the secret is wrong.
-        if matches!(route, Route::ChatCompletions | Route::Responses | Route::ToolsInvoke) {
-            self.check_bearer(head, peer).map_err(|r| self.finish(r))?;
+        match route {
+            Route::ChatCompletions | Route::Responses | Route::ToolsInvoke => self.check_bearer(head, peer).map_err(|r| self.finish(r))?,
+            Route::Hook => hooks::check(self, head, peer, &cfg).map_err(|r| self.finish(r))?,
+            _ => {}
         }
         Ok(route.body_limit())
     }

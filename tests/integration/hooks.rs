@@ -95,8 +95,15 @@ fn failed_hook_auth_is_rate_limited_and_bodies_are_bounded() {
     let fake = FakeLlm::start(Flavor::OpenAi, Some("k"));
     let gw = gateway(&fake);
     block_on(async {
-        // Twenty wrong tokens at once (each is answered after a delay), then a lockout.
-        let tasks: Vec<_> = (0..20)
+        let big = json!({"text": "y".repeat(300 * 1024)});
+        let r = http_post(gw.port, "/hooks/agent", &[AUTH], &big.to_string()).await;
+        assert_eq!(r.status, 413);
+        // Without the token the body is not even read: refused on the head.
+        let mut conn = HttpConn::open(gw.port).await;
+        conn.send(b"POST /hooks/agent HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{").await;
+        assert_eq!(conn.response(false).await.expect("an answer before the body").status, 401);
+        // Nineteen more wrong tokens at once (each is answered after a delay), then a lockout.
+        let tasks: Vec<_> = (0..19)
             .map(|_| {
                 let port = gw.port;
                 smol::spawn(
@@ -110,9 +117,6 @@ fn failed_hook_auth_is_rate_limited_and_bodies_are_bounded() {
         let r = hook(gw.port, "/hooks/wake", &[AUTH], json!({"text": "x"})).await;
         assert_eq!(r.status, 429, "even the right token waits out the lockout");
         assert!(r.header("Retry-After").unwrap().parse::<u64>().unwrap() > 0);
-        let big = json!({"text": "y".repeat(300 * 1024)});
-        let r = http_post(gw.port, "/hooks/agent", &[AUTH], &big.to_string()).await;
-        assert_eq!(r.status, 413);
         assert_eq!(fake.count(), 0);
     });
 }
