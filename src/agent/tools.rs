@@ -382,14 +382,21 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 /// Environment variables a command keeps; everything else (API keys, gateway tokens) is dropped.
 const EXEC_ENV_KEEP: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TZ", "TMPDIR", "SHELL"];
 
-/// In allowlist mode an argument that names a path (`/…`, `a/b`, `..`, or `--opt=/…`) must stay
-/// inside the workspace, as for the file tools: an allowed `cat` still cannot read `/etc`.
+/// In allowlist mode an argument that names a path must stay inside the workspace, as for the
+/// file tools: an allowed `cat` still cannot read `/etc`. Path-like means containing `/`, being
+/// `..`, or naming something that exists in the workspace (it may be a symlink that leads out);
+/// for options the value is checked (`--file=/x`, and `-f/x` read as `/x`, erring on the side of
+/// refusing).
 fn check_exec_arg(workspace: &Path, word: &str) -> Result<(), String> {
     let value = match word.split_once('=') {
         Some((flag, value)) if flag.starts_with('-') => value,
+        _ if word.starts_with('-') => word.trim_start_matches('-').trim_start_matches(|c: char| c.is_ascii_alphanumeric()),
         _ => word,
     };
-    let path_like = value.contains('/') || value == "..";
+    if value.is_empty() {
+        return Ok(());
+    }
+    let path_like = value.contains('/') || value == ".." || workspace.join(value).symlink_metadata().is_ok();
     if path_like {
         resolve_path(workspace, value).map_err(|e| format!("argument {word:?}: {e}"))?;
     }
@@ -606,7 +613,8 @@ mod tests {
         e.safe_bins.push("cat".into());
         std::fs::write(e.workspace.join("note.txt"), "inside").unwrap();
         assert_eq!(call(Tool::Exec, json!({"command": "cat ./note.txt"}), &e).text, "inside\n[exit code 0]");
-        for escape in ["cat /etc/passwd", "cat ../../etc/passwd", "cat --file=/etc/passwd", "cat .."] {
+        std::os::unix::fs::symlink("/etc/passwd", e.workspace.join("link")).unwrap();
+        for escape in ["cat /etc/passwd", "cat ../../etc/passwd", "cat --file=/etc/passwd", "cat -f/etc/passwd", "cat ..", "cat link"] {
             let out = call(Tool::Exec, json!({"command": escape}), &e);
             assert!(out.is_error && out.text.contains("outside the workspace"), "{escape}: {out:?}");
         }
