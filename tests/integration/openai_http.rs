@@ -166,6 +166,18 @@ fn bad_requests_get_openai_error_objects() {
         let big = format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}", "x".repeat(21 * 1024 * 1024));
         let r = http_post(gw.port, "/v1/chat/completions", &[("Authorization", BEARER)], &big).await;
         assert_eq!(r.status, 413);
+        // Within the body limit but past the run's input limit: refused before the model, no session.
+        let r = post(
+            gw.port,
+            "/v1/chat/completions",
+            json!({"user": "huge", "messages": [{"role": "user", "content": "x".repeat(1_000_001)}]}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains("the limit is 1000000"), "{}", r.text());
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        assert_eq!(c.call("sessions.list", json!({"search": "huge"})).await["count"], 0);
         assert_eq!(fake.count(), 0);
     });
 }
