@@ -427,3 +427,30 @@ fn add_waiter(list: &mut Vec<Sender<Arc<Outcome>>>, reply: Sender<Arc<Outcome>>)
         list.push(reply);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_that_gave_up_make_room_and_the_list_never_passes_its_cap() {
+        let mut list = Vec::new();
+        for _ in 0..AGENT_WAITERS_MAX {
+            let (tx, rx) = smol::channel::bounded(1);
+            drop(rx);
+            add_waiter(&mut list, tx);
+        }
+        assert_eq!(list.len(), AGENT_WAITERS_MAX);
+        let mut kept = Vec::new();
+        let (tx, rx) = smol::channel::bounded(1);
+        kept.push(rx);
+        add_waiter(&mut list, tx);
+        assert_eq!(list.len(), 1, "the closed ones were dropped");
+        for _ in 0..AGENT_WAITERS_MAX + 10 {
+            let (tx, rx) = smol::channel::bounded(1);
+            kept.push(rx);
+            add_waiter(&mut list, tx);
+        }
+        assert_eq!(list.len(), AGENT_WAITERS_MAX, "live waiters past the cap are not kept");
+    }
+}
