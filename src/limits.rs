@@ -187,9 +187,10 @@ pub const TOOL_RESULT_MAX_CHARS: usize = 64 * 1024;
 pub const RUN_INPUT_MAX_CHARS: usize = 1_000_000;
 /// A model's answer in one run at most; a runaway model is stopped here.
 pub const RUN_TEXT_MAX_BYTES: usize = 4 * 1024 * 1024;
-/// Arguments of one streamed tool call at most, and tool calls in one model turn at most.
-pub const TOOL_CALL_ARGS_MAX_BYTES: usize = 1024 * 1024;
-pub const TOOL_CALLS_PER_TURN_MAX: usize = 64;
+/// Arguments of one streamed tool call at most, and tool calls in one model turn at most (with
+/// the answer cap, this keeps every transcript line far below what is read back).
+pub const TOOL_CALL_ARGS_MAX_BYTES: usize = 256 * 1024;
+pub const TOOL_CALLS_PER_TURN_MAX: usize = 32;
 /// How long a streaming HTTP reader may hold up a run that is already ending (aborted or timed
 /// out); until then a slow reader only slows the run down.
 pub const OBSERVER_GRACE: Duration = Duration::from_secs(2);

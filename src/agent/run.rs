@@ -505,6 +505,10 @@ impl Run {
                 }
                 Next::Item(Ok(Some(StreamEvent::ToolCall(c)))) => {
                     self.flush().await;
+                    if let Err(e) = providers::check_call_count(model, out.calls.len()) {
+                        self.usage.add(&out.usage);
+                        return Err(StepErr::Provider(e, true, out));
+                    }
                     out.calls.push(c);
                     streamed = true;
                 }
@@ -568,7 +572,8 @@ impl Run {
             .read_tail(key, HISTORY_MAX_LINES, HISTORY_MAX_BYTES)
             .await
             .map_err(|e| Failure::Internal(format!("cannot read the transcript of {key}: {e}")))?;
-        let earlier = |e: &&serde_json::Value| e["type"] == "message" && e["seq"].as_u64().is_some_and(|s| s < input_seq);
+        // Lines without `seq` (transcripts written by other OpenClaw builds) count as earlier.
+        let earlier = |e: &&serde_json::Value| e["type"] == "message" && e["seq"].as_u64().is_none_or(|s| s < input_seq);
         Ok(tail
             .map(|(_, t)| t.entries.iter().filter(earlier).filter_map(|e| message::from_json(&e["message"])).collect())
             .unwrap_or_default())
@@ -725,11 +730,14 @@ fn model_chain(cfg: &Config, req: &RunRequest, entry: &SessionEntry) -> Vec<Stri
 /// after the system prompt), starting at a user turn, with tool calls and results paired.
 fn fit_history(messages: Vec<Message>, context_window: u32, system_chars: usize) -> Vec<Message> {
     let budget = (context_window as usize).saturating_mul(3).saturating_sub(system_chars).max(4000);
+    // Everything from the newest user turn on is kept whatever its size (the request and the
+    // work done for it so far); older turns fill what room is left.
+    let last_user = messages.iter().rposition(|m| matches!(m, Message::User { .. })).unwrap_or(messages.len().saturating_sub(1));
     let mut used = 0;
     let mut start = messages.len();
     while start > 0 {
         let c = messages[start - 1].chars();
-        if used + c > budget && start < messages.len() {
+        if used + c > budget && start <= last_user {
             break;
         }
         used += c;
@@ -789,6 +797,17 @@ mod tests {
         // The newest message is kept even when it alone is over budget.
         let huge = vec![Message::user("z".repeat(100_000))];
         assert_eq!(fit_history(huge, 1000, 0).len(), 1);
+        // A tool round larger than the context keeps its user turn and the calls' results paired.
+        let calls: Vec<ToolCall> =
+            (0..8).map(|i| ToolCall { id: format!("c{i}"), name: "read".into(), arguments: serde_json::json!({"path": "f"}) }).collect();
+        let mut round =
+            vec![Message::user("earlier"), Message::user("do the task"), Message::Assistant { text: String::new(), tool_calls: calls }];
+        for i in 0..8 {
+            round.push(Message::ToolResult { call_id: format!("c{i}"), name: "read".into(), text: "r".repeat(64 * 1024), is_error: false });
+        }
+        let window = fit_history(round, 128_000, 10_000);
+        assert_eq!(window.len(), 10, "{window:?}");
+        assert_eq!(window[0], Message::user("do the task"));
     }
 
     #[test]

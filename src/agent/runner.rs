@@ -195,6 +195,9 @@ impl Scheduler {
         }
         self.max_running = req.config.agents.defaults.max_concurrent.max(1);
         let key = req.key.to_string();
+        if !self.lanes.contains_key(&key) {
+            self.shared.store.set_busy(&key, true);
+        }
         let lane = self.lanes.entry(key.clone()).or_default();
         if lane.queue.len() >= AGENT_LANE_QUEUE_MAX {
             return Err(format!(
@@ -260,6 +263,18 @@ impl Scheduler {
                 lane.waiting_for_slot = false;
             }
             self.pump(&key);
+            // Its queue may have been emptied by an abort while it waited.
+            self.drop_if_idle(&key);
+        }
+    }
+
+    /// Forgets a lane with nothing running, queued or waiting.
+    fn drop_if_idle(&mut self, key: &str) {
+        if let Some(lane) = self.lanes.get(key) {
+            if lane.active.is_none() && lane.queue.is_empty() && !lane.waiting_for_slot {
+                self.lanes.remove(key);
+                self.shared.store.set_busy(key, false);
+            }
         }
     }
 
@@ -280,11 +295,7 @@ impl Scheduler {
             self.wait_for_slot(&key);
         }
         self.fill_slots();
-        if let Some(lane) = self.lanes.get(&key) {
-            if lane.active.is_none() && lane.queue.is_empty() && !lane.waiting_for_slot {
-                self.lanes.remove(&key);
-            }
-        }
+        self.drop_if_idle(&key);
         if self.running == 0 {
             if let Some(reply) = self.stopping.take() {
                 self.flush_and_reply(reply).await;

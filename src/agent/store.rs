@@ -121,6 +121,9 @@ pub struct Store {
     /// Per loaded agent: session count and the most recently updated keys, readable without
     /// the async lock (health snapshots are built synchronously).
     summaries: std::sync::Mutex<HashMap<String, Summary>>,
+    /// Session keys with runs running or queued (kept by the scheduler): maintenance never
+    /// prunes them.
+    busy: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A cheap view of an agent's sessions for health and status output.
@@ -148,6 +151,17 @@ impl Store {
             agents: smol::lock::Mutex::new(HashMap::new()),
             dirty: Default::default(),
             summaries: Default::default(),
+            busy: Default::default(),
+        }
+    }
+
+    /// Marks a session as having runs running or queued (or no longer).
+    pub fn set_busy(&self, key: &str, busy: bool) {
+        let mut set = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if busy {
+            set.insert(key.to_string());
+        } else {
+            set.remove(key);
         }
     }
 
@@ -195,7 +209,8 @@ impl Store {
         if let Some(e) = sessions.index.get(&key.to_string()) {
             return Ok((e.clone(), false));
         }
-        prune(sessions, &key.agent_id, policy, clock::now_ms()).await;
+        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        prune(sessions, &key.agent_id, policy, &busy, clock::now_ms()).await;
         let entry = new_session(sessions, key, cwd, None).await?;
         persist(sessions).await?;
         self.note(&key.agent_id, sessions);
@@ -430,11 +445,16 @@ async fn new_session(
 
 /// Applies `policy` before a session is added: removes sessions idle longer than
 /// `prune_after` and then the least recently updated beyond `max_entries - 1`, with their
-/// transcripts. Sessions with a run in progress are kept. In warn mode only logs.
-async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenance, now: u64) {
+/// transcripts. Sessions with a run in progress or waiting (`busy`) are kept. In warn mode only
+/// logs.
+async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenance, busy: &std::collections::HashSet<String>, now: u64) {
     let stale_before = now.saturating_sub(policy.prune_after.as_millis() as u64);
-    let mut candidates: Vec<(u64, String)> =
-        sessions.index.iter().filter(|(_, e)| e.status.as_deref() != Some("running")).map(|(k, e)| (e.updated_at, k.clone())).collect();
+    let mut candidates: Vec<(u64, String)> = sessions
+        .index
+        .iter()
+        .filter(|(k, e)| e.status.as_deref() != Some("running") && !busy.contains(*k))
+        .map(|(k, e)| (e.updated_at, k.clone()))
+        .collect();
     candidates.sort();
     let over = (sessions.index.len() + 1).saturating_sub(policy.max_entries);
     let doomed: Vec<String> = candidates
@@ -698,7 +718,8 @@ mod tests {
             for n in 0..3 {
                 store.ensure(&key(n), Path::new("/w"), &policy).await.unwrap();
             }
-            // 0 is the oldest but busy; 1 is next in line.
+            // 0 is the oldest but running, 2 has a run waiting; 1 is next in line.
+            store.set_busy("agent:main:openai:2", true);
             store.update(&key(0), |e| (e.updated_at, e.status) = (1, Some("running".into()))).await.unwrap();
             store.update(&key(1), |e| e.updated_at = 2).await.unwrap();
             let doomed = store.get(&key(1)).await.unwrap().unwrap();
@@ -708,6 +729,7 @@ mod tests {
             assert!(!store.transcript_path("main", &doomed).exists(), "its transcript went with it");
 
             // Stale sessions go even below the cap; warn mode only reports.
+            store.set_busy("agent:main:openai:2", false);
             store.update(&key(2), |e| e.updated_at = 5).await.unwrap();
             let roomy = Maintenance { max_entries: 100, ..policy };
             store.ensure(&key(4), Path::new("/w"), &Maintenance { enforce: false, ..roomy }).await.unwrap();

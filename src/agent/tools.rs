@@ -382,25 +382,43 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 /// Environment variables a command keeps; everything else (API keys, gateway tokens) is dropped.
 const EXEC_ENV_KEEP: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TZ", "TMPDIR", "SHELL"];
 
-/// In allowlist mode an argument that names a path must stay inside the workspace, as for the
-/// file tools: an allowed `cat` still cannot read `/etc`. Path-like means containing `/`, being
-/// `..`, or naming something that exists in the workspace (it may be a symlink that leads out);
-/// for options the value is checked (`--file=/x`, and `-f/x` read as `/x`, erring on the side of
-/// refusing).
+/// In allowlist mode every argument that could name a file must name one inside the workspace,
+/// as for the file tools: an allowed `cat` still cannot read `/etc`. Checked is the word, or the
+/// value of `--opt=value` and of `-Xvalue`. A value is refused when it has a `..` component, or
+/// contains `/` without starting at something in the workspace (`if=/x`, `@/x`, a script with a
+/// path in it), or names something (a symlink, say) that leads out. Words without `/` that name
+/// nothing in the workspace are plain words. This errs on the side of refusing.
 fn check_exec_arg(workspace: &Path, word: &str) -> Result<(), String> {
-    let value = match word.split_once('=') {
-        Some((flag, value)) if flag.starts_with('-') => value,
-        _ if word.starts_with('-') => word.trim_start_matches('-').trim_start_matches(|c: char| c.is_ascii_alphanumeric()),
-        _ => word,
+    let value = if let Some(rest) = word.strip_prefix("--") {
+        match rest.split_once('=') {
+            Some((_, v)) => v,
+            None => return Ok(()),
+        }
+    } else if let Some(rest) = word.strip_prefix('-') {
+        let mut chars = rest.chars();
+        chars.next();
+        chars.as_str()
+    } else {
+        word
     };
     if value.is_empty() {
         return Ok(());
     }
-    let path_like = value.contains('/') || value == ".." || workspace.join(value).symlink_metadata().is_ok();
-    if path_like {
-        resolve_path(workspace, value).map_err(|e| format!("argument {word:?}: {e}"))?;
+    let refuse = |why: &str| {
+        Err(format!("argument {word:?} {why}; with tools.exec.security \"allowlist\", arguments may only name files inside the workspace"))
+    };
+    let path = Path::new(value);
+    if path.components().any(|c| c == Component::ParentDir) {
+        return refuse("uses \"..\"");
     }
-    Ok(())
+    let in_workspace = |p: &Path| workspace.join(p).symlink_metadata().is_ok();
+    if !value.contains('/') && !in_workspace(path) {
+        return Ok(());
+    }
+    if path.is_relative() && !path.components().next().is_some_and(|first| in_workspace(Path::new(first.as_os_str()))) {
+        return refuse("is not a path inside the workspace");
+    }
+    resolve_path(workspace, value).map(|_| ()).map_err(|e| format!("argument {word:?}: {e}"))
 }
 
 async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, String> {
@@ -614,10 +632,28 @@ mod tests {
         std::fs::write(e.workspace.join("note.txt"), "inside").unwrap();
         assert_eq!(call(Tool::Exec, json!({"command": "cat ./note.txt"}), &e).text, "inside\n[exit code 0]");
         std::os::unix::fs::symlink("/etc/passwd", e.workspace.join("link")).unwrap();
-        for escape in ["cat /etc/passwd", "cat ../../etc/passwd", "cat --file=/etc/passwd", "cat -f/etc/passwd", "cat ..", "cat link"] {
+        std::fs::create_dir(e.workspace.join("d")).unwrap();
+        for escape in [
+            "cat /etc/passwd",
+            "cat ../../etc/passwd",
+            "cat d/../../x",
+            "cat --file=/etc/passwd",
+            "cat -f/etc/passwd",
+            "cat ..",
+            "cat link",
+            "cat -olink",
+            "cat if=/etc/passwd",
+            "cat @/etc/passwd",
+            "cat '1r /etc/passwd'",
+        ] {
             let out = call(Tool::Exec, json!({"command": escape}), &e);
-            assert!(out.is_error && out.text.contains("outside the workspace"), "{escape}: {out:?}");
+            assert!(
+                out.is_error && (out.text.contains("outside the workspace") || out.text.contains("only name files")),
+                "{escape}: {out:?}"
+            );
         }
+        assert!(call(Tool::Exec, json!({"command": "cat -n ./d/../note.txt"}), &e).is_error, "`..` is refused even inside");
+        assert_eq!(call(Tool::Exec, json!({"command": "cat -n note.txt"}), &e).text, "     1\tinside\n[exit code 0]");
         e.exec_security = ExecSecurity::Full;
         e.exec_timeout = Duration::from_secs(1);
         let started = std::time::Instant::now();

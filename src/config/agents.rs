@@ -285,7 +285,17 @@ pub(super) fn session(c: &mut Checker, root: &Section) -> Session {
     Session {
         maintenance: Maintenance {
             enforce: c.one_of(&m, "mode", &[("enforce", true), ("warn", false)]).unwrap_or(base.enforce),
-            prune_after: c.duration(&m, "pruneAfter").unwrap_or(base.prune_after),
+            prune_after: match c.duration(&m, "pruneAfter") {
+                Some(d) if d < Duration::from_secs(60) => {
+                    c.issue(
+                        &m.child_path("pruneAfter"),
+                        format!("must be at least 1m (a shorter time would remove sessions between messages), got {} ms", d.as_millis()),
+                    );
+                    base.prune_after
+                }
+                Some(d) => d,
+                None => base.prune_after,
+            },
             max_entries: c.int(&m, "maxEntries", 1, 1_000_000).map(|n| n as usize).unwrap_or(base.max_entries),
         },
     }
@@ -773,11 +783,13 @@ mod tests {
         assert!(c.issues.is_empty(), "{:?}", c.issues);
         assert_eq!(s.maintenance, Maintenance { enforce: false, prune_after: Duration::from_secs(7 * 86_400), max_entries: 50 });
 
-        let v = json!({"session": {"maintenance": {"pruneAfter": "soon", "maxEntries": 0}}});
-        let mut c = Checker::default();
-        let s = session(&mut c, &Section::root(&v));
-        assert_eq!(s.maintenance, Maintenance::default());
-        let paths: Vec<&str> = c.issues.iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(paths, vec!["session.maintenance.pruneAfter", "session.maintenance.maxEntries"]);
+        for bad in ["soon", "0d"] {
+            let v = json!({"session": {"maintenance": {"pruneAfter": bad, "maxEntries": 0}}});
+            let mut c = Checker::default();
+            let s = session(&mut c, &Section::root(&v));
+            assert_eq!(s.maintenance, Maintenance::default());
+            let paths: Vec<&str> = c.issues.iter().map(|i| i.path.as_str()).collect();
+            assert_eq!(paths, vec!["session.maintenance.pruneAfter", "session.maintenance.maxEntries"], "{bad}");
+        }
     }
 }

@@ -124,8 +124,13 @@ async fn handle_connection<S: Service>(
             Ok(limit) => limit,
             Err(resp) => {
                 // The body (if any) was not read; the connection cannot be reused safely unless
-                // there is none.
-                let reusable = keep_alive && !has_body(&head);
+                // there is none. A failed authentication is answered late and ends the
+                // connection, so guessing a secret costs as much as it does after a body.
+                let refused_auth = resp.status == 401;
+                if refused_auth {
+                    smol::Timer::after(crate::limits::AUTH_FAILURE_DELAY).await;
+                }
+                let reusable = keep_alive && !has_body(&head) && !refused_auth;
                 if conn.write_response(resp, head_only, reusable).await.is_err() {
                     return;
                 }

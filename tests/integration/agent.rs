@@ -870,3 +870,20 @@ fn a_busy_session_takes_turns_with_the_others_for_the_free_slots() {
         assert_eq!(order, ["a1", "b1", "a2", "a3"], "b waits behind a's first run only");
     });
 }
+
+#[test]
+fn a_turn_with_too_many_tool_calls_is_stopped_with_an_error() {
+    let fake = FakeLlm::start(Flavor::Anthropic, Some(KEY));
+    let calls = (0..33).map(|i| (format!("toolu_{i}"), "time".to_string(), json!({}))).collect();
+    fake.push(Reply::Tools(calls));
+    let cfg = config(&fake, json!({"models": {"providers": {"mock": {"api": "anthropic-messages"}}}}));
+    let gw = Gw::builder().config(cfg).start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+        let (_, frames) = chat(&mut c, "main", "call everything").await;
+        let end = &frames.last().unwrap()["payload"];
+        assert_eq!(end["state"], "error", "{end}");
+        assert!(end["errorMessage"].as_str().unwrap().contains("more than 32 tool calls"), "{end}");
+        assert_eq!(fake.count(), 1, "no tool ran and the model was not called again");
+    });
+}

@@ -44,6 +44,16 @@ fn the_api_needs_the_gateway_secret() {
             .await;
         let r = conn.response(false).await.expect("an answer before the body");
         assert_eq!(r.status, 401);
+        // A failed secret ends even a bodiless keep-alive connection: each guess costs a new one.
+        let mut conn = HttpConn::open(gw.port).await;
+        let guess = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess\r\nContent-Length: 0\r\n\r\n";
+        conn.send(guess).await;
+        assert_eq!(conn.response(false).await.expect("refused").status, 401);
+        // (the server drains what it is sent while it closes, so this write still lands)
+        conn.send(guess).await;
+        let started = std::time::Instant::now();
+        assert!(conn.response(false).await.is_none(), "a second guess on the same connection is not answered");
+        assert!(started.elapsed() < Duration::from_secs(5), "closed, not just silent");
         assert_eq!(fake.count(), 0);
     });
 }

@@ -137,7 +137,6 @@ impl Stream {
                 self.usage.output = u["output_tokens"].as_u64().unwrap_or(0);
             }
             "content_block_start" => {
-                super::check_call_count(&self.model, self.blocks.len())?;
                 let index = data["index"].as_u64().unwrap_or(self.blocks.len() as u64);
                 let b = &data["content_block"];
                 let block = match b["type"].as_str() {

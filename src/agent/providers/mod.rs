@@ -426,8 +426,9 @@ fn append_args(model: &ResolvedModel, buf: &mut String, piece: &str) -> Result<(
     Ok(())
 }
 
-/// Refuses a turn with more than [`TOOL_CALLS_PER_TURN_MAX`] tool calls.
-fn check_call_count(model: &ResolvedModel, count: usize) -> Result<(), ProviderError> {
+/// Refuses a turn with more than [`TOOL_CALLS_PER_TURN_MAX`] tool calls (checked by the run for
+/// every provider, and by a provider that keeps partial calls before it hands them over).
+pub fn check_call_count(model: &ResolvedModel, count: usize) -> Result<(), ProviderError> {
     if count >= TOOL_CALLS_PER_TURN_MAX {
         return Err(ProviderError::new(
             ErrorKind::Protocol,
