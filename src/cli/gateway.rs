@@ -50,6 +50,8 @@ enum GatewaySub {
 }
 
 /// Run the gateway in the foreground (same as `openclaw gateway`).
+// The same flags as `GatewayCmd`, declared again because argh cannot share a group of flags
+// between commands; `GatewayCmd::options` merges the two.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "run")]
 struct RunCmd {

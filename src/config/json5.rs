@@ -214,7 +214,8 @@ impl Parser<'_> {
         self.text[start..self.pos].to_string()
     }
 
-    /// An unquoted property name: ECMAScript IdentifierName, including `\uXXXX` escapes.
+    /// An unquoted property name: ECMAScript IdentifierName, including `\u` escapes of four hex
+    /// digits.
     fn identifier_name(&mut self) -> Result<String, Json5Error> {
         let mut name = String::new();
         while let Some(c) = self.peek_char() {
