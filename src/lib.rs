@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -302,3 +302,50 @@ impl Tuning {
         }
     }
 }
+
+// ---- chat channels ---------------------------------------------------------------------------
+
+/// A channel journal is rewritten with only its unfinished entries past this size.
+pub const JOURNAL_COMPACT_BYTES: u64 = 256 * 1024;
+/// Longest journal line read back (an inbound message is bounded well below this).
+pub const JOURNAL_LINE_MAX_BYTES: usize = 1024 * 1024;
+/// Message ids remembered per channel to recognise redeliveries (Telegram, Discord resumes,
+/// WhatsApp webhook retries) after they were answered.
+pub const JOURNAL_SEEN_IDS: usize = 2000;
+/// Longest inbound message text taken from a service (longer text is cut, with a notice).
+pub const CHANNEL_TEXT_MAX_CHARS: usize = 32_000;
+/// A pairing code is valid this long (official: 1 hour).
+pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(3600);
+/// Pending pairing requests per channel (official: 3).
+pub const PAIRING_PENDING_MAX: usize = 3;
+/// Telegram `getUpdates` long-poll timeout (seconds on the wire).
+pub const TELEGRAM_POLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// A long poll that has not answered this long after its timeout is stalled: the watchdog drops
+/// it and reconnects.
+pub const CHANNEL_STALL_GRACE: Duration = Duration::from_secs(15);
+/// Reconnect backoff: first delay and cap (exponential with jitter in between).
+pub const CHANNEL_BACKOFF_MIN: Duration = Duration::from_secs(1);
+pub const CHANNEL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A connection that stayed up this long resets the backoff.
+pub const CHANNEL_HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// Attempts for one outbound message (the first try included) before it is given up.
+pub const CHANNEL_SEND_ATTEMPTS: u32 = 5;
+/// First retry delay for outbound messages (doubles per attempt; `retry_after` wins).
+pub const CHANNEL_SEND_RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest `retry_after` honoured for one outbound retry.
+pub const CHANNEL_RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+/// Timeouts for one request to a chat service's HTTP API.
+pub const CHANNEL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CHANNEL_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest HTTP response body read from a chat service (a full page of 100 Telegram updates
+/// fits comfortably).
+pub const CHANNEL_RESPONSE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Largest WhatsApp webhook body accepted.
+pub const WHATSAPP_WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest Discord gateway message accepted.
+pub const DISCORD_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// Most inbound messages of one channel processed at once (each waits for its agent run).
+pub const CHANNEL_CONCURRENT_MESSAGES: usize = 16;
+/// Remembered `send` idempotency keys (5 minutes each, as the official dedupe cache).
+pub const SEND_DEDUPE_ENTRIES: usize = 1000;
+pub const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);

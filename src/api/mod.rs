@@ -55,6 +55,8 @@ enum Route {
     ToolsInvoke,
     /// `POST <hooks.path>/<name>`.
     Hook,
+    /// `GET|POST <channels.whatsapp.webhookPath>`: the WhatsApp Cloud API webhook.
+    WhatsApp,
 }
 
 impl Route {
@@ -71,6 +73,7 @@ impl Route {
             "/tools/invoke" => Route::ToolsInvoke,
             p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => Route::Model,
             p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
+            p if whatsapp_path(cfg) == Some(p) => Route::WhatsApp,
             _ => return None,
         };
         let enabled = match route {
@@ -87,6 +90,7 @@ impl Route {
         match self {
             Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => &["GET", "HEAD"],
             Route::ChatCompletions | Route::Responses | Route::ToolsInvoke | Route::Hook => &["POST"],
+            Route::WhatsApp => &["GET", "POST"],
         }
     }
 
@@ -98,8 +102,45 @@ impl Route {
             Route::ChatCompletions | Route::Responses => V1_MAX_BODY_BYTES,
             Route::ToolsInvoke => TOOLS_INVOKE_MAX_BODY_BYTES,
             Route::Hook => HOOKS_MAX_BODY_BYTES,
+            Route::WhatsApp => crate::limits::WHATSAPP_WEBHOOK_MAX_BODY_BYTES,
         }
     }
+}
+
+/// The WhatsApp webhook path when that channel is configured and built in.
+fn whatsapp_path(cfg: &Config) -> Option<&str> {
+    if !cfg!(feature = "whatsapp") {
+        return None;
+    }
+    match &cfg.channels.get("whatsapp")?.service {
+        crate::config::channels::Service::WhatsApp(w) => Some(w.webhook_path.as_str()),
+        _ => None,
+    }
+}
+
+/// Meta's subscription check (GET) and message deliveries (POST), signed with the app secret
+/// (checked in the channel, which refuses everything when no secret is configured).
+#[cfg(feature = "whatsapp")]
+async fn whatsapp_webhook(gw: &Gateway, req: Request) -> Response {
+    use crate::channels::whatsapp;
+    let Some((link, channel)) = gw.channels.link("whatsapp") else {
+        return error(503, "the WhatsApp channel is not running (see `openclaw channels status`)");
+    };
+    let crate::config::channels::Service::WhatsApp(w) = &channel.service else { return not_found() };
+    if req.head.method == "GET" {
+        let q = |k: &str| req.head.query_param(k).and_then(openai::percent_decode);
+        return match whatsapp::verify(w, q("hub.mode").as_deref(), q("hub.verify_token").as_deref(), q("hub.challenge").as_deref()) {
+            Ok(challenge) => Response::text(200, &challenge),
+            Err((status, why)) => error(status, why),
+        };
+    }
+    let (status, body) = whatsapp::deliver(&link, w, req.head.header("x-hub-signature-256"), &req.body).await;
+    Response::json(status, &body)
+}
+
+#[cfg(not(feature = "whatsapp"))]
+async fn whatsapp_webhook(_gw: &Gateway, _req: Request) -> Response {
+    not_found()
 }
 
 /// The JSON error body: `{"error":{"message":…,"type":…}}` (the shape the official HTTP APIs use).
@@ -240,6 +281,7 @@ impl Service for Api {
             Some(Route::Ready) => probes::ready(&self.gw, peer),
             Some(Route::Startup) => probes::startup(&self.gw, peer),
             Some(Route::Hook) => hooks::handle(self, req, peer, &cfg).await,
+            Some(Route::WhatsApp) => whatsapp_webhook(&self.gw, req).await,
             Some(route) => match self.authorize(&req.head, peer).await {
                 Err(refused) => refused,
                 Ok(()) => match route {

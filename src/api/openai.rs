@@ -57,7 +57,7 @@ pub fn model(_gw: &Arc<Gateway>, cfg: &Config, path: &str) -> Response {
     )
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

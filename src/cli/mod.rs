@@ -7,6 +7,8 @@ pub mod client;
 pub mod doctor;
 pub mod gateway;
 pub mod logs;
+pub mod message;
+pub mod pairing;
 pub mod secrets;
 pub mod service;
 pub mod setup;
@@ -44,6 +46,8 @@ pub enum Command {
     Health(status::HealthCmd),
     Logs(logs::LogsCmd),
     Channels(channels::ChannelsCmd),
+    Pairing(pairing::PairingCmd),
+    Message(message::MessageCmd),
     Secrets(secrets::SecretsCmd),
     Doctor(doctor::DoctorCmd),
 }
@@ -75,6 +79,8 @@ pub fn main() -> u8 {
         Command::Health(cmd) => finish(status::health(&paths, cmd)),
         Command::Logs(cmd) => finish(logs::run(&paths, cmd)),
         Command::Channels(cmd) => finish(channels::run(&paths, cmd)),
+        Command::Pairing(cmd) => finish(pairing::run(&paths, cmd)),
+        Command::Message(cmd) => finish(message::run(&paths, cmd)),
         Command::Secrets(cmd) => finish(secrets::run(&paths, cmd)),
         Command::Doctor(cmd) => finish(doctor::run(&paths, cmd)),
     }

@@ -257,6 +257,8 @@ impl Default for Tools {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Session {
     pub maintenance: Maintenance,
+    /// `session.dmScope`: which session a direct message on a chat channel lands in.
+    pub dm_scope: super::channels::DmScope,
 }
 
 /// `session.maintenance`: how each agent's session store is kept bounded. Sessions not updated
@@ -279,10 +281,11 @@ impl Default for Maintenance {
 
 /// `session`.
 pub(super) fn session(c: &mut Checker, root: &Section) -> Session {
-    let s = c.partial_section(root, "session", &["maintenance"]);
+    let s = c.partial_section(root, "session", &["maintenance", "dmScope"]);
     let m = c.partial_section(&s, "maintenance", &["mode", "pruneAfter", "maxEntries"]);
     let base = Maintenance::default();
     Session {
+        dm_scope: super::channels::dm_scope(c, &s),
         maintenance: Maintenance {
             enforce: c.one_of(&m, "mode", &[("enforce", true), ("warn", false)]).unwrap_or(base.enforce),
             prune_after: match c.duration(&m, "pruneAfter") {

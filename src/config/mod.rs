@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod bootstrap;
+pub mod channels;
 pub mod check;
 pub mod json5;
 pub mod load;

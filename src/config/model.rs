@@ -13,7 +13,7 @@ use super::secret::Secret;
 use crate::limits;
 
 /// Top-level sections this gateway reads and validates.
-const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets", "agents", "models", "tools", "hooks", "session"];
+const VALIDATED_SECTIONS: &[&str] = &["gateway", "logging", "secrets", "agents", "models", "tools", "hooks", "session", "channels"];
 /// Whether this gateway reads a top-level section (the reloader ignores changes to the others).
 pub fn is_used_section(name: &str) -> bool {
     VALIDATED_SECTIONS.contains(&name)
@@ -27,7 +27,6 @@ const OFFICIAL_SECTIONS: &[&str] = &[
     "messages",
     "talk",
     "auth",
-    "channels",
     "commands",
     "cron",
     "plugins",
@@ -162,6 +161,7 @@ pub struct Config {
     pub tools: Tools,
     pub hooks: Hooks,
     pub session: Session,
+    pub channels: super::channels::Channels,
     /// Top-level sections present in the file that this gateway keeps but does not use.
     pub ignored_sections: Vec<String>,
 }
@@ -296,12 +296,13 @@ fn sections(c: &mut Checker, root: &Section, resolver: &Resolver, ignored_sectio
     let tools = super::agents::tools(c, root);
     let hooks = super::agents::hooks(c, root, resolver, &providers);
     let session = super::agents::session(c, root);
+    let channels = super::channels::channels(c, root, resolver, &providers);
     if let (Some(h), Some(g)) = (&hooks.token, &gateway.auth.token) {
         if h.expose() == g.expose() {
             c.warn("hooks.token is the same as the gateway token; use a separate secret for webhooks");
         }
     }
-    Config { gateway, logging, agents, models, tools, hooks, session, ignored_sections }
+    Config { gateway, logging, agents, models, tools, hooks, session, channels, ignored_sections }
 }
 
 /// One `secrets.providers.<alias>` entry.

@@ -89,6 +89,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     });
 
     announce(&gw);
+    gw.channels.reconcile(gw.settings().loaded.config.clone());
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "ready");
 
@@ -108,6 +109,9 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let started = Instant::now();
     gw.set_phase(Phase::Draining);
     drop(acceptors);
+    // Channels stop first: their receivers end and answers in flight stay in the journals, so
+    // the runs aborted below are answered after the next start instead of being lost.
+    gw.channels.stop_all();
     // Runs in progress are aborted and save their partial answers; clients still connected see
     // the aborted events before the shutdown event.
     gw.agent.shutdown(limits::AGENT_SHUTDOWN_BUDGET).await;
@@ -221,6 +225,7 @@ async fn restart(
     lock.record(new.listen.port, &gw.paths.config_path);
     start::apply_log_levels(&new.loaded.config, gw.opts.verbose);
     gw.replace_settings(new);
+    gw.channels.reconcile(gw.settings().loaded.config.clone());
     announce(gw);
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "restarted in-process in {}ms (same pid {})", started.elapsed().as_millis(), std::process::id());

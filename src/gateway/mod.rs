@@ -120,6 +120,8 @@ pub struct Gateway {
     pub paths: Paths,
     /// Sessions and runs; its notices become `chat`, `agent` and `sessions.changed` events.
     pub agent: crate::agent::Agent,
+    /// The chat channels (Telegram, Discord, WhatsApp) and their liveness.
+    pub channels: Arc<crate::channels::Channels>,
     pub tuning: Tuning,
     pub started: Instant,
     pub boot_id: String,
@@ -160,8 +162,10 @@ impl Gateway {
         let (notices, notices_rx) = smol::channel::bounded(crate::limits::AGENT_NOTICE_QUEUE);
         crate::rt::spawn(agent_events::run(hub.clone(), notices_rx)).detach();
         let agent = crate::agent::Agent::start(paths.clone(), notices);
+        let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone()));
         Gateway {
             agent,
+            channels,
             opts,
             control,
             config_write: smol::lock::Mutex::new(()),

@@ -196,6 +196,7 @@ pub fn hot_apply(gw: &Arc<Gateway>, loaded: Loaded) {
     let hash = loaded.source.as_ref().map(|s| config::config_hash(&gw.hash_key, &s.raw));
     let fingerprint = loaded.source.as_ref().map(|s| s.fingerprint.clone()).unwrap_or_default();
     gw.replace_settings(Settings { loaded, hash, fingerprint, listen: old.listen.clone(), auth });
+    gw.channels.reconcile(gw.settings().loaded.config.clone());
 }
 
 /// `config.changed {path, hash, ts}` to every client that may read config.

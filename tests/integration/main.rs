@@ -16,3 +16,4 @@ mod reload;
 mod service;
 mod smoke;
 mod startup;
+mod telegram;

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod fake_discord;
 pub mod fake_llm;
+pub mod fake_telegram;
+pub mod fake_whatsapp;
 pub mod schema;
 
 use async_tungstenite::WebSocketStream;

@@ -1,26 +1,224 @@
-//! `channels.status`: the state of every configured chat channel.
+//! Chat channel methods: `channels.status`, `channels.start|stop`, `channels.pairing.*` and the
+//! direct outbound `send`.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use super::Call;
+use crate::channels::{self, label};
 use crate::gateway::params;
 use crate::gateway::protocol::ErrorShape;
+use crate::limits::PAIRING_CODE_TTL;
 
-pub async fn status(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+/// Longest a `channels.status` probe may take per channel.
+const PROBE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// `channels.status {probe?, timeoutMs?, channel?}`.
+pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
     let mut p = params::closed("channels.status", p, &["probe", "timeoutMs", "channel"])?;
-    p.opt_bool("probe");
-    p.opt_int("timeoutMs", 0, i64::MAX);
-    p.opt_str("channel", 1, usize::MAX);
+    let probe = p.opt_bool("probe").unwrap_or(false);
+    let timeout = p.opt_int("timeoutMs", 0, 120_000).map(|ms| Duration::from_millis(ms.max(100) as u64)).unwrap_or(PROBE_TIMEOUT_DEFAULT);
+    let only = p.opt_str("channel", 1, 64);
     p.done()?;
+    let accounts = call.gw.channels.accounts(only.as_deref(), probe, timeout).await;
+    Ok(channels::status_result(accounts))
+}
+
+fn channel_param(p: &mut params::Params<'_>) -> Option<String> {
+    p.opt_str("channel", 1, 64).map(|c| c.to_ascii_lowercase())
+}
+
+fn known(channel: &str) -> Result<(), ErrorShape> {
+    if crate::config::channels::KNOWN.contains(&channel) {
+        return Ok(());
+    }
+    Err(ErrorShape::invalid(format!("unknown channel {channel:?} (this gateway has: {})", crate::config::channels::KNOWN.join(", "))))
+}
+
+/// `channels.start {channel, accountId?}`.
+pub async fn start(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let (channel, _) = start_stop_params("channels.start", p)?;
+    call.gw.channels.start(&channel).map_err(ErrorShape::invalid)?;
+    Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
+}
+
+/// `channels.stop {channel, accountId?}`.
+pub async fn stop(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let (channel, _) = start_stop_params("channels.stop", p)?;
+    call.gw.channels.stop(&channel).map_err(ErrorShape::invalid)?;
+    Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
+}
+
+fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(String, Option<String>), ErrorShape> {
+    let mut p = params::closed(method, p, &["channel", "accountId"])?;
+    p.require(&["channel"]);
+    let channel = channel_param(&mut p);
+    let account = p.opt_str("accountId", 0, 64);
+    p.done()?;
+    let channel = channel.unwrap_or_default();
+    known(&channel)?;
+    account_is_default(account.as_deref())?;
+    Ok((channel, account))
+}
+
+/// One account per channel here: `default`.
+fn account_is_default(account: Option<&str>) -> Result<(), ErrorShape> {
+    match account {
+        None | Some("") | Some("default") => Ok(()),
+        Some(other) => {
+            Err(ErrorShape::invalid(format!("unknown account {other:?}: this gateway runs one account per channel (\"default\")")))
+        }
+    }
+}
+
+fn iso(ms: u64) -> String {
+    crate::clock::utc(ms).rfc3339(true)
+}
+
+/// `channels.pairing.list {channel?, accountId?}`.
+pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let mut p = params::closed("channels.pairing.list", p, &["channel", "accountId"])?;
+    let only = channel_param(&mut p);
+    let account = p.opt_str("accountId", 1, 64);
+    p.done()?;
+    account_is_default(account.as_deref())?;
+    let now = crate::clock::now_ms();
+    let store = call.gw.channels.pairing().clone();
+    let configured: Vec<&'static str> =
+        call.gw.channels.configured().into_iter().filter(|c| only.as_deref().is_none_or(|o| o == *c)).collect();
+    let ids = configured.clone();
+    let pending = smol::unblock(move || ids.iter().map(|c| (*c, store.pending(c, now))).collect::<Vec<_>>()).await;
+    let mut requests = Vec::new();
+    for (channel, list) in pending {
+        let list = list.map_err(|e| ErrorShape::unavailable(format!("cannot read the {channel} pairing requests: {e}")))?;
+        for r in list {
+            let mut item = json!({
+                "requestId": r.code,
+                "channel": channel,
+                "channelLabel": label(channel),
+                "accountId": "default",
+                "senderId": r.sender_id,
+                "senderLabel": if r.sender_label.is_empty() { r.sender_id.clone() } else { r.sender_label.clone() },
+                "createdAt": iso(r.created_at),
+                "lastSeenAt": iso(r.last_seen_at),
+                "expiresAt": iso(r.expires_at()),
+                "notifySupported": true,
+            });
+            item["metadata"] = json!({"code": r.code});
+            requests.push(item);
+        }
+    }
+    let accounts: Vec<Value> = configured
+        .iter()
+        .map(|c| json!({"channel": c, "channelLabel": label(c), "accountId": "default", "notifySupported": true}))
+        .collect();
     Ok(json!({
-        "ts": crate::clock::now_ms(),
-        "channelOrder": [],
-        "channelLabels": {},
-        "channelDetailLabels": {},
-        "channelSystemImages": {},
-        "channelMeta": [],
-        "channels": {},
-        "channelAccounts": {},
-        "channelDefaultAccountId": {},
+        "accounts": accounts,
+        "requests": requests,
+        "commandOwnerConfigured": false,
+        "limits": {"pendingPerAccount": crate::limits::PAIRING_PENDING_MAX, "ttlMs": PAIRING_CODE_TTL.as_millis() as u64},
     }))
+}
+
+fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(String, String, Option<bool>), ErrorShape> {
+    let mut keys = vec!["channel", "accountId", "requestId"];
+    keys.extend_from_slice(extra);
+    let mut p = params::closed(method, p, &keys)?;
+    p.require(&["channel", "accountId", "requestId"]);
+    let channel = channel_param(&mut p).unwrap_or_default();
+    let account = p.opt_str("accountId", 1, 64);
+    let code = p.opt_str("requestId", 1, 64).unwrap_or_default();
+    let notify = if extra.contains(&"notify") { p.opt_bool("notify") } else { None };
+    if extra.contains(&"bootstrapCommandOwner") {
+        p.opt_bool("bootstrapCommandOwner");
+    }
+    p.done()?;
+    known(&channel)?;
+    account_is_default(account.as_deref())?;
+    Ok((channel, code, notify))
+}
+
+/// `channels.pairing.approve {channel, accountId, requestId, notify?}`: `requestId` is the code.
+pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let (channel, code, notify) = resolve_params("channels.pairing.approve", p, &["notify", "bootstrapCommandOwner"])?;
+    let store = call.gw.channels.pairing().clone();
+    let (ch, c) = (channel.clone(), code.clone());
+    let approved = smol::unblock(move || store.approve(&ch, &c, crate::clock::now_ms()))
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("cannot update the pairing store: {e}")))?;
+    let Some(req) = approved else {
+        return Err(ErrorShape::invalid(format!("no pending {channel} pairing request with code {code} (codes expire after 1 hour)")));
+    };
+    log::info!(target: "channels", "{channel}: pairing approved for {} ({})", req.sender_id, req.sender_label);
+    let notification = if notify == Some(true) {
+        if call.gw.channels.notify(&channel, &req.chat, "✅ OpenClaw access approved. Send a message to start chatting.").await {
+            "sent"
+        } else {
+            "failed"
+        }
+    } else {
+        "not-requested"
+    };
+    Ok(json!({"requestId": code, "senderId": req.sender_id, "notification": notification, "commandOwnerBootstrap": "not-requested"}))
+}
+
+/// `channels.pairing.dismiss {channel, accountId, requestId}`.
+pub async fn pairing_dismiss(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let (channel, code, _) = resolve_params("channels.pairing.dismiss", p, &[])?;
+    let store = call.gw.channels.pairing().clone();
+    let (ch, c) = (channel.clone(), code.clone());
+    let dismissed = smol::unblock(move || store.dismiss(&ch, &c, crate::clock::now_ms()))
+        .await
+        .map_err(|e| ErrorShape::unavailable(format!("cannot update the pairing store: {e}")))?;
+    match dismissed {
+        Some(req) => Ok(json!({"requestId": code, "senderId": req.sender_id})),
+        None => Err(ErrorShape::invalid(format!("no pending {channel} pairing request with code {code}"))),
+    }
+}
+
+const SEND_KEYS: &[&str] = &[
+    "to",
+    "message",
+    "mediaUrl",
+    "mediaUrls",
+    "buffer",
+    "filename",
+    "contentType",
+    "asVoice",
+    "gifPlayback",
+    "channel",
+    "accountId",
+    "agentId",
+    "replyToId",
+    "threadId",
+    "forceDocument",
+    "silent",
+    "parseMode",
+    "sessionKey",
+    "idempotencyKey",
+];
+
+/// `send {to, message, channel?, accountId?, idempotencyKey}`: text straight to a chat, no agent
+/// run. Media is not supported by this gateway and is refused rather than dropped silently.
+pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    let mut p = params::closed("send", p, SEND_KEYS)?;
+    p.require(&["to", "idempotencyKey"]);
+    let to = p.opt_str("to", 1, 256).unwrap_or_default();
+    let message = p.opt_str("message", 0, 1_000_000);
+    let channel = channel_param(&mut p);
+    let account = p.opt_str("accountId", 0, 64);
+    let key = p.opt_str("idempotencyKey", 1, 256).unwrap_or_default();
+    let media = ["mediaUrl", "mediaUrls", "buffer"].iter().any(|k| p.raw(k).is_some());
+    p.done()?;
+    if media {
+        return Err(ErrorShape::invalid("media is not supported by this gateway; send text in \"message\""));
+    }
+    let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
+        return Err(ErrorShape::invalid("send needs a non-empty \"message\""));
+    };
+    if let Some(c) = &channel {
+        known(c)?;
+    }
+    account_is_default(account.as_deref())?;
+    call.gw.channels.send(channel.as_deref(), &to, &message, &key).await.map_err(ErrorShape::unavailable)
 }

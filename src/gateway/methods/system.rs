@@ -62,6 +62,7 @@ pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
             })
         })
         .collect();
+    let (channels, channel_order, channel_labels) = gw.channels.health();
     let reload = if cfg.gateway.reload_mode == crate::config::ReloadMode::Off { "disabled" } else { "active" };
     let mut snap = json!({
         "ok": true,
@@ -69,9 +70,9 @@ pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
         "durationMs": 0,
         "plugins": {"loaded": [], "errors": []},
         "configReload": {"hotReloadStatus": reload},
-        "channels": {},
-        "channelOrder": [],
-        "channelLabels": {},
+        "channels": channels,
+        "channelOrder": channel_order,
+        "channelLabels": channel_labels,
         "heartbeatSeconds": 0,
         "defaultAgentId": default_id,
         "agents": agents,

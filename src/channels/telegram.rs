@@ -1,0 +1,256 @@
+//! Telegram through the Bot API: long polling with `getUpdates`, `sendMessage`, `sendChatAction`.
+//!
+//! The poll offset moves past an update only after the update is in the channel journal, so an
+//! update is confirmed to Telegram (by the next poll's `offset`) only once it cannot be lost. The
+//! watchdog is the poll itself: a poll that has not answered `stall_grace` after its own timeout
+//! is dropped and the channel reports itself disconnected until a poll answers again.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+use super::journal::Inbound;
+use super::{ApiReply, Backoff, Link, SendError, call_json};
+use crate::config::channels as cfg;
+use crate::limits;
+
+#[derive(Clone)]
+pub struct Client {
+    /// `<apiRoot>/bot<token>`; never logged.
+    base: String,
+}
+
+/// A failed Bot API call.
+#[derive(Debug)]
+struct ApiError {
+    /// HTTP status (0 for a network failure).
+    status: u16,
+    description: String,
+    retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status == 0 { f.write_str(&self.description) } else { write!(f, "{} ({})", self.description, self.status) }
+    }
+}
+
+impl Client {
+    pub fn new(c: &cfg::Telegram) -> Result<Client, String> {
+        let Some(token) = &c.token else {
+            return Err("no bot token: set channels.telegram.botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)".into());
+        };
+        Ok(Client { base: format!("{}/bot{}", c.api_root, token.expose()) })
+    }
+
+    async fn call(&self, method: &str, body: &Value, wait: Duration) -> Result<Value, ApiError> {
+        let url = format!("{}/{method}", self.base);
+        let reply: ApiReply = call_json("POST", &url, &[], Some(body), wait).await.map_err(|e| ApiError {
+            status: 0,
+            description: format!("{method}: {e}"),
+            retry_after: None,
+        })?;
+        if reply.status == 200 && reply.body["ok"] == json!(true) {
+            return Ok(reply.body["result"].clone());
+        }
+        let description =
+            reply.body["description"].as_str().map(str::to_string).unwrap_or_else(|| format!("{method}: HTTP {}", reply.status));
+        let retry_after = reply.body["parameters"]["retry_after"].as_u64().map(Duration::from_secs).or(reply.retry_after);
+        Err(ApiError { status: reply.status, description, retry_after })
+    }
+
+    pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>) -> Result<String, SendError> {
+        let (chat, topic) = target(to);
+        let mut body = json!({"chat_id": chat, "text": text});
+        if let Some(t) = topic {
+            body["message_thread_id"] = json!(t);
+        }
+        if let Some(r) = reply_to.and_then(|r| r.parse::<i64>().ok()) {
+            body["reply_parameters"] = json!({"message_id": r, "allow_sending_without_reply": true});
+        }
+        match self.call("sendMessage", &body, limits::CHANNEL_REQUEST_TIMEOUT).await {
+            Ok(m) => Ok(m["message_id"].to_string()),
+            Err(e) if e.status == 0 => Err(SendError::Transient { message: e.to_string(), retry_after: None }),
+            Err(e) => Err(SendError::from_status(e.status, e.to_string(), e.retry_after)),
+        }
+    }
+
+    pub async fn typing(&self, to: &str) {
+        let (chat, topic) = target(to);
+        let mut body = json!({"chat_id": chat, "action": "typing"});
+        if let Some(t) = topic {
+            body["message_thread_id"] = json!(t);
+        }
+        let _ = self.call("sendChatAction", &body, Duration::from_secs(10)).await;
+    }
+
+    pub async fn probe(&self) -> Result<Value, String> {
+        let me = self.call("getMe", &json!({}), limits::CHANNEL_REQUEST_TIMEOUT).await.map_err(|e| e.to_string())?;
+        Ok(json!({"bot": {"id": me["id"], "username": me["username"]}}))
+    }
+}
+
+/// `123`, `@channel`, `-100123:topic:42` (also with a `telegram:` prefix) → chat and topic.
+fn target(to: &str) -> (Value, Option<i64>) {
+    let to = to.strip_prefix("telegram:").or_else(|| to.strip_prefix("tg:")).unwrap_or(to).trim();
+    let (chat, topic) = match to.split_once(":topic:") {
+        Some((c, t)) => (c, t.parse::<i64>().ok()),
+        None => (to, None),
+    };
+    match chat.parse::<i64>() {
+        Ok(n) => (json!(n), topic),
+        Err(_) => (json!(chat), topic),
+    }
+}
+
+/// The receiver: `getMe`, then long polls until the channel is stopped.
+pub async fn receive(client: Client, link: Link) {
+    let mut backoff = Backoff::new(&link.tuning);
+    let me = loop {
+        match client.call("getMe", &json!({}), limits::CHANNEL_REQUEST_TIMEOUT).await {
+            Ok(me) => break me,
+            Err(e) if e.status == 401 || e.status == 404 => {
+                link.fatal(
+                    &format!("Telegram rejected the bot token ({e}); check channels.telegram.botToken (from @BotFather)"),
+                    "auth-failed",
+                );
+                return;
+            }
+            Err(e) => {
+                link.disconnected(&format!("getMe failed: {e}"));
+                link.pause(&mut backoff, e.retry_after).await;
+            }
+        }
+    };
+    let bot_id = me["id"].as_i64().unwrap_or(0);
+    let username = me["username"].as_str().unwrap_or_default().to_string();
+    link.connected(Some(format!("@{username}")));
+    let mut offset: Option<i64> = link.cursor().and_then(|c| c.parse().ok());
+    let poll_secs = link.tuning.poll_timeout.as_secs().max(1);
+    let mut connected_since = Instant::now();
+    loop {
+        let mut body = json!({"timeout": poll_secs, "limit": 100, "allowed_updates": ["message"]});
+        if let Some(o) = offset {
+            body["offset"] = json!(o);
+        }
+        let wait = Duration::from_secs(poll_secs) + link.tuning.stall_grace;
+        let updates = match client.call("getUpdates", &body, wait).await {
+            Ok(Value::Array(u)) => u,
+            Ok(other) => {
+                link.disconnected(&format!(
+                    "getUpdates answered something that is not a list of updates: {}",
+                    other.to_string().chars().take(200).collect::<String>()
+                ));
+                link.pause(&mut backoff, None).await;
+                continue;
+            }
+            Err(e) if e.status == 401 || e.status == 404 => {
+                link.fatal(&format!("Telegram rejected the bot token ({e}); check channels.telegram.botToken"), "auth-failed");
+                return;
+            }
+            Err(e) => {
+                let why = match e.status {
+                    409 => format!(
+                        "{e}: another bot instance (or a webhook) is using this token; stop it, or delete the webhook with deleteWebhook"
+                    ),
+                    0 if e.description.contains("timed out") => {
+                        format!(
+                            "getUpdates stalled: no answer {} s after the poll timeout; reconnecting",
+                            link.tuning.stall_grace.as_secs_f32()
+                        )
+                    }
+                    _ => format!("getUpdates failed: {e}"),
+                };
+                link.disconnected(&why);
+                connected_since = Instant::now();
+                link.pause(&mut backoff, e.retry_after).await;
+                continue;
+            }
+        };
+        link.connected(None);
+        if connected_since.elapsed() >= link.tuning.healthy_after {
+            backoff.reset();
+        }
+        for update in updates {
+            let Some(update_id) = update["update_id"].as_i64() else { continue };
+            if offset.is_some_and(|o| update_id < o) {
+                continue;
+            }
+            let next = (update_id + 1).to_string();
+            let recorded = match inbound(&update, bot_id, &username, &next) {
+                Some(msg) => link.accept(msg).await.map(|_| ()),
+                None => link.set_cursor(next).await,
+            };
+            if let Err(e) = recorded {
+                // Not on disk: do not confirm it; the same updates come again.
+                link.disconnected(&format!("cannot record an incoming message: {e}"));
+                link.pause(&mut backoff, None).await;
+                break;
+            }
+            offset = Some(update_id + 1);
+        }
+    }
+}
+
+/// The message in an update, if it is one the agent can answer (text or a caption).
+fn inbound(update: &Value, bot_id: i64, username: &str, cursor: &str) -> Option<Inbound> {
+    let m = update.get("message")?;
+    let text = m["text"].as_str().or(m["caption"].as_str())?.to_string();
+    let from = &m["from"];
+    if from["is_bot"] == json!(true) {
+        return None;
+    }
+    let sender = from["id"].as_i64()?.to_string();
+    let chat_id = m["chat"]["id"].as_i64()?;
+    let group = m["chat"]["type"].as_str() != Some("private");
+    let mut chat = chat_id.to_string();
+    if let (Some(thread), true) = (m["message_thread_id"].as_i64(), m["is_topic_message"] == json!(true)) {
+        chat = format!("{chat_id}:topic:{thread}");
+    }
+    let label = from["username"]
+        .as_str()
+        .map(|u| format!("@{u}"))
+        .or_else(|| from["first_name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| sender.clone());
+    let mention = format!("@{}", username.to_lowercase());
+    let mentioned =
+        !username.is_empty() && text.to_lowercase().contains(&mention) || m["reply_to_message"]["from"]["id"].as_i64() == Some(bot_id);
+    Some(Inbound {
+        id: update["update_id"].to_string(),
+        chat,
+        sender,
+        sender_label: label,
+        group,
+        mentioned,
+        text,
+        reply_to: group.then(|| m["message_id"].to_string()),
+        cursor: Some(cursor.to_string()),
+        received_at: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(target("123"), (json!(123), None));
+        assert_eq!(target("telegram:-100:topic:42"), (json!(-100), Some(42)));
+        assert_eq!(target("@news"), (json!("@news"), None));
+    }
+
+    #[test]
+    fn updates_become_inbound_messages() {
+        let u = json!({"update_id": 5, "message": {"message_id": 9, "from": {"id": 7, "is_bot": false, "username": "ann"},
+                       "chat": {"id": -100, "type": "supergroup"}, "text": "hi @Test_Bot", "message_thread_id": 3, "is_topic_message": true}});
+        let m = inbound(&u, 1, "test_bot", "6").unwrap();
+        assert_eq!((m.id.as_str(), m.chat.as_str(), m.sender.as_str(), m.sender_label.as_str()), ("5", "-100:topic:3", "7", "@ann"));
+        assert!(m.group && m.mentioned);
+        assert_eq!(m.reply_to.as_deref(), Some("9"));
+        let sticker = json!({"update_id": 6, "message": {"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}}});
+        assert!(inbound(&sticker, 1, "test_bot", "7").is_none());
+        let reply = json!({"update_id": 7, "message": {"message_id": 2, "from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "yes",
+                           "reply_to_message": {"from": {"id": 1}}}});
+        assert!(inbound(&reply, 1, "test_bot", "8").unwrap().mentioned);
+    }
+}

@@ -1,0 +1,457 @@
+//! `channels.*`: which chat services the gateway connects to, their credentials and who may talk
+//! to the agent through them. The official section is much larger (streaming, reactions, media,
+//! multi-account); the keys this gateway acts on are type-checked and the rest are kept.
+//!
+//! A channel runs when its block exists and `enabled` is not `false` (environment tokens alone do
+//! not start one, as in OpenClaw). Missing credentials are not a config error: the channel is
+//! reported as not configured with a message saying what to set, and the rest of the gateway runs.
+
+use serde_json::Value;
+
+use super::check::{Checker, Section};
+use super::model::{Resolver, SecretProvider, resolve_secret};
+use super::secret::Secret;
+
+/// The chat services this gateway knows, in the order they are reported.
+pub const KNOWN: &[&str] = &["telegram", "discord", "whatsapp"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmPolicy {
+    /// Unknown senders get a pairing code; the owner approves it.
+    Pairing,
+    /// Only `allowFrom` (and approved pairings).
+    Allowlist,
+    /// Anyone (`allowFrom` must contain `"*"`).
+    Open,
+    Disabled,
+}
+
+impl DmPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            DmPolicy::Pairing => "pairing",
+            DmPolicy::Allowlist => "allowlist",
+            DmPolicy::Open => "open",
+            DmPolicy::Disabled => "disabled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPolicy {
+    /// Only groups listed under `groups` (or `"*"`), or senders in `groupAllowFrom`.
+    Allowlist,
+    Open,
+    Disabled,
+}
+
+/// `groups.<id>`: per-group overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRule {
+    pub id: String,
+    pub enabled: bool,
+    pub require_mention: Option<bool>,
+}
+
+/// The keys every channel shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub dm_policy: DmPolicy,
+    pub allow_from: Vec<String>,
+    pub group_policy: GroupPolicy,
+    pub group_allow_from: Vec<String>,
+    pub groups: Vec<GroupRule>,
+    /// Group messages need a mention unless a group rule says otherwise (default true).
+    pub require_mention: bool,
+}
+
+/// Where a credential came from (`tokenSource` in `channels.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Config,
+    File,
+    Env,
+    None,
+}
+
+impl TokenSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenSource::Config => "config",
+            TokenSource::File => "tokenFile",
+            TokenSource::Env => "env",
+            TokenSource::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telegram {
+    pub token: Option<Secret>,
+    pub token_source: TokenSource,
+    /// Bot API server (`https://api.telegram.org`, or a self-hosted one).
+    pub api_root: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discord {
+    pub token: Option<Secret>,
+    pub token_source: TokenSource,
+    /// REST base, `https://discord.com/api/v10`.
+    pub api_root: String,
+    /// Gateway URL; asked of `GET /gateway/bot` when not set.
+    pub gateway_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsApp {
+    pub access_token: Option<Secret>,
+    pub token_source: TokenSource,
+    pub phone_number_id: Option<String>,
+    /// Verifies `X-Hub-Signature-256`; without it every webhook POST is refused.
+    pub app_secret: Option<Secret>,
+    /// Answers the subscription handshake (`hub.verify_token`).
+    pub verify_token: Option<Secret>,
+    pub webhook_path: String,
+    pub graph_root: String,
+    pub api_version: String,
+}
+
+/// What differs between services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    Telegram(Telegram),
+    Discord(Discord),
+    WhatsApp(WhatsApp),
+}
+
+/// One `channels.<id>` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: &'static str,
+    pub enabled: bool,
+    pub access: Access,
+    /// Longest message sent in one piece; longer replies are split.
+    pub text_chunk_limit: usize,
+    pub service: Service,
+}
+
+/// Who gets which session for a direct message (`session.dmScope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DmScope {
+    /// Every direct message shares the agent's main session (the official default).
+    #[default]
+    Main,
+    PerPeer,
+    PerChannelPeer,
+    PerAccountChannelPeer,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Channels {
+    /// Configured channels in [`KNOWN`] order.
+    pub list: Vec<Channel>,
+}
+
+impl Channels {
+    pub fn get(&self, id: &str) -> Option<&Channel> {
+        self.list.iter().find(|c| c.id == id)
+    }
+}
+
+/// The most a service accepts in one message, and so the most `textChunkLimit` may be.
+pub fn service_limit(id: &str) -> usize {
+    match id {
+        "discord" => 2000,
+        _ => 4096,
+    }
+}
+
+fn default_chunk_limit(id: &str) -> usize {
+    match id {
+        "discord" => 2000,
+        _ => 4000,
+    }
+}
+
+const COMMON: &[&str] =
+    &["enabled", "dmPolicy", "allowFrom", "groupPolicy", "groupAllowFrom", "groups", "requireMention", "textChunkLimit"];
+
+pub(super) fn channels(c: &mut Checker, root: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Channels {
+    let all = c.partial_section(root, "channels", KNOWN);
+    let mut list = Vec::new();
+    for &id in KNOWN {
+        if !all.has(id) {
+            continue;
+        }
+        let specific: &[&str] = match id {
+            "telegram" => &["botToken", "tokenFile", "apiRoot"],
+            "discord" => &["token", "apiRoot", "gatewayUrl"],
+            _ => &["accessToken", "phoneNumberId", "appSecret", "verifyToken", "webhookPath", "graphRoot", "apiVersion"],
+        };
+        let used: Vec<&str> = COMMON.iter().chain(specific).copied().collect();
+        let s = c.partial_section(&all, id, &used);
+        let access = access(c, &s);
+        let limit = service_limit(id);
+        let text_chunk_limit = c.int(&s, "textChunkLimit", 1, limit as u64).map(|n| n as usize).unwrap_or(default_chunk_limit(id));
+        let service = match id {
+            "telegram" => Service::Telegram(telegram(c, &s, resolver, secrets)),
+            "discord" => Service::Discord(discord(c, &s, resolver, secrets)),
+            _ => Service::WhatsApp(whatsapp(c, &s, resolver, secrets)),
+        };
+        list.push(Channel { id, enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
+    }
+    Channels { list }
+}
+
+pub(super) fn dm_scope(c: &mut Checker, session: &Section) -> DmScope {
+    c.one_of(
+        session,
+        "dmScope",
+        &[
+            ("main", DmScope::Main),
+            ("per-peer", DmScope::PerPeer),
+            ("per-channel-peer", DmScope::PerChannelPeer),
+            ("per-account-channel-peer", DmScope::PerAccountChannelPeer),
+        ],
+    )
+    .unwrap_or_default()
+}
+
+fn access(c: &mut Checker, s: &Section) -> Access {
+    let dm_policy = c
+        .one_of(
+            s,
+            "dmPolicy",
+            &[
+                ("pairing", DmPolicy::Pairing),
+                ("allowlist", DmPolicy::Allowlist),
+                ("open", DmPolicy::Open),
+                ("disabled", DmPolicy::Disabled),
+            ],
+        )
+        .unwrap_or(DmPolicy::Pairing);
+    let allow_from = ids(c, s, "allowFrom");
+    if dm_policy == DmPolicy::Open && !allow_from.iter().any(|a| a == "*") {
+        c.issue(&s.child_path("allowFrom"), "dmPolicy \"open\" needs allowFrom to contain \"*\" (anyone may message the agent)");
+    }
+    if dm_policy == DmPolicy::Allowlist && allow_from.is_empty() {
+        c.issue(
+            &s.child_path("allowFrom"),
+            "dmPolicy \"allowlist\" with an empty allowFrom lets nobody in; list sender ids or use \"pairing\"",
+        );
+    }
+    let group_policy = c
+        .one_of(
+            s,
+            "groupPolicy",
+            &[("allowlist", GroupPolicy::Allowlist), ("open", GroupPolicy::Open), ("disabled", GroupPolicy::Disabled)],
+        )
+        .unwrap_or(GroupPolicy::Allowlist);
+    let mut groups = Vec::new();
+    let g = c.map(s, "groups");
+    if let Some(map) = g.map {
+        for (id, v) in map {
+            let r = c.partial_object_at(g.child_path(id), Some(v), &["enabled", "requireMention"]);
+            groups.push(GroupRule {
+                id: id.clone(),
+                enabled: c.bool(&r, "enabled").unwrap_or(true),
+                require_mention: c.bool(&r, "requireMention"),
+            });
+        }
+    }
+    Access {
+        dm_policy,
+        allow_from,
+        group_policy,
+        // groupAllowFrom falls back to allowFrom (never to the pairing store).
+        group_allow_from: if s.has("groupAllowFrom") { ids(c, s, "groupAllowFrom") } else { ids(c, s, "allowFrom") },
+        groups,
+        require_mention: c.bool(s, "requireMention").unwrap_or(true),
+    }
+}
+
+/// Sender ids as strings (configs often hold numeric ids as numbers); prefixes such as
+/// `telegram:` or `tg:` are dropped.
+fn ids(c: &mut Checker, s: &Section, key: &str) -> Vec<String> {
+    let Some(v) = s.get(key) else { return Vec::new() };
+    let Value::Array(items) = v else {
+        c.issue(&s.child_path(key), "expected an array of sender ids");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(t) => out.push(normalize_sender(t)),
+            Value::Number(n) => out.push(n.to_string()),
+            _ => c.issue(&format!("{}[{i}]", s.child_path(key)), "expected a sender id (string or number)"),
+        }
+    }
+    out
+}
+
+/// `telegram:123` / `tg:123` / `discord:456` / `user:456` / `+1555…` → the bare id.
+pub fn normalize_sender(raw: &str) -> String {
+    let lower = raw.trim().to_lowercase();
+    let t = lower.as_str();
+    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:"].iter().find_map(|p| t.strip_prefix(p)).unwrap_or(t);
+    t.trim_start_matches('+').to_string()
+}
+
+/// A credential from config (string or SecretRef), a file, or the environment, in the official
+/// precedence (file, then config, then env).
+fn credential(
+    c: &mut Checker,
+    s: &Section,
+    key: &str,
+    file_key: Option<&str>,
+    env: &str,
+    resolver: &Resolver,
+    secrets: &[SecretProvider],
+) -> (Option<Secret>, TokenSource) {
+    if let Some(fk) = file_key.filter(|k| s.has(k)) {
+        if let Some(path) = c.text(s, fk) {
+            let path = super::paths::expand_tilde(&path, resolver.home);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && m.len() <= 64 * 1024 => match std::fs::read_to_string(&path) {
+                    Ok(t) if !t.trim().is_empty() => return (Some(Secret::new(t.trim().to_string())), TokenSource::File),
+                    Ok(_) => c.issue(&s.child_path(fk), format!("{} is empty", path.display())),
+                    Err(e) => c.issue(&s.child_path(fk), format!("cannot read {}: {e}", path.display())),
+                },
+                Ok(_) => c.issue(&s.child_path(fk), format!("{} must be a regular file of at most 64 KiB", path.display())),
+                Err(e) => c.issue(&s.child_path(fk), format!("cannot read {}: {e}", path.display())),
+            }
+        }
+    }
+    let input = c.secret(s, key);
+    if let Some(v) = resolve_secret(c, &s.child_path(key), input, resolver, secrets) {
+        return (Some(v), TokenSource::Config);
+    }
+    match (resolver.env)(env).filter(|v| !v.trim().is_empty()) {
+        Some(v) => (Some(Secret::new(v.trim().to_string())), TokenSource::Env),
+        None => (None, TokenSource::None),
+    }
+}
+
+fn url(c: &mut Checker, s: &Section, key: &str, default: &str) -> String {
+    match c.text(s, key) {
+        Some(u) => match crate::net::client::Url::parse(&u) {
+            Ok(_) => u.trim_end_matches('/').to_string(),
+            Err(e) => {
+                c.issue(&s.child_path(key), format!("not a usable http(s) URL: {e}"));
+                default.to_string()
+            }
+        },
+        None => default.to_string(),
+    }
+}
+
+fn telegram(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Telegram {
+    let (token, token_source) = credential(c, s, "botToken", Some("tokenFile"), "TELEGRAM_BOT_TOKEN", resolver, secrets);
+    Telegram { token, token_source, api_root: url(c, s, "apiRoot", "https://api.telegram.org") }
+}
+
+fn discord(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Discord {
+    let (token, token_source) = credential(c, s, "token", None, "DISCORD_BOT_TOKEN", resolver, secrets);
+    let gateway_url = c.text(s, "gatewayUrl").map(|u| u.trim_end_matches('/').to_string());
+    if let Some(u) = &gateway_url {
+        if !(u.starts_with("wss://") || u.starts_with("ws://")) {
+            c.issue(&s.child_path("gatewayUrl"), format!("must be a ws:// or wss:// URL, got {u:?}"));
+        }
+    }
+    Discord { token, token_source, api_root: url(c, s, "apiRoot", "https://discord.com/api/v10"), gateway_url }
+}
+
+fn whatsapp(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> WhatsApp {
+    let (access_token, token_source) = credential(c, s, "accessToken", None, "WHATSAPP_ACCESS_TOKEN", resolver, secrets);
+    let (app_secret, _) = credential(c, s, "appSecret", None, "WHATSAPP_APP_SECRET", resolver, secrets);
+    let (verify_token, _) = credential(c, s, "verifyToken", None, "WHATSAPP_VERIFY_TOKEN", resolver, secrets);
+    let phone_number_id = match s.get("phoneNumberId") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => c.text(s, "phoneNumberId"),
+    }
+    .or_else(|| (resolver.env)("WHATSAPP_PHONE_NUMBER_ID"))
+    .filter(|p| !p.trim().is_empty());
+    if let Some(p) = &phone_number_id {
+        if !p.chars().all(|ch| ch.is_ascii_digit()) {
+            c.issue(&s.child_path("phoneNumberId"), format!("expected the numeric phone number id from the WhatsApp Manager, got {p:?}"));
+        }
+    }
+    let webhook_path = c.text(s, "webhookPath").unwrap_or_else(|| "/whatsapp/webhook".to_string());
+    if !webhook_path.starts_with('/') || webhook_path.len() < 2 {
+        c.issue(&s.child_path("webhookPath"), format!("must start with '/' and must not be \"/\", got {webhook_path:?}"));
+    }
+    let api_version = c.text(s, "apiVersion").unwrap_or_else(|| "v21.0".to_string());
+    WhatsApp {
+        access_token,
+        token_source,
+        phone_number_id,
+        app_secret,
+        verify_token,
+        webhook_path: webhook_path.trim_end_matches('/').to_string(),
+        graph_root: url(c, s, "graphRoot", "https://graph.facebook.com"),
+        api_version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value, env: &dyn Fn(&str) -> Option<String>) -> (Channels, Checker) {
+        let resolver = Resolver { env, home: std::path::Path::new("/home/pi") };
+        let mut c = Checker::default();
+        let ch = channels(&mut c, &Section::root(&v), &resolver, &[]);
+        (ch, c)
+    }
+
+    #[test]
+    fn defaults_follow_openclaw() {
+        let (ch, c) = parse(json!({"channels": {"telegram": {"botToken": "1:abc"}}}), &|_| None);
+        assert!(c.issues.is_empty(), "{:?}", c.issues);
+        let t = ch.get("telegram").unwrap();
+        assert!(t.enabled);
+        assert_eq!(t.access.dm_policy, DmPolicy::Pairing);
+        assert_eq!(t.access.group_policy, GroupPolicy::Allowlist);
+        assert!(t.access.require_mention);
+        assert_eq!(t.text_chunk_limit, 4000);
+        let Service::Telegram(tg) = &t.service else { panic!() };
+        assert_eq!(tg.api_root, "https://api.telegram.org");
+        assert_eq!(tg.token_source, TokenSource::Config);
+    }
+
+    #[test]
+    fn env_tokens_need_the_block_and_config_wins() {
+        let env = |k: &str| (k == "DISCORD_BOT_TOKEN" || k == "TELEGRAM_BOT_TOKEN").then(|| "from-env".to_string());
+        let (ch, _) = parse(json!({"channels": {"discord": {}}}), &env);
+        assert!(ch.get("telegram").is_none(), "an env token alone does not start a channel");
+        let Service::Discord(d) = &ch.get("discord").unwrap().service else { panic!() };
+        assert_eq!((d.token.as_ref().unwrap().expose(), d.token_source), ("from-env", TokenSource::Env));
+        let (ch, _) = parse(json!({"channels": {"discord": {"token": "from-config", "textChunkLimit": 1500}}}), &env);
+        let d = ch.get("discord").unwrap();
+        assert_eq!(d.text_chunk_limit, 1500);
+        let Service::Discord(d) = &d.service else { panic!() };
+        assert_eq!(d.token.as_ref().unwrap().expose(), "from-config");
+    }
+
+    #[test]
+    fn policy_mistakes_are_reported_with_their_path() {
+        let (_, c) = parse(json!({"channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["123"]}}}), &|_| None);
+        assert!(c.issues.iter().any(|i| i.path == "channels.telegram.allowFrom"), "{:?}", c.issues);
+        let (_, c) = parse(json!({"channels": {"telegram": {"dmPolicy": "allowlist"}}}), &|_| None);
+        assert!(c.issues.iter().any(|i| i.path == "channels.telegram.allowFrom"));
+        let (_, c) = parse(json!({"channels": {"discord": {"textChunkLimit": 5000}}}), &|_| None);
+        assert!(c.issues.iter().any(|i| i.path == "channels.discord.textChunkLimit"));
+        let (_, c) = parse(json!({"channels": {"whatsapp": {"phoneNumberId": "+1 555"}}}), &|_| None);
+        assert!(c.issues.iter().any(|i| i.path == "channels.whatsapp.phoneNumberId"));
+    }
+
+    #[test]
+    fn sender_ids_are_normalised() {
+        let (ch, _) =
+            parse(json!({"channels": {"telegram": {"dmPolicy": "allowlist", "allowFrom": [123, "tg:456", "+15550100"]}}}), &|_| None);
+        assert_eq!(ch.get("telegram").unwrap().access.allow_from, ["123", "456", "15550100"]);
+        assert_eq!(normalize_sender("Discord:ABC"), "abc");
+    }
+}
