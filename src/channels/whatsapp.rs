@@ -61,7 +61,7 @@ impl Client {
         let message = graph_error(&reply.body, reply.status);
         // 130429 / 131056 / 4 / 80007: rate limits, worth waiting for.
         let code = reply.body["error"]["code"].as_i64().unwrap_or(0);
-        if matches!(code, 130429 | 131056 | 4 | 80007) {
+        if matches!(code, 130429 | 131056 | 4 | 80007) || reply.body["error"]["is_transient"] == true {
             return Err(SendError::Transient { message, retry_after: reply.retry_after });
         }
         Err(SendError::from_status(reply.status, message, reply.retry_after))
@@ -104,6 +104,17 @@ pub async fn watch(client: Client, link: Link) {
                         graph_error(&r.body, r.status)
                     ),
                     "auth-failed",
+                );
+                return;
+            }
+            // Unknown phone number id, or a token without permission on it: retrying cannot help.
+            Ok(r) if r.status == 403 || (r.status == 400 && r.body["error"]["code"].as_i64() == Some(100)) => {
+                link.fatal(
+                    &format!(
+                        "WhatsApp refused the phone number lookup ({}); check channels.whatsapp.phoneNumberId and the token's permissions",
+                        graph_error(&r.body, r.status)
+                    ),
+                    "not-configured",
                 );
                 return;
             }
