@@ -5,8 +5,11 @@
 mod support;
 
 mod agent;
+mod channels;
 mod cli;
 mod config_rpc;
+#[cfg(feature = "discord")]
+mod discord;
 mod hooks;
 mod http;
 mod install;
@@ -16,4 +19,7 @@ mod reload;
 mod service;
 mod smoke;
 mod startup;
+#[cfg(feature = "telegram")]
 mod telegram;
+#[cfg(feature = "whatsapp")]
+mod whatsapp;

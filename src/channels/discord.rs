@@ -1,0 +1,765 @@
+//! Discord through the gateway (WebSocket, API v10, JSON encoding, no compression) and the REST
+//! API (`POST /channels/{id}/messages`, DMs through `POST /users/@me/channels`).
+//!
+//! The receiver holds one gateway connection: Hello, then Identify (or Resume), heartbeats with
+//! the first one jittered, and a watchdog that drops the connection when a heartbeat goes
+//! unacknowledged (a zombie connection) and resumes the session. A message is recorded in the
+//! channel journal before its sequence number counts as seen, so a message whose recording
+//! failed is replayed by the Resume that follows. The resume state (session, sequence, resume
+//! URL) is kept in the journal cursor, so after a restart the gateway resumes and Discord replays
+//! what it buffered meanwhile. Close codes that retrying cannot fix (4004 and 4010–4014) stop
+//! the channel with a clear `lastError`.
+//!
+//! Outbound messages carry a nonce with `enforce_nonce`, so a resend after a crash or a lost
+//! response is deduplicated by Discord. Rate limits are honoured: a 429 is a transient error with
+//! Discord's `retry_after`, and an exhausted bucket (`X-RateLimit-Remaining: 0`) holds the next
+//! request back until `X-RateLimit-Reset-After`.
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::protocol::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use smol::future::FutureExt;
+use smol::stream::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::journal::Inbound;
+use super::{ApiReply, Backoff, Link, SendError, call_json};
+use crate::config::channels as cfg;
+use crate::config::secret::Secret;
+use crate::limits;
+use crate::net::client::{self, Stream};
+
+/// Gateway intents: GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES and the privileged MESSAGE_CONTENT
+/// (without it, message text arrives empty).
+const INTENTS: u64 = (1 << 0) | (1 << 9) | (1 << 12) | (1 << 15);
+
+/// The query every gateway URL gets: API v10, JSON, and no `compress` (we carry no zlib).
+const GATEWAY_QUERY: &str = "/?v=10&encoding=json";
+
+/// Discord asks bots for a `DiscordBot (url, version)` user agent.
+const USER_AGENT: &str = concat!("DiscordBot (https://github.com/openclaw/openclaw, ", env!("CARGO_PKG_VERSION"), ")");
+
+/// Bounds on the `heartbeat_interval` taken from Hello (Discord sends 41250 ms); a value
+/// outside them is a protocol error, not something to trust.
+const HEARTBEAT_MIN: Duration = Duration::from_millis(50);
+const HEARTBEAT_MAX: Duration = Duration::from_secs(300);
+
+/// Gateway opcodes (Discord developer docs, "Opcodes and Status Codes").
+mod op {
+    pub const DISPATCH: u64 = 0;
+    pub const HEARTBEAT: u64 = 1;
+    pub const IDENTIFY: u64 = 2;
+    pub const RESUME: u64 = 6;
+    pub const RECONNECT: u64 = 7;
+    pub const INVALID_SESSION: u64 = 9;
+    pub const HELLO: u64 = 10;
+    pub const HEARTBEAT_ACK: u64 = 11;
+}
+
+#[derive(Clone)]
+pub struct Client {
+    token: Secret,
+    /// REST base without a trailing slash (`https://discord.com/api/v10`).
+    api_root: String,
+    gateway_url: Option<String>,
+    /// DM channel per user id (`POST /users/@me/channels` answers the same channel every time).
+    dm_channels: Arc<Mutex<HashMap<String, String>>>,
+    /// No REST request before this instant: the last answer said the bucket is empty.
+    not_before: Arc<Mutex<Option<Instant>>>,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Channel(String),
+    User(String),
+}
+
+/// `channel:<id>`, `user:<id>`, `<@id>` or a bare channel id (also with a `discord:` prefix).
+fn target(to: &str) -> Result<Target, String> {
+    let t = to.trim();
+    let t = t.strip_prefix("discord:").unwrap_or(t);
+    let (user, id) = if let Some(id) = t.strip_prefix("channel:") {
+        (false, id)
+    } else if let Some(id) = t.strip_prefix("user:") {
+        (true, id)
+    } else if let Some(id) = t.strip_prefix("<@").and_then(|r| r.strip_suffix('>')) {
+        (true, id.strip_prefix('!').unwrap_or(id))
+    } else {
+        (false, t)
+    };
+    // Snowflakes only: the id goes into a REST path.
+    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{to:?} is not a Discord target (a channel id, channel:<id> or user:<id>)"));
+    }
+    Ok(if user { Target::User(id.to_string()) } else { Target::Channel(id.to_string()) })
+}
+
+impl Client {
+    pub fn new(c: &cfg::Discord) -> Result<Client, String> {
+        let Some(token) = &c.token else {
+            return Err("no bot token: set channels.discord.token (or DISCORD_BOT_TOKEN)".into());
+        };
+        Ok(Client {
+            token: token.clone(),
+            api_root: c.api_root.trim_end_matches('/').to_string(),
+            gateway_url: c.gateway_url.clone().filter(|u| !u.trim().is_empty()),
+            dm_channels: Arc::new(Mutex::new(HashMap::new())),
+            not_before: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    fn not_before(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.not_before.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One REST call, after the rate-limit pause the previous answer asked for. Non-2xx answers
+    /// become errors carrying Discord's message and `retry_after`.
+    async fn rest(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<ApiReply, SendError> {
+        let wait = self.not_before().map(|at| at.saturating_duration_since(Instant::now())).unwrap_or_default();
+        if !wait.is_zero() {
+            smol::Timer::after(wait.min(limits::CHANNEL_RETRY_AFTER_MAX)).await;
+        }
+        let url = format!("{}{path}", self.api_root);
+        let auth = format!("Bot {}", self.token.expose());
+        let headers = [("Authorization", auth.as_str()), ("User-Agent", USER_AGENT)];
+        let reply = call_json(method, &url, &headers, body, limits::CHANNEL_REQUEST_TIMEOUT)
+            .await
+            .map_err(|e| SendError::Transient { message: format!("Discord {method} {path}: {e}"), retry_after: None })?;
+        if reply.header("x-ratelimit-remaining").map(str::trim) == Some("0") {
+            let reset = reply.header("x-ratelimit-reset-after").and_then(seconds).unwrap_or(Duration::from_secs(1));
+            *self.not_before() = Some(Instant::now() + reset.min(limits::CHANNEL_RETRY_AFTER_MAX));
+        }
+        if (200..300).contains(&reply.status) {
+            return Ok(reply);
+        }
+        let retry_after = reply.body["retry_after"].as_f64().and_then(|s| seconds(&s.to_string())).or(reply.retry_after);
+        let message = format!("Discord {method} {path}: {} ({})", error_text(&reply.body), reply.status);
+        Err(SendError::from_status(reply.status, message, retry_after))
+    }
+
+    /// The channel to post in: the target itself, or the user's DM channel (opened once).
+    async fn channel(&self, to: &str) -> Result<String, SendError> {
+        let user = match target(to).map_err(SendError::Permanent)? {
+            Target::Channel(id) => return Ok(id),
+            Target::User(id) => id,
+        };
+        if let Some(c) = self.dm_channels.lock().unwrap_or_else(|p| p.into_inner()).get(&user) {
+            return Ok(c.clone());
+        }
+        let reply = self.rest("POST", "/users/@me/channels", Some(&json!({"recipient_id": user}))).await?;
+        let Some(id) = reply.body["id"].as_str().filter(|id| !id.is_empty()) else {
+            return Err(SendError::Transient { message: "Discord opened a DM channel without an id".into(), retry_after: None });
+        };
+        self.dm_channels.lock().unwrap_or_else(|p| p.into_inner()).insert(user, id.to_string());
+        Ok(id.to_string())
+    }
+
+    pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>, nonce: &str) -> Result<String, SendError> {
+        let channel = self.channel(to).await?;
+        let mut body = json!({"content": text, "nonce": nonce, "enforce_nonce": true, "allowed_mentions": {"parse": []}});
+        if let Some(r) = reply_to {
+            body["message_reference"] = json!({"message_id": r, "fail_if_not_exists": false});
+        }
+        let reply = self.rest("POST", &format!("/channels/{channel}/messages"), Some(&body)).await?;
+        match reply.body["id"].as_str() {
+            Some(id) => Ok(id.to_string()),
+            None => {
+                Err(SendError::Transient { message: "Discord accepted the message without returning its id".into(), retry_after: None })
+            }
+        }
+    }
+
+    /// "typing…" for about 10 s; skipped while rate limited (it is only a courtesy).
+    pub async fn typing(&self, to: &str) {
+        if self.not_before().is_some_and(|at| at > Instant::now()) {
+            return;
+        }
+        if let Ok(channel) = self.channel(to).await {
+            let _ = self.rest("POST", &format!("/channels/{channel}/typing"), None).await;
+        }
+    }
+
+    async fn me(&self) -> Result<Value, SendError> {
+        Ok(self.rest("GET", "/users/@me", None).await?.body)
+    }
+
+    pub async fn probe(&self) -> Result<Value, String> {
+        let me = self.me().await.map_err(|e| e.message().to_string())?;
+        Ok(json!({"bot": {"id": me["id"], "username": me["username"]}}))
+    }
+
+    /// The gateway to Identify on: the configured URL, or the one `GET /gateway/bot` names.
+    async fn gateway(&self) -> Result<String, SendError> {
+        if let Some(u) = &self.gateway_url {
+            return Ok(u.clone());
+        }
+        let reply = self.rest("GET", "/gateway/bot", None).await?;
+        match reply.body["url"].as_str() {
+            Some(u) if !u.is_empty() => Ok(u.to_string()),
+            _ => Err(SendError::Transient { message: "GET /gateway/bot answered without a url".into(), retry_after: None }),
+        }
+    }
+}
+
+/// Seconds (`"1.25"`) as a duration; `None` for anything negative or not a number.
+fn seconds(text: &str) -> Option<Duration> {
+    let s = text.trim().parse::<f64>().ok()?;
+    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(86_400.0)))
+}
+
+/// Discord's error text: `message`, with the first field error of an "Invalid Form Body".
+fn error_text(body: &Value) -> String {
+    fn first_error(v: &Value, path: &mut Vec<String>) -> Option<String> {
+        let map = v.as_object()?;
+        if let Some(m) = map.get("_errors").and_then(|e| e[0]["message"].as_str()) {
+            return Some(format!("{}: {m}", path.join(".")));
+        }
+        for (k, child) in map {
+            path.push(k.clone());
+            if let Some(found) = first_error(child, path) {
+                return Some(found);
+            }
+            path.pop();
+        }
+        None
+    }
+    let message = body["message"].as_str().unwrap_or("request failed").to_string();
+    match first_error(&body["errors"], &mut Vec::new()) {
+        Some(detail) => format!("{message}: {detail}"),
+        None => message,
+    }
+}
+
+// ---- the gateway connection ------------------------------------------------------------------
+
+/// What a restart needs to Resume, kept in the journal cursor as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResumeState {
+    session_id: String,
+    seq: u64,
+    resume_url: String,
+    /// Who we are (READY says it; a Resume does not), for mentions and our own messages.
+    #[serde(default)]
+    bot_id: String,
+    #[serde(default)]
+    bot_name: String,
+}
+
+impl ResumeState {
+    fn parse(cursor: &str) -> Option<ResumeState> {
+        serde_json::from_str::<ResumeState>(cursor).ok().filter(|s| !s.session_id.is_empty())
+    }
+
+    fn to_cursor(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What the receiver knows across connections.
+#[derive(Default)]
+struct State {
+    /// The session to Resume; `None` means the next connection Identifies.
+    session: Option<ResumeState>,
+    /// Last sequence number seen on the current session (heartbeats carry it).
+    seq: Option<u64>,
+    bot_id: String,
+    bot_name: String,
+    /// Where `GET /gateway/bot` (or the config) said to Identify.
+    gateway: Option<String>,
+}
+
+impl State {
+    /// The resume state at `seq` (the current sequence when `None`), for the journal cursor.
+    fn cursor_at(&self, seq: Option<u64>) -> Option<String> {
+        let s = self.session.as_ref()?;
+        let seq = seq.or(self.seq).unwrap_or(s.seq);
+        Some(ResumeState { seq, bot_id: self.bot_id.clone(), bot_name: self.bot_name.clone(), ..s.clone() }.to_cursor())
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+enum End {
+    /// Reconnect and Resume the session if there is one (a drop, a zombie, op 7, a close that
+    /// allows it).
+    Resume(String),
+    /// The session is gone (op 9 `false`, 4007, 4009): Identify afresh after the wait Discord
+    /// asks for (1–5 s).
+    Identify(String),
+    /// Retrying cannot help: stop the channel with this message and health state.
+    Fatal(String, &'static str),
+}
+
+type Ws = WebSocketStream<Stream>;
+
+/// The receiver: one gateway connection at a time until a fatal error stops the channel.
+pub async fn receive(client: Client, link: Link) {
+    let mut backoff = Backoff::new(&link.tuning);
+    let mut state = State::default();
+    if let Some(saved) = link.cursor().as_deref().and_then(ResumeState::parse) {
+        state.bot_id = saved.bot_id.clone();
+        state.bot_name = saved.bot_name.clone();
+        state.seq = Some(saved.seq);
+        state.session = Some(saved);
+    }
+    loop {
+        let mut ready_at: Option<Instant> = None;
+        let end = connection(&client, &link, &mut state, &mut ready_at).await;
+        if ready_at.is_some_and(|at| at.elapsed() >= link.tuning.healthy_after) {
+            backoff.reset();
+        }
+        match end {
+            End::Fatal(why, health) => {
+                link.fatal(&why, health);
+                return;
+            }
+            End::Resume(why) => {
+                link.disconnected(&why);
+                link.pause(&mut backoff, None).await;
+            }
+            End::Identify(why) => {
+                state.session = None;
+                state.seq = None;
+                link.disconnected(&why);
+                // Discord: wait a random 1–5 s before identifying again (scaled down with the
+                // backoff in tests).
+                let mut r = [0u8; 1];
+                crate::ids::random_bytes(&mut r);
+                let wait = link.tuning.backoff_min.mul_f64(1.0 + 4.0 * r[0] as f64 / 255.0);
+                link.pause(&mut backoff, Some(wait)).await;
+            }
+        }
+    }
+}
+
+/// One gateway connection, from connect to its end. `ready_at` is set once READY or RESUMED
+/// arrives.
+async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &mut Option<Instant>) -> End {
+    let url = match &state.session {
+        Some(s) if !s.resume_url.is_empty() => s.resume_url.clone(),
+        _ => match &state.gateway {
+            Some(g) => g.clone(),
+            None => match client.gateway().await {
+                Ok(g) => {
+                    state.gateway = Some(g.clone());
+                    g
+                }
+                Err(SendError::Permanent(m)) if m.ends_with("(401)") => {
+                    return End::Fatal(format!("Discord rejected the bot token ({m}); check channels.discord.token"), "auth-failed");
+                }
+                Err(e) => return End::Resume(format!("cannot find the gateway: {}", e.message())),
+            },
+        },
+    };
+    let mut ws = match open(&url).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            // The next attempt asks for the gateway again, and resumes there rather than on a
+            // resume URL that stopped answering.
+            state.gateway = None;
+            if let Some(s) = &mut state.session {
+                s.resume_url.clear();
+            }
+            return End::Resume(format!("cannot connect to the Discord gateway: {e}"));
+        }
+    };
+    let interval = match hello(&mut ws).await {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    link.activity();
+    let hello_at = Instant::now();
+    let handshake = match &state.session {
+        Some(s) => {
+            json!({"op": op::RESUME, "d": {"token": client.token.expose(), "session_id": s.session_id, "seq": state.seq.unwrap_or(s.seq)}})
+        }
+        _ => json!({"op": op::IDENTIFY, "d": {
+            "token": client.token.expose(),
+            "intents": INTENTS,
+            "properties": {"os": "linux", "browser": "openclaw", "device": "openclaw"},
+        }}),
+    };
+    if let Err(e) = put(&mut ws, &handshake).await {
+        return End::Resume(format!("gateway connection lost: {e}"));
+    }
+    let mut next_beat = hello_at + interval.mul_f64(jitter());
+    let mut awaiting_ack = false;
+    loop {
+        if Instant::now() >= next_beat {
+            if awaiting_ack {
+                return End::Resume(format!("no heartbeat ACK within {} ms; zombie connection", interval.as_millis()));
+            }
+            if let Err(e) = put(&mut ws, &json!({"op": op::HEARTBEAT, "d": state.seq})).await {
+                return End::Resume(format!("gateway connection lost: {e}"));
+            }
+            awaiting_ack = true;
+            next_beat = Instant::now() + interval;
+        }
+        let frame = async { Some(ws.next().await) }
+            .or(async {
+                smol::Timer::at(next_beat).await;
+                None
+            })
+            .await;
+        let text = match frame {
+            None => continue,
+            Some(Some(Ok(Message::Text(t)))) => t,
+            Some(Some(Ok(Message::Close(frame)))) => {
+                let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
+                return closed(code, &reason);
+            }
+            Some(Some(Ok(Message::Binary(_)))) => {
+                return End::Resume("the gateway sent a binary frame (compressed or ETF); reconnecting".into());
+            }
+            Some(Some(Ok(_))) => continue,
+            Some(Some(Err(e))) => return End::Resume(format!("gateway connection lost: {e}")),
+            Some(None) => return End::Resume("the gateway closed the connection".into()),
+        };
+        let Ok(payload) = serde_json::from_str::<Value>(&text) else {
+            return End::Resume("the gateway sent a payload that is not JSON".into());
+        };
+        match payload["op"].as_u64() {
+            Some(op::DISPATCH) => {
+                let seq = payload["s"].as_u64();
+                let t = payload["t"].as_str().unwrap_or_default();
+                if let Err(e) = dispatch(link, state, t, &payload["d"], seq, ready_at).await {
+                    return e;
+                }
+            }
+            Some(op::HEARTBEAT) => {
+                if let Err(e) = put(&mut ws, &json!({"op": op::HEARTBEAT, "d": state.seq})).await {
+                    return End::Resume(format!("gateway connection lost: {e}"));
+                }
+                awaiting_ack = true;
+            }
+            Some(op::HEARTBEAT_ACK) => {
+                awaiting_ack = false;
+                link.activity();
+            }
+            Some(op::RECONNECT) => return End::Resume("Discord asked for a reconnect (op 7)".into()),
+            Some(op::INVALID_SESSION) => {
+                return if payload["d"] == json!(true) {
+                    End::Resume("Discord invalidated the session (op 9, resumable)".into())
+                } else {
+                    End::Identify("Discord invalidated the session (op 9); identifying again".into())
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Handles one dispatch; `seq` counts as seen only once the event is handled, so a message that
+/// could not be recorded is replayed by the Resume that follows.
+async fn dispatch(link: &Link, state: &mut State, t: &str, d: &Value, seq: Option<u64>, ready_at: &mut Option<Instant>) -> Result<(), End> {
+    match t {
+        "READY" => {
+            let session_id = d["session_id"].as_str().unwrap_or_default().to_string();
+            state.bot_id = d["user"]["id"].as_str().unwrap_or_default().to_string();
+            state.bot_name = d["user"]["username"].as_str().unwrap_or_default().to_string();
+            state.seq = seq;
+            state.session = (!session_id.is_empty()).then(|| ResumeState {
+                session_id,
+                seq: seq.unwrap_or(0),
+                resume_url: d["resume_gateway_url"].as_str().unwrap_or_default().to_string(),
+                bot_id: String::new(),
+                bot_name: String::new(),
+            });
+            *ready_at = Some(Instant::now());
+            link.connected(Some(state.bot_name.clone()).filter(|n| !n.is_empty()));
+            save_cursor(link, state).await;
+        }
+        "RESUMED" => {
+            if seq.is_some() {
+                state.seq = seq;
+            }
+            *ready_at = Some(Instant::now());
+            link.connected(Some(state.bot_name.clone()).filter(|n| !n.is_empty()));
+            save_cursor(link, state).await;
+        }
+        "MESSAGE_CREATE" => {
+            // The cursor saved with the message: resuming from it replays what came after.
+            if let Some(msg) = inbound(d, &state.bot_id, state.cursor_at(seq)) {
+                if let Err(e) = link.accept(msg).await {
+                    return Err(End::Resume(format!("cannot record an incoming message: {e}")));
+                }
+            }
+            if seq.is_some() {
+                state.seq = seq;
+            }
+        }
+        _ => {
+            if seq.is_some() {
+                state.seq = seq;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn save_cursor(link: &Link, state: &State) {
+    if let Some(c) = state.cursor_at(None)
+        && let Err(e) = link.set_cursor(c).await
+    {
+        // Not fatal: without it a restart identifies afresh instead of resuming.
+        log::warn!(target: "channels", "{}: cannot save the gateway session: {e}", link.id);
+    }
+}
+
+/// A close from Discord: fatal codes stop the channel, the rest reconnect.
+fn closed(code: u16, reason: &str) -> End {
+    let said = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+    match code {
+        4004 => End::Fatal("Discord rejected the bot token (4004 Authentication failed); check channels.discord.token".into(), "auth-failed"),
+        4010 => End::Fatal(format!("Discord refused the shard (4010 Invalid shard{said})"), "error"),
+        4011 => End::Fatal(format!("the bot is in too many guilds for one connection (4011 Sharding required{said})"), "error"),
+        4012 => End::Fatal(format!("Discord refused gateway API v10 (4012 Invalid API version{said})"), "error"),
+        4013 => End::Fatal(format!("Discord refused the gateway intents (4013 Invalid intents{said})"), "error"),
+        4014 => End::Fatal(
+            "the bot lacks the Message Content intent: enable it in the Developer Portal (Bot → Privileged Gateway Intents) (4014 Disallowed intents)"
+                .into(),
+            "error",
+        ),
+        4007 | 4009 => End::Identify(format!("the gateway session ended ({code}{said}); identifying again")),
+        _ => End::Resume(format!("the gateway closed the connection ({code}{said})")),
+    }
+}
+
+/// Connects and upgrades: `wss://` goes through TLS, `ws://` stays plain.
+async fn open(gateway: &str) -> std::io::Result<Ws> {
+    use std::io::{Error, ErrorKind};
+    let g = gateway.trim();
+    let (https, rest) = if let Some(r) = g.strip_prefix("wss://") {
+        (true, r)
+    } else if let Some(r) = g.strip_prefix("ws://") {
+        (false, r)
+    } else {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("{g:?} is not a ws:// or wss:// URL")));
+    };
+    let url = client::Url::parse(&format!("{}://{rest}", if https { "https" } else { "http" }))
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
+    let base = url.path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let path = format!("{base}{GATEWAY_QUERY}");
+    let within = limits::CHANNEL_CONNECT_TIMEOUT;
+    let started = Instant::now();
+    let mut stream = client::connect(&url, within).await?;
+    let left = within.saturating_sub(started.elapsed());
+    let leftover = crate::net::ws::client_handshake(&mut stream, &url.authority(), &path, &[("User-Agent", USER_AGENT)])
+        .or(async {
+            smol::Timer::after(left).await;
+            Err(Error::new(ErrorKind::TimedOut, format!("the WebSocket upgrade timed out after {} ms", within.as_millis())))
+        })
+        .await?;
+    let config = crate::net::ws::config(limits::DISCORD_MAX_FRAME_BYTES);
+    Ok(WebSocketStream::from_partially_read(stream, leftover, Role::Client, Some(config)).await)
+}
+
+/// Waits for Hello; returns the heartbeat interval.
+async fn hello(ws: &mut Ws) -> Result<Duration, End> {
+    let limit = limits::CHANNEL_CONNECT_TIMEOUT;
+    let payload = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str::<Value>(&t).unwrap_or(Value::Null)),
+                Some(Ok(Message::Close(Some(f)))) => return Err(closed(u16::from(f.code), &f.reason)),
+                Some(Ok(Message::Close(None))) => return Err(closed(1005, "")),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(End::Resume(format!("gateway connection lost before Hello: {e}"))),
+                None => return Err(End::Resume("the gateway closed the connection before Hello".into())),
+            }
+        }
+    }
+    .or(async {
+        smol::Timer::after(limit).await;
+        Err(End::Resume(format!("no Hello from the gateway within {} ms", limit.as_millis())))
+    })
+    .await?;
+    let ms = payload["d"]["heartbeat_interval"].as_f64().filter(|_| payload["op"].as_u64() == Some(op::HELLO));
+    match ms.map(|ms| Duration::from_secs_f64(ms.clamp(0.0, 1e7) / 1000.0)) {
+        Some(i) if (HEARTBEAT_MIN..=HEARTBEAT_MAX).contains(&i) => Ok(i),
+        _ => Err(End::Resume(format!(
+            "the gateway did not open with a valid Hello: {}",
+            payload.to_string().chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
+/// Sends one payload, bounded in time (a peer that stopped reading must not hang us).
+async fn put(ws: &mut Ws, payload: &Value) -> Result<(), String> {
+    let limit = limits::CHANNEL_CONNECT_TIMEOUT;
+    async { ws.send(Message::text(payload.to_string())).await.map_err(|e| e.to_string()) }
+        .or(async {
+            smol::Timer::after(limit).await;
+            Err(format!("a write stalled for {} ms", limit.as_millis()))
+        })
+        .await
+}
+
+/// A random fraction in [0, 1) for the first heartbeat.
+fn jitter() -> f64 {
+    let mut r = [0u8; 4];
+    crate::ids::random_bytes(&mut r);
+    u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0)
+}
+
+/// `content` without our mention (`<@id>` or the legacy `<@!id>`), and whether it had one.
+fn strip_mention(content: &str, bot_id: &str) -> (String, bool) {
+    if bot_id.is_empty() {
+        return (content.trim().to_string(), false);
+    }
+    let mut text = content.to_string();
+    let mut found = false;
+    for m in [format!("<@{bot_id}>"), format!("<@!{bot_id}>")] {
+        if text.contains(&m) {
+            found = true;
+            text = text.replace(&m, "");
+        }
+    }
+    (text.trim().to_string(), found)
+}
+
+/// A MESSAGE_CREATE the agent should see: from a person, with text.
+fn inbound(d: &Value, bot_id: &str, cursor: Option<String>) -> Option<Inbound> {
+    // 0 is a plain message and 19 a reply; the others are system messages (joins, pins, …).
+    if !matches!(d["type"].as_u64(), None | Some(0) | Some(19)) {
+        return None;
+    }
+    let author = &d["author"];
+    let sender = author["id"].as_str()?.to_string();
+    if author["bot"] == json!(true) || sender == bot_id {
+        return None;
+    }
+    let id = d["id"].as_str()?.to_string();
+    let chat = d["channel_id"].as_str()?.to_string();
+    let group = d["guild_id"].as_str().is_some();
+    let (text, in_text) = strip_mention(d["content"].as_str().unwrap_or_default(), bot_id);
+    if text.is_empty() {
+        return None;
+    }
+    let in_mentions = !bot_id.is_empty() && d["mentions"].as_array().is_some_and(|m| m.iter().any(|u| u["id"].as_str() == Some(bot_id)));
+    let label = author["global_name"].as_str().or(author["username"].as_str()).unwrap_or(&sender).to_string();
+    Some(Inbound {
+        reply_to: group.then(|| id.clone()),
+        id,
+        chat,
+        sender,
+        sender_label: label,
+        group,
+        mentioned: in_text || in_mentions,
+        text,
+        cursor,
+        received_at: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_are_guilds_messages_dms_and_content() {
+        assert_eq!(INTENTS, 37377);
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(target("123"), Ok(Target::Channel("123".into())));
+        assert_eq!(target("channel:123"), Ok(Target::Channel("123".into())));
+        assert_eq!(target("discord:channel:123"), Ok(Target::Channel("123".into())));
+        assert_eq!(target("user:42"), Ok(Target::User("42".into())));
+        assert_eq!(target("<@!42>"), Ok(Target::User("42".into())));
+        for bad in ["", "user:", "channel:../../users/@me", "12a", "general"] {
+            assert!(target(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mentions_are_detected_and_stripped() {
+        let bot = "900";
+        assert_eq!(strip_mention("<@900> hi", bot), ("hi".into(), true));
+        assert_eq!(strip_mention("hey <@!900>", bot), ("hey".into(), true));
+        assert_eq!(strip_mention("<@9001> hi", bot), ("<@9001> hi".into(), false));
+        let msg = |content: &str, guild: bool, mentions: Value| {
+            let mut d = json!({"id": "5", "channel_id": "7", "type": 0, "content": content, "mentions": mentions,
+                               "author": {"id": "11", "username": "ann", "global_name": "Ann"}});
+            if guild {
+                d["guild_id"] = json!("3");
+            }
+            d
+        };
+        let m = inbound(&msg("<@900> what time is it", true, json!([{"id": "900"}])), bot, Some("c".into())).unwrap();
+        assert_eq!((m.text.as_str(), m.chat.as_str(), m.sender.as_str(), m.sender_label.as_str()), ("what time is it", "7", "11", "Ann"));
+        assert!(m.group && m.mentioned);
+        assert_eq!((m.reply_to.as_deref(), m.cursor.as_deref()), (Some("5"), Some("c")));
+        let m = inbound(&msg("hello", true, json!([{"id": "900"}])), bot, None).unwrap();
+        assert!(m.mentioned, "a reply ping lists us in mentions without the text");
+        let dm = inbound(&msg("hello", false, json!([])), bot, None).unwrap();
+        assert!(!dm.group && !dm.mentioned && dm.reply_to.is_none());
+        assert!(inbound(&msg("", false, json!([])), bot, None).is_none(), "attachments only");
+        assert!(inbound(&msg("<@900>", true, json!([])), bot, None).is_none(), "nothing but the mention");
+        let mut by_bot = msg("hi", false, json!([]));
+        by_bot["author"]["bot"] = json!(true);
+        assert!(inbound(&by_bot, bot, None).is_none());
+        let mut own = msg("hi", false, json!([]));
+        own["author"]["id"] = json!("900");
+        assert!(inbound(&own, bot, None).is_none());
+        let mut join = msg("hi", true, json!([]));
+        join["type"] = json!(7);
+        assert!(inbound(&join, bot, None).is_none());
+    }
+
+    #[test]
+    fn resume_state_round_trips_through_the_cursor() {
+        let s = ResumeState {
+            session_id: "abc".into(),
+            seq: 42,
+            resume_url: "wss://gateway-us-east1-b.discord.gg".into(),
+            bot_id: "900".into(),
+            bot_name: "bot".into(),
+        };
+        let cursor = s.to_cursor();
+        let v: Value = serde_json::from_str(&cursor).unwrap();
+        assert_eq!(
+            (v["sessionId"].as_str(), v["seq"].as_u64(), v["resumeUrl"].as_str()),
+            (Some("abc"), Some(42), Some("wss://gateway-us-east1-b.discord.gg"))
+        );
+        assert_eq!(ResumeState::parse(&cursor), Some(s.clone()));
+        let state = State { session: Some(s), seq: Some(50), bot_id: "900".into(), bot_name: "bot".into(), gateway: None };
+        assert_eq!(ResumeState::parse(&state.cursor_at(None).unwrap()).unwrap().seq, 50);
+        assert_eq!(ResumeState::parse(&state.cursor_at(Some(51)).unwrap()).unwrap().seq, 51);
+        assert_eq!(ResumeState::parse(r#"{"sessionId":"x","seq":3,"resumeUrl":""}"#).unwrap().bot_id, "");
+        for bad in ["17", "", "{}", r#"{"sessionId":"","seq":1,"resumeUrl":""}"#] {
+            assert!(ResumeState::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn close_codes_that_cannot_be_retried_stop_the_channel() {
+        assert!(matches!(closed(4004, ""), End::Fatal(m, "auth-failed") if m.contains("4004")));
+        for code in [4010, 4011, 4012, 4013, 4014] {
+            assert!(matches!(closed(code, ""), End::Fatal(..)), "{code}");
+        }
+        assert!(matches!(closed(4014, ""), End::Fatal(m, _) if m.contains("Message Content intent")));
+        assert!(matches!(closed(4007, ""), End::Identify(_)));
+        assert!(matches!(closed(4009, ""), End::Identify(_)));
+        for code in [1000, 1001, 1006, 4000, 4008] {
+            assert!(matches!(closed(code, ""), End::Resume(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn form_errors_name_the_field() {
+        let body = json!({"message": "Invalid Form Body", "code": 50035,
+                          "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}});
+        assert_eq!(error_text(&body), "Invalid Form Body: content: Must be 2000 or fewer in length.");
+        assert_eq!(error_text(&json!({"message": "Missing Access"})), "Missing Access");
+        assert_eq!(seconds("0.250"), Some(Duration::from_millis(250)));
+        assert_eq!(seconds("-1"), None);
+    }
+}
