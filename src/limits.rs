@@ -272,16 +272,15 @@ pub struct Tuning {
     pub config_poll: Duration,
 }
 
+/// A duration in milliseconds from the environment variable `name`, else `default` (also for a
+/// value that is not a positive number).
+pub fn env_ms(name: &str, default: Duration) -> Duration {
+    std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|&v| v > 0).map(Duration::from_millis).unwrap_or(default)
+}
+
 impl Tuning {
     pub fn from_env() -> Self {
-        fn ms(name: &str, default: Duration) -> Duration {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|&v| v > 0)
-                .map(Duration::from_millis)
-                .unwrap_or(default)
-        }
+        let ms = env_ms;
         let max_buffered_bytes = std::env::var("OPENCLAW_MAX_BUFFERED_BYTES")
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())

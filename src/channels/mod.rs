@@ -84,14 +84,7 @@ pub struct Tuning {
 
 impl Tuning {
     pub fn from_env() -> Tuning {
-        fn ms(name: &str, default: Duration) -> Duration {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|&v| v > 0)
-                .map(Duration::from_millis)
-                .unwrap_or(default)
-        }
+        let ms = limits::env_ms;
         Tuning {
             poll_timeout: ms("OPENCLAW_CHANNEL_POLL_TIMEOUT_MS", limits::TELEGRAM_POLL_TIMEOUT),
             stall_grace: ms("OPENCLAW_CHANNEL_STALL_GRACE_MS", limits::CHANNEL_STALL_GRACE),

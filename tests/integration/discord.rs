@@ -43,17 +43,6 @@ fn settled_answers(fake: &FakeDiscord, channel: &str, n: usize) -> Vec<Sent> {
     answers(fake, channel)
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
-}
-
 /// The Discord account in `channels.status` (the result is checked against the schema).
 async fn status(c: &mut Client) -> Value {
     c.call("channels.status", json!({})).await["channelAccounts"]["discord"][0].clone()

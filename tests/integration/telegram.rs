@@ -63,17 +63,6 @@ async fn status_until(gw: &Gw, limit: Duration, pred: impl Fn(&Value) -> bool) -
     }
 }
 
-fn wait_until(limit: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if pred() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    pred()
-}
-
 #[test]
 fn a_direct_message_is_answered_once_in_the_same_chat() {
     let tg = FakeTelegram::start(BOT_TOKEN);
@@ -85,7 +74,7 @@ fn a_direct_message_is_answered_once_in_the_same_chat() {
     assert!(sent[0].text.contains("[offline]"), "the offline model answered: {}", sent[0].text);
     assert!(tg.chat_actions().iter().any(|(c, a)| c == "42" && a == "typing"));
     // The offset confirmed the update, and nothing else was sent.
-    assert!(wait_until(WAIT, || tg.pending_updates() == 0));
+    assert!(wait_for(WAIT, || tg.pending_updates() == 0));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(tg.sent().len(), 1);
     let polls = tg.polls();
@@ -171,7 +160,7 @@ fn group_messages_need_an_allowed_group_and_a_mention() {
     assert!(sent[0].reply_to.is_some(), "group answers reply to the message");
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
-    assert!(wait_until(WAIT, || tg.pending_updates() == 0), "ignored messages are confirmed too");
+    assert!(wait_for(WAIT, || tg.pending_updates() == 0), "ignored messages are confirmed too");
 }
 
 #[test]
@@ -206,7 +195,7 @@ fn a_conflict_is_a_clear_error_not_a_tight_loop_and_502s_are_survived() {
     assert_eq!(s["connected"], false);
     // Exponential backoff between conflicts: four conflicts take at least 100+200+400 ms worth of
     // (jittered, halved at worst) waits, not a burst.
-    assert!(wait_until(WAIT, || tg.calls("getUpdates") >= 5));
+    assert!(wait_for(WAIT, || tg.calls("getUpdates") >= 5));
     let polls = tg.calls("getUpdates");
     assert!(polls <= 8, "{polls} polls: a tight loop");
     tg.inject("getUpdates", Fault::Status(502));
@@ -283,7 +272,7 @@ fn every_message_is_answered_exactly_once_across_kill_9_and_a_restart() {
     let mut gw = builder(cfg.clone()).start();
     tg.push_private(21, "first message");
     // Recorded and confirmed upstream, the model is running: kill -9 now.
-    assert!(wait_until(WAIT, || tg.pending_updates() == 0 && llm.count() == 1));
+    assert!(wait_for(WAIT, || tg.pending_updates() == 0 && llm.count() == 1));
     gw.signal(9);
     gw.wait_exit(WAIT);
     assert!(tg.sent().is_empty());
@@ -296,7 +285,7 @@ fn every_message_is_answered_exactly_once_across_kill_9_and_a_restart() {
     // Then a graceful restart while a third answer is in progress.
     llm.push(Reply::slow(&["third", " answer"], Duration::from_millis(800)));
     tg.push_private(21, "third message");
-    assert!(wait_until(WAIT, || llm.count() >= 4));
+    assert!(wait_for(WAIT, || llm.count() >= 4));
     gw.signal(15);
     assert_eq!(gw.wait_exit(WAIT), Some(0));
     drop(gw);

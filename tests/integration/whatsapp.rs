@@ -87,17 +87,6 @@ fn answers(fake: &FakeWhatsApp, to: &str) -> Vec<Sent> {
     fake.sent().into_iter().filter(|s| s.to == to).collect()
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
-}
-
 /// Waits for `n` answers to `to`, then a little longer so a duplicate would show.
 fn settled(fake: &FakeWhatsApp, to: &str, n: usize) -> Vec<Sent> {
     wait_for(WAIT, || answers(fake, to).len() >= n);

@@ -757,6 +757,18 @@ pub fn connect_params(token: &str, scopes: &[&str]) -> Value {
 }
 
 /// JSON merge: objects merge key by key, anything else replaces.
+/// Polls `done` until it holds or `limit` passes; returns its last answer.
+pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
 pub fn merge(base: &mut Value, patch: Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
