@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -312,8 +312,6 @@ fn replay(inner: &mut Inner, f: File) -> io::Result<()> {
     inner.pending.retain(|e| !e.msg.id.is_empty());
     Ok(())
 }
-
-use std::io::Read;
 
 #[cfg(test)]
 mod tests {
