@@ -372,24 +372,34 @@ fn check_models(d: &mut Doctor, cfg: &config::Config) {
     }
 }
 
-/// Channels that are enabled must have their credentials.
+/// Channels that are enabled must have their credentials (from the config, a file or the
+/// environment, as the gateway resolves them) and be part of this build.
 fn check_channels(d: &mut Doctor) {
+    use crate::config::channels::Service;
     let Ok(loaded) = config::load(d.paths) else { return };
-    let resolved = loaded.resolved();
-    let Some(channels) = resolved.get("channels").and_then(Value::as_object) else {
+    let channels = &loaded.config.channels.list;
+    if channels.is_empty() {
         d.ok("channels", "no chat channels configured");
         return;
-    };
-    let env = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
-    for (id, ch) in channels {
-        if ch.get("enabled") == Some(&Value::Bool(false)) || !ch.is_object() {
+    }
+    for ch in channels.iter().filter(|c| c.enabled) {
+        let id = ch.id;
+        if !crate::channels::compiled(id) {
+            d.problem("channels", format!("{id} is configured but this build has no {id} support (rebuild with --features {id})"), None);
             continue;
         }
-        let has = |k: &str| ch.get(k).is_some_and(|v| !v.is_null() && v != "");
-        let missing: Vec<&str> = match id.as_str() {
-            "telegram" if !has("botToken") && !has("tokenFile") && !env("TELEGRAM_BOT_TOKEN") => vec!["botToken (or TELEGRAM_BOT_TOKEN)"],
-            "discord" if !has("token") && !env("DISCORD_BOT_TOKEN") => vec!["token (or DISCORD_BOT_TOKEN)"],
-            "whatsapp" => ["accessToken", "phoneNumberId", "appSecret", "verifyToken"].into_iter().filter(|k| !has(k)).collect(),
+        let missing: Vec<&str> = match &ch.service {
+            Service::Telegram(t) if t.token.is_none() => vec!["botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"],
+            Service::Discord(dc) if dc.token.is_none() => vec!["token (or DISCORD_BOT_TOKEN)"],
+            Service::WhatsApp(w) => [
+                (w.access_token.is_none(), "accessToken (or WHATSAPP_ACCESS_TOKEN)"),
+                (w.phone_number_id.is_none(), "phoneNumberId"),
+                (w.app_secret.is_none(), "appSecret (or WHATSAPP_APP_SECRET)"),
+                (w.verify_token.is_none(), "verifyToken (or WHATSAPP_VERIFY_TOKEN)"),
+            ]
+            .into_iter()
+            .filter_map(|(absent, key)| absent.then_some(key))
+            .collect(),
             _ => Vec::new(),
         };
         if missing.is_empty() {

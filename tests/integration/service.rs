@@ -214,7 +214,7 @@ fn doctor_reports_what_it_cannot_fix() {
     .unwrap();
     let (code, out, _) = Cmd::new(home).args(["doctor"]).env("OPENCLAW_SERVICE_MANAGER", "none").env("OPENAI_API_KEY", "").output(LIMIT);
     assert_eq!(code, 1);
-    assert!(out.contains("✗ channels: telegram is enabled but lacks botToken (or TELEGRAM_BOT_TOKEN)"), "{out}");
+    assert!(out.contains("✗ channels: telegram is enabled but lacks botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"), "{out}");
     assert!(
         out.contains("✗ models: agent main: openai/gpt-4o: No route-compatible authentication source is configured for openai"),
         "{out}"
