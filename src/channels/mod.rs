@@ -106,7 +106,8 @@ pub struct Status {
     pub last_connected_at: Option<u64>,
     pub last_error: Option<String>,
     /// `healthy`, `connecting`, `reconnecting`, `stopped`, `auth-failed`, `not-configured`,
-    /// `disabled`, `unavailable` (not in this build).
+    /// `disabled`, `unavailable` (not in this build), `error` (journal unusable, or a service
+    /// refusal retrying cannot fix).
     pub health_state: &'static str,
     pub last_start_at: Option<u64>,
     pub last_stop_at: Option<u64>,
@@ -115,6 +116,12 @@ pub struct Status {
     pub last_transport_activity_at: Option<u64>,
     /// The bot's own name once known (`@name` on Telegram, the user name on Discord).
     pub bot: Option<String>,
+}
+
+/// Locks a channel's status; a panic elsewhere while it was held leaves a status that is still
+/// worth reporting, so poisoning is ignored.
+fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Why a send failed.
@@ -190,7 +197,13 @@ pub struct Link {
 
 impl Link {
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.status)
+    }
+
+    /// Runs one journal write off the executor threads (it ends in an fsync).
+    async fn journaled<T: Send + 'static>(&self, write: impl FnOnce(&Journal) -> io::Result<T> + Send + 'static) -> io::Result<T> {
+        let journal = self.journal.clone();
+        smol::unblock(move || write(&journal)).await
     }
 
     /// Records `msg` durably. `Ok(true)` for a new message, `Ok(false)` for a redelivery. Only
@@ -200,8 +213,7 @@ impl Link {
             msg.text = msg.text.chars().take(limits::CHANNEL_TEXT_MAX_CHARS).collect::<String>() + "\n[message truncated]";
         }
         msg.received_at = now_ms();
-        let journal = self.journal.clone();
-        let fresh = smol::unblock(move || journal.record(&msg)).await?;
+        let fresh = self.journaled(move |j| j.record(&msg)).await?;
         let mut s = self.status();
         s.last_inbound_at = Some(now_ms());
         s.last_transport_activity_at = s.last_inbound_at;
@@ -214,8 +226,7 @@ impl Link {
 
     /// Saves the service position (when it moved without a message).
     pub async fn set_cursor(&self, cursor: String) -> io::Result<()> {
-        let journal = self.journal.clone();
-        smol::unblock(move || journal.set_cursor(&cursor)).await
+        self.journaled(move |j| j.set_cursor(&cursor)).await
     }
 
     pub fn cursor(&self) -> Option<String> {
@@ -302,7 +313,8 @@ impl Transport {
     /// Sends one message (at most the service's limit); returns the service's message id.
     /// `nonce` identifies this piece across retries and restarts.
     pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>, nonce: &str) -> Result<String, SendError> {
-        let _ = (to, text, reply_to, nonce);
+        // Only Discord dedupes by the nonce.
+        let _ = nonce;
         match *self {
             #[cfg(feature = "telegram")]
             Transport::Telegram(ref c) => c.send(to, text, reply_to).await,
@@ -315,6 +327,7 @@ impl Transport {
 
     /// Shows "typing…" where the service has it (best effort).
     pub async fn typing(&self, to: &str) {
+        // WhatsApp has no typing indicator for businesses.
         let _ = to;
         match *self {
             #[cfg(feature = "telegram")]
@@ -340,7 +353,6 @@ impl Transport {
 
     /// Starts the receiver, when the service is polled or connected to (not for webhooks).
     fn receive(&self, link: Link) -> Option<Task<()>> {
-        let _ = &link;
         match *self {
             #[cfg(feature = "telegram")]
             Transport::Telegram(ref c) => Some(crate::rt::spawn(telegram::receive(c.clone(), link))),
@@ -464,7 +476,7 @@ impl Channels {
         let id = config.id;
         let mut slot = Slot { config, status, transport: None, tasks: Vec::new(), link: None };
         {
-            let mut s = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+            let mut s = lock(&slot.status);
             *s = Status {
                 reconnect_attempts: s.reconnect_attempts,
                 last_inbound_at: s.last_inbound_at,
@@ -474,14 +486,14 @@ impl Channels {
             s.health_state = "stopped";
         }
         if !slot.config.enabled {
-            slot.status.lock().unwrap_or_else(|p| p.into_inner()).health_state = "disabled";
+            lock(&slot.status).health_state = "disabled";
             return slot;
         }
         let transport = match Transport::build(&slot.config) {
             Ok(t) => t,
             Err(why) => {
                 {
-                    let mut s = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut s = lock(&slot.status);
                     s.health_state = if compiled(id) { "not-configured" } else { "unavailable" };
                     s.last_error = Some(why.clone());
                 }
@@ -495,7 +507,7 @@ impl Channels {
                 let why = format!("cannot open the channel journal in {}: {e}", self.state_dir.join("channels").join(id).display());
                 log::error!(target: "channels", "{id}: {why}");
                 {
-                    let mut s = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut s = lock(&slot.status);
                     s.health_state = "error";
                     s.last_error = Some(why);
                 }
@@ -565,10 +577,7 @@ impl Channels {
         };
         match &s.transport {
             Some(t) => Ok((t.clone(), s.status.clone(), s.config.text_chunk_limit)),
-            None => Err(format!(
-                "channel {id} is not running: {}",
-                s.status.lock().unwrap_or_else(|p| p.into_inner()).last_error.clone().unwrap_or_else(|| "stopped".into())
-            )),
+            None => Err(format!("channel {id} is not running: {}", lock(&s.status).last_error.clone().unwrap_or_else(|| "stopped".into()))),
         }
     }
 
@@ -596,7 +605,7 @@ impl Channels {
         for (i, piece) in text::chunks(text, limit).iter().enumerate() {
             let nonce = nonce(&format!("send:{idempotency_key}:{i}"));
             let id = deliver(&transport, &self.tuning, &channel, to, piece, None, &nonce).await.map_err(|e| e.message().to_string())?;
-            status.lock().unwrap_or_else(|p| p.into_inner()).last_outbound_at = Some(now_ms());
+            lock(&status).last_outbound_at = Some(now_ms());
             ids.push(id);
         }
         if ids.is_empty() {
@@ -632,7 +641,7 @@ impl Channels {
             .slots()
             .iter()
             .filter(|s| only.is_none_or(|o| o == s.config.id))
-            .map(|s| (s.config.clone(), s.status.lock().unwrap_or_else(|p| p.into_inner()).clone(), s.transport.clone()))
+            .map(|s| (s.config.clone(), lock(&s.status).clone(), s.transport.clone()))
             .collect();
         let mut out = Vec::new();
         for (config, status, transport) in snapshot {
@@ -672,7 +681,7 @@ impl Channels {
         let mut labels = serde_json::Map::new();
         let mut order = Vec::new();
         for s in slots.iter() {
-            let st = s.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let st = lock(&s.status).clone();
             channels.insert(s.config.id.to_string(), summary_json(&s.config, &st));
             labels.insert(s.config.id.to_string(), json!(label(s.config.id)));
             order.push(s.config.id);
@@ -685,7 +694,7 @@ fn stop_slot(slot: &mut Slot) {
     slot.tasks.clear();
     slot.transport = None;
     slot.link = None;
-    let mut s = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = lock(&slot.status);
     if s.running {
         s.last_stop_at = Some(now_ms());
     }
@@ -888,12 +897,11 @@ async fn worker(channels: Arc<Channels>, link: Link, transport: Transport, wake:
                 tasks.push(crate::rt::spawn(finish(channels.clone(), link.clone(), transport.clone(), entry, run)));
             }
         }
-        // Woken by a new message; the timer picks up entries skipped for the concurrency cap.
-        smol::future::or(async { wake.recv().await.ok() }, async {
-            smol::Timer::after(Duration::from_millis(500)).await;
-            None
-        })
-        .await;
+        // Woken by a new message, or by a delivery that ended (which frees a place for an entry
+        // skipped at the concurrency cap). An idle channel costs no wake-ups.
+        if wake.recv().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -929,7 +937,9 @@ async fn admit(channels: &Arc<Channels>, link: &Link, transport: &Transport, ent
     }
     let cfg = channels.config();
     let ch = cfg.channels.get(id)?;
-    let paired = channels.pairing.allowed(id).unwrap_or_else(|e| {
+    // The pairing files are shared with the CLI under a file lock: read them off the executor.
+    let store = channels.pairing.clone();
+    let paired = smol::unblock(move || store.allowed(id)).await.unwrap_or_else(|e| {
         log::warn!(target: "channels", "{id}: cannot read the pairing allow list: {e}");
         Vec::new()
     });
@@ -941,7 +951,8 @@ async fn admit(channels: &Arc<Channels>, link: &Link, transport: &Transport, ent
             return None;
         }
         access::Decision::Pair => {
-            let ask = channels.pairing.ask(id, &msg.sender, &msg.sender_label, &msg.chat, now_ms());
+            let (store, sender, label_, chat) = (channels.pairing.clone(), msg.sender.clone(), msg.sender_label.clone(), msg.chat.clone());
+            let ask = smol::unblock(move || store.ask(id, &sender, &label_, &chat, now_ms())).await;
             return match ask {
                 Ok(pairing::Ask::New(code)) => {
                     log::info!(target: "channels", "{id}: pairing requested by {} ({}); approve with `openclaw pairing approve {id} {code}`", msg.sender, msg.sender_label);
@@ -995,8 +1006,14 @@ async fn admit(channels: &Arc<Channels>, link: &Link, transport: &Transport, ent
     }
 }
 
-/// Waits for the answer and delivers it, chunk by chunk, journaling each step.
+/// Waits for the answer and delivers it, chunk by chunk, journaling each step; then tells the
+/// worker a place is free.
 async fn finish(channels: Arc<Channels>, link: Link, transport: Transport, entry: Entry, next: Next) {
+    deliver_answer(&channels, &link, &transport, &entry, next).await;
+    let _ = link.wake.try_send(());
+}
+
+async fn deliver_answer(channels: &Channels, link: &Link, transport: &Transport, entry: &Entry, next: Next) {
     let id = link.id;
     let msg = &entry.msg;
     let reply = match next {
@@ -1023,12 +1040,12 @@ async fn finish(channels: Arc<Channels>, link: Link, transport: Transport, entry
     };
     // The official silent token: the agent chose not to answer.
     if reply.is_empty() || reply == "NO_REPLY" {
-        finish_entry(&link, &msg.id, "no-reply").await;
+        finish_entry(link, &msg.id, "no-reply").await;
         return;
     }
     if entry.reply.is_none() {
-        let (j, mid, r) = (link.journal.clone(), msg.id.clone(), reply.clone());
-        if let Err(e) = smol::unblock(move || j.replied(&mid, &r)).await {
+        let (mid, r) = (msg.id.clone(), reply.clone());
+        if let Err(e) = link.journaled(move |j| j.replied(&mid, &r)).await {
             log::error!(target: "channels", "{id}: cannot journal the answer to {}: {e}", msg.id);
         }
     }
@@ -1036,28 +1053,28 @@ async fn finish(channels: Arc<Channels>, link: Link, transport: Transport, entry
     let pieces = text::chunks(&reply, limit);
     for (i, piece) in pieces.iter().enumerate().skip(entry.sent) {
         let reply_to = if i == 0 { msg.reply_to.as_deref() } else { None };
-        match deliver(&transport, &link.tuning, id, &msg.chat, piece, reply_to, &nonce(&format!("{id}:{}:{i}", msg.id))).await {
+        match deliver(transport, &link.tuning, id, &msg.chat, piece, reply_to, &nonce(&format!("{id}:{}:{i}", msg.id))).await {
             Ok(_) => {
                 link.status().last_outbound_at = Some(now_ms());
-                let (j, mid) = (link.journal.clone(), msg.id.clone());
-                if let Err(e) = smol::unblock(move || j.sent(&mid, i)).await {
+                let mid = msg.id.clone();
+                if let Err(e) = link.journaled(move |j| j.sent(&mid, i)).await {
                     log::error!(target: "channels", "{id}: cannot journal a delivered chunk of {}: {e}", msg.id);
                 }
             }
             Err(e) => {
                 log::error!(target: "channels", "{id}: giving up on the answer to message {} in {}: {}", msg.id, msg.chat, e.message());
                 link.status().last_error = Some(format!("send failed: {}", e.message()));
-                finish_entry(&link, &msg.id, "failed").await;
+                finish_entry(link, &msg.id, "failed").await;
                 return;
             }
         }
     }
-    finish_entry(&link, &msg.id, "delivered").await;
+    finish_entry(link, &msg.id, "delivered").await;
 }
 
 async fn finish_entry(link: &Link, msg_id: &str, result: &'static str) {
-    let (j, mid) = (link.journal.clone(), msg_id.to_string());
-    if let Err(e) = smol::unblock(move || j.done(&mid, result)).await {
+    let mid = msg_id.to_string();
+    if let Err(e) = link.journaled(move |j| j.done(&mid, result)).await {
         log::error!(target: "channels", "{}: cannot journal the end of message {msg_id}: {e}", link.id);
     }
 }

@@ -67,11 +67,13 @@ impl Client {
         Err(SendError::from_status(reply.status, message, reply.retry_after))
     }
 
+    /// The phone number node: the credentials check behind `probe` and [`watch`].
+    async fn lookup(&self) -> std::io::Result<super::ApiReply> {
+        call_json("GET", &self.node, &[("Authorization", &self.auth())], None, limits::CHANNEL_REQUEST_TIMEOUT).await
+    }
+
     pub async fn probe(&self) -> Result<Value, String> {
-        let auth = self.auth();
-        let reply = call_json("GET", &self.node, &[("Authorization", &auth)], None, limits::CHANNEL_REQUEST_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
+        let reply = self.lookup().await.map_err(|e| e.to_string())?;
         if reply.status != 200 {
             return Err(graph_error(&reply.body, reply.status));
         }
@@ -91,8 +93,7 @@ fn graph_error(body: &Value, status: u16) -> String {
 pub async fn watch(client: Client, link: Link) {
     let mut backoff = Backoff::new(&link.tuning);
     loop {
-        let auth = client.auth();
-        match call_json("GET", &client.node, &[("Authorization", &auth)], None, limits::CHANNEL_REQUEST_TIMEOUT).await {
+        match client.lookup().await {
             Ok(r) if r.status == 200 => {
                 link.connected(r.body["display_phone_number"].as_str().map(str::to_string));
                 return;

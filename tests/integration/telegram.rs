@@ -190,14 +190,18 @@ fn a_conflict_is_a_clear_error_not_a_tight_loop_and_502s_are_survived() {
         tg.inject("getUpdates", Fault::Conflict);
     }
     let gw = builder(config(&tg, open())).start();
+    assert!(wait_for(WAIT, || tg.calls("getUpdates") >= 1));
+    let first_conflict = Instant::now();
     let s = smol::block_on(status_until(&gw, WAIT, |s| s["lastError"].as_str().is_some_and(|e| e.contains("409"))));
     assert!(s["lastError"].as_str().unwrap().contains("another bot instance"), "{s}");
     assert_eq!(s["connected"], false);
-    // Exponential backoff between conflicts: four conflicts take at least 100+200+400 ms worth of
-    // (jittered, halved at worst) waits, not a burst.
+    // Exponential backoff between conflicts (windows 100, 200, 400, 400 ms, each wait at least
+    // half its window): the poll after the fourth conflict comes no sooner than 550 ms after the
+    // first, where a tight loop would take a few milliseconds.
     assert!(wait_for(WAIT, || tg.calls("getUpdates") >= 5));
-    let polls = tg.calls("getUpdates");
-    assert!(polls <= 8, "{polls} polls: a tight loop");
+    let waited = first_conflict.elapsed();
+    assert!(waited >= Duration::from_millis(500), "four conflicts in {waited:?}: a tight loop");
+    assert!(tg.calls("getUpdates") <= 6, "{} polls", tg.calls("getUpdates"));
     tg.inject("getUpdates", Fault::Status(502));
     tg.inject("getUpdates", Fault::Drop);
     tg.push_private(3, "hello after the trouble");
