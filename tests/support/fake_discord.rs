@@ -14,13 +14,15 @@
 //! order. Everything is recorded so tests can prove what the gateway did and how often.
 //!
 //! Plain `ws://` and `http://` on 127.0.0.1: TLS is the transport's business, not the protocol's.
+//! HTTP itself (reading the request, writing the answer, accepting) is [`super::fake_http`]'s.
 
+use super::fake_http::{self, Request, reason};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{self, Message, WebSocket};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -31,9 +33,6 @@ pub const BOT_ID: &str = "900000000000000001";
 
 /// Largest WebSocket frame or message accepted from the bot.
 const MAX_FRAME: usize = 1 << 20;
-/// Largest HTTP request head and body.
-const MAX_HEAD: usize = 64 << 10;
-const MAX_BODY: usize = 1 << 20;
 /// Read timeout on a gateway socket: how often its thread looks at the test's commands.
 const POLL: Duration = Duration::from_millis(20);
 /// Milliseconds from the Unix epoch to the Discord epoch (2015-01-01), for snowflakes.
@@ -212,10 +211,8 @@ impl FakeDiscord {
             rest: Mutex::new(Rest::default()),
             last_id: Mutex::new(0),
         });
-        let s = shared.clone();
-        std::thread::spawn(move || accept_loop(s, gw, serve_gateway));
-        let s = shared.clone();
-        std::thread::spawn(move || accept_loop(s, rest, serve_rest));
+        fake_http::spawn_accept_loop(gw, shared.clone(), stopped, serve_gateway);
+        fake_http::spawn_accept_loop(rest, shared.clone(), stopped, serve_rest);
         FakeDiscord { shared }
     }
 
@@ -253,14 +250,8 @@ impl FakeDiscord {
 
     /// Waits until at least `n` messages were created or `limit` passed; returns them all.
     pub fn wait_sent(&self, n: usize, limit: Duration) -> Vec<Sent> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let sent = self.sent();
-            if sent.len() >= n || Instant::now() >= deadline {
-                return sent;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        super::wait_for(limit, || self.sent().len() >= n);
+        self.sent()
     }
 
     /// The `d` of every Identify received (including refused ones).
@@ -365,9 +356,8 @@ impl FakeDiscord {
 impl Drop for FakeDiscord {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake both accept loops so they see the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.shared.gw_port));
-        let _ = TcpStream::connect(("127.0.0.1", self.shared.rest_port));
+        fake_http::wake(self.shared.gw_port);
+        fake_http::wake(self.shared.rest_port);
     }
 }
 
@@ -418,15 +408,9 @@ fn iso_now() -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_micros())
 }
 
-fn accept_loop(s: Arc<Shared>, listener: TcpListener, serve: fn(Arc<Shared>, TcpStream)) {
-    for stream in listener.incoming() {
-        if s.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let s = s.clone();
-        std::thread::spawn(move || serve(s, stream));
-    }
+/// Whether the fake was dropped: the accept loops' stop flag.
+fn stopped(s: &Shared) -> bool {
+    s.stop.load(Ordering::SeqCst)
 }
 
 // ---- Gateway ---------------------------------------------------------------------------------
@@ -689,73 +673,10 @@ impl Conn {
 
 // ---- REST ------------------------------------------------------------------------------------
 
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// Reads one request: the head (≤ 64 KiB) and a Content-Length body (≤ 1 MiB).
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, target) = (first.next()?.to_string(), first.next()?.to_string());
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    if len > MAX_BODY {
-        return None;
-    }
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(len);
-    Some(Request { method, target, headers, body })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
-}
-
 /// An answer: status, extra headers, content type and body.
 struct Answer {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Vec<(&'static str, String)>,
     content_type: &'static str,
     body: Vec<u8>,
 }
@@ -773,13 +694,15 @@ fn form_error(field: &str, code: &str, message: &str) -> Answer {
 
 fn serve_rest(s: Arc<Shared>, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some(req) = read_request(&mut stream) else { return };
+    // A request the fake cannot frame is closed unanswered: the client under test never sends
+    // one, so no Discord-shaped refusal is worth faking.
+    let Ok(req) = fake_http::read_request(&mut stream, fake_http::MAX_BODY) else { return };
     let fault = {
         let mut r = s.rest.lock().unwrap();
         r.calls.push((req.method.clone(), req.target.clone()));
         r.faults.pop_front()
     };
-    let path = req.target.split('?').next().unwrap_or_default().to_string();
+    let path = req.path().to_string();
     let bucket = format!("{:08x}", path.bytes().filter(|b| !b.is_ascii_digit()).fold(7u32, |h, b| h.wrapping_mul(31) ^ b as u32));
     let mut reset_after = 1.0;
     let mut remaining = 4;
@@ -798,8 +721,8 @@ fn serve_rest(s: Arc<Shared>, mut stream: TcpStream) {
             reset_after = retry_after_secs;
             remaining = 0;
             let mut a = answer(429, json!({"message": "You are being rate limited.", "retry_after": retry_after_secs, "global": false}));
-            a.headers.push(("Retry-After".into(), format!("{}", retry_after_secs.ceil() as u64)));
-            a.headers.push(("X-RateLimit-Scope".into(), "user".into()));
+            a.headers.push(("Retry-After", format!("{}", retry_after_secs.ceil() as u64)));
+            a.headers.push(("X-RateLimit-Scope", "user".into()));
             a
         }
         Some(RestFault::Status(status)) => {
@@ -807,31 +730,25 @@ fn serve_rest(s: Arc<Shared>, mut stream: TcpStream) {
         }
         None => route(&s, &req, &path),
     };
+    // Every answer carries the rate-limit headers, as Discord's do.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         X-RateLimit-Limit: 5\r\nX-RateLimit-Remaining: {remaining}\r\nX-RateLimit-Reset: {:.3}\r\n\
-         X-RateLimit-Reset-After: {reset_after:.3}\r\nX-RateLimit-Bucket: {bucket}\r\n",
-        a.status,
-        reason(a.status),
-        a.content_type,
-        a.body.len(),
-        now + reset_after,
-    );
-    for (k, v) in &a.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&a.body);
-    let _ = stream.flush();
+    let (remaining, reset, reset_after) = (remaining.to_string(), format!("{:.3}", now + reset_after), format!("{reset_after:.3}"));
+    let mut headers = vec![
+        ("X-RateLimit-Limit", "5"),
+        ("X-RateLimit-Remaining", remaining.as_str()),
+        ("X-RateLimit-Reset", reset.as_str()),
+        ("X-RateLimit-Reset-After", reset_after.as_str()),
+        ("X-RateLimit-Bucket", bucket.as_str()),
+    ];
+    headers.extend(a.headers.iter().map(|(k, v)| (*k, v.as_str())));
+    fake_http::respond(&mut stream, a.status, a.content_type, &headers, &a.body);
 }
 
 fn route(s: &Shared, req: &Request, path: &str) -> Answer {
     let Some(rest) = path.strip_prefix("/api/v10/") else {
         return answer(404, json!({"message": "404: Not Found", "code": 0}));
     };
-    let auth = req.headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str());
+    let auth = req.header("authorization");
     if !s.token_valid.load(Ordering::SeqCst) || auth != Some(format!("Bot {}", s.token).as_str()) {
         return answer(401, json!({"message": "401: Unauthorized", "code": 0}));
     }
@@ -910,6 +827,7 @@ fn create_message(s: &Shared, channel_id: &str, b: &Value) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     const TOKEN: &str = "bot-token-1";
 

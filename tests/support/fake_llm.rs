@@ -4,11 +4,14 @@
 //! a default text reply), can inject faults — an HTTP error with `Retry-After`, a stall, a
 //! connection cut mid-stream, malformed chunks, an in-stream error — and records every request so
 //! tests can prove what was sent and how often.
+//!
+//! HTTP itself (reading the request, writing the answer, accepting) is [`super::fake_http`]'s.
 
+use super::fake_http;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +63,11 @@ impl Reply {
     }
 }
 
+/// Largest request body the fake reads: a whole conversation goes with every turn, so providers
+/// take many megabytes (Anthropic documents 32 MB for Messages) where a channel API takes a few
+/// kilobytes.
+const MAX_BODY: usize = 32 << 20;
+
 /// The default reply (the observed mock's words).
 pub const DEFAULT_PIECES: &[&str] = &["Hello", " from", " the", " mock", " model", "."];
 
@@ -104,6 +112,8 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     /// The API key a request must carry (`Authorization: Bearer` / `x-api-key`).
     key: Option<String>,
+    /// Set for [`FakeLlm::start_tls`].
+    tls: Option<Arc<futures_rustls::rustls::ServerConfig>>,
 }
 
 /// A running fake provider on 127.0.0.1.
@@ -130,30 +140,10 @@ impl FakeLlm {
             script: Mutex::new(VecDeque::new()),
             received: Mutex::new(Vec::new()),
             key: key.map(str::to_string),
+            tls: tls.then(tls_server_config),
         });
-        let s = shared.clone();
-        let tls_config = tls.then(tls_server_config);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let s = s.clone();
-                let tls_config = tls_config.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    match tls_config {
-                        Some(cfg) => {
-                            let Ok(conn) = futures_rustls::rustls::ServerConnection::new(cfg) else { return };
-                            let mut tls = futures_rustls::rustls::StreamOwned::new(conn, stream);
-                            handle(&s, &mut tls);
-                        }
-                        None => {
-                            let mut plain = stream;
-                            handle(&s, &mut plain);
-                        }
-                    }
-                });
-            }
-        });
+        // Never stopped: the fake lives as long as the test process, like its listener.
+        fake_http::spawn_accept_loop(listener, shared.clone(), |_| false, connection);
         FakeLlm { port, shared }
     }
 
@@ -212,31 +202,27 @@ fn tls_server_config() -> Arc<futures_rustls::rustls::ServerConfig> {
     )
 }
 
-/// Reads one request (head and Content-Length body).
-fn read_request<S: Read>(stream: &mut S) -> Option<Received> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
+/// One connection, over TLS when the fake serves it.
+fn connection(s: Arc<Shared>, stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    match s.tls.clone() {
+        Some(cfg) => {
+            let Ok(conn) = futures_rustls::rustls::ServerConnection::new(cfg) else { return };
+            let mut tls = futures_rustls::rustls::StreamOwned::new(conn, stream);
+            handle(&s, &mut tls);
         }
-        let (n, v) = h.split_once(':')?;
-        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        None => {
+            let mut plain = stream;
+            handle(&s, &mut plain);
+        }
     }
-    let len: usize = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Received { path, headers, body: serde_json::from_slice(&body).unwrap_or(Value::Null) })
 }
 
 fn handle<S: Read + Write>(s: &Shared, stream: &mut S) {
-    let Some(req) = read_request(stream) else { return };
+    // A request the fake cannot frame is closed unanswered: the client under test never sends
+    // one, so no provider-shaped refusal is worth faking.
+    let Ok(req) = fake_http::read_request(stream, MAX_BODY) else { return };
+    let req = Received { path: req.target, headers: req.headers, body: serde_json::from_slice(&req.body).unwrap_or(Value::Null) };
     let expected = match s.flavor {
         Flavor::OpenAi => "/v1/chat/completions",
         Flavor::Anthropic => "/v1/messages",
@@ -312,12 +298,8 @@ fn error<S: Write>(stream: &mut S, flavor: Flavor, status: u16, message: &str, r
         }
     }
     .to_string();
-    let mut head = format!("HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-    if let Some(r) = retry_after {
-        head.push_str(&format!("Retry-After: {r}\r\n"));
-    }
-    let _ = stream.write_all(format!("{head}Connection: close\r\n\r\n{body}").as_bytes());
-    let _ = stream.flush();
+    let retry = retry_after.map(|r| ("Retry-After", r));
+    fake_http::respond(stream, status, "application/json", retry.as_slice(), body.as_bytes());
 }
 
 /// Writes one provider's event stream as HTTP/1.1 chunked frames.
@@ -330,9 +312,8 @@ struct Sse<'a, S: Write> {
 
 impl<S: Write> Sse<'_, S> {
     fn head(&mut self) {
-        let _ = self
-            .stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        let head = fake_http::head(200, "text/event-stream", &[("Transfer-Encoding", "chunked")]);
+        let _ = self.stream.write_all(head.as_bytes());
         let _ = self.stream.flush();
     }
 

@@ -6,12 +6,11 @@
 //! method (HTTP errors, 429 with `retry_after`, stalls, dropped connections), and read back what
 //! the gateway sent and how it polled.
 //!
-//! Plain std threads and sockets, one thread per connection and one request per connection
-//! (`Connection: close`), so the fake shares no code or runtime with the client under test.
+//! HTTP itself (reading the request, writing the answer, accepting) is [`super::fake_http`]'s.
 
+use super::fake_http::{self, reason};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,9 +22,7 @@ pub const BOT_ID: i64 = 7_000_001;
 pub const FIRST_UPDATE_ID: i64 = 100_000_001;
 /// Telegram's limit on a message's text, in characters.
 pub const MAX_TEXT: usize = 4096;
-/// Limits so that a broken client cannot make the fake (and the test) hang or eat memory.
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 1024 * 1024;
+/// So that a broken client cannot make the fake (and the test) hang.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const CONFLICT: &str = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 
@@ -143,18 +140,7 @@ impl FakeTelegram {
             shutdown: AtomicBool::new(false),
             stalled: Mutex::new(Vec::new()),
         });
-        let s = shared.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                // Drop connects once to wake this loop after setting the flag.
-                if s.shutdown.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || serve(&s, stream));
-            }
-        });
+        fake_http::spawn_accept_loop(listener, shared.clone(), |s| s.shutdown.load(Ordering::SeqCst), |s, c| serve(&s, c));
         FakeTelegram { port, shared }
     }
 
@@ -254,7 +240,7 @@ impl Drop for FakeTelegram {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
-        let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(1));
+        fake_http::wake(self.port);
         for s in self.shared.stalled.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -281,61 +267,17 @@ fn mentions(text: &str, username: &str) -> Vec<Value> {
     out
 }
 
-/// One HTTP request as far as the fake needs it.
-struct Request {
-    path: String,
-    query: String,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-impl Request {
-    /// Query-string parameters, overridden by those of a JSON or form body.
-    fn params(&self) -> Map<String, Value> {
-        let mut p = Map::new();
-        form_into(&self.query, &mut p);
-        if self.content_type.contains("x-www-form-urlencoded") {
-            form_into(&String::from_utf8_lossy(&self.body), &mut p);
-        } else if let Ok(Value::Object(o)) = serde_json::from_slice(&self.body) {
-            p.extend(o);
-        }
-        p
+/// Query-string parameters, overridden by those of a JSON or form body (the Bot API takes all
+/// three).
+fn params(req: &fake_http::Request) -> Map<String, Value> {
+    let mut p = Map::new();
+    form_into(req.query(), &mut p);
+    if req.header("content-type").is_some_and(|t| t.to_ascii_lowercase().contains("x-www-form-urlencoded")) {
+        form_into(&String::from_utf8_lossy(&req.body), &mut p);
+    } else if let Ok(Value::Object(o)) = serde_json::from_slice(&req.body) {
+        p.extend(o);
     }
-}
-
-/// Reads one request; `Err(Some(status))` to answer with that error, `Err(None)` to just close.
-fn read_request(stream: &TcpStream) -> Result<Request, Option<u16>> {
-    let mut reader = BufReader::new(stream);
-    let mut head = Vec::new();
-    while !(head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n")) {
-        let room = (MAX_HEAD + 1 - head.len()) as u64;
-        if (&mut reader).take(room).read_until(b'\n', &mut head).map_err(|_| None)? == 0 {
-            return Err(None);
-        }
-        if head.len() > MAX_HEAD {
-            return Err(Some(431));
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let mut lines = head.lines();
-    let target = lines.next().and_then(|l| l.split_whitespace().nth(1)).ok_or(Some(400))?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (mut len, mut content_type) = (0usize, String::new());
-    for (name, value) in lines.filter_map(|l| l.split_once(':')) {
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => len = value.parse().map_err(|_| Some(400))?,
-            "content-type" => content_type = value.to_ascii_lowercase(),
-            "transfer-encoding" => return Err(Some(411)),
-            _ => {}
-        }
-    }
-    if len > MAX_BODY {
-        return Err(Some(413));
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).map_err(|_| None)?;
-    Ok(Request { path: decode(path), query: query.to_string(), content_type, body })
+    p
 }
 
 fn form_into(s: &str, p: &mut Map<String, Value>) {
@@ -395,34 +337,8 @@ fn error(code: u16, description: &str) -> (u16, Value) {
     (code, json!({"ok": false, "error_code": code, "description": description}))
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
-    }
-}
-
 fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        reason(status),
-        body.len()
-    );
-    let _ = stream.write_all(format!("{head}{body}").as_bytes());
-    let _ = stream.flush();
+    fake_http::respond(stream, status, content_type, &[], body.as_bytes());
 }
 
 fn respond_json(stream: &mut TcpStream, (status, body): (u16, Value)) {
@@ -433,12 +349,13 @@ fn respond_json(stream: &mut TcpStream, (status, body): (u16, Value)) {
 fn serve(s: &Shared, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let req = match read_request(&stream) {
+    let req = match fake_http::read_request(&mut stream, fake_http::MAX_BODY) {
         Ok(r) => r,
         Err(Some(status)) => return respond_json(&mut stream, error(status, reason(status))),
         Err(None) => return,
     };
-    let Some((token, method)) = req.path.strip_prefix("/bot").and_then(|r| r.split_once('/')) else {
+    let path = decode(req.path());
+    let Some((token, method)) = path.strip_prefix("/bot").and_then(|r| r.split_once('/')) else {
         return respond_json(&mut stream, error(404, "Not Found"));
     };
     let method = method.to_ascii_lowercase();
@@ -472,7 +389,7 @@ fn serve(s: &Shared, mut stream: TcpStream) {
         Some(Fault::Conflict) => return respond_json(&mut stream, error(409, CONFLICT)),
         Some(Fault::Unauthorized) => return respond_json(&mut stream, error(401, "Unauthorized")),
     }
-    let p = req.params();
+    let p = params(&req);
     let answer = match method.as_str() {
         "getme" => (200, json!({"ok": true, "result": bot_user(s)})),
         "getupdates" => get_updates(s, &p),
@@ -571,6 +488,7 @@ fn send_chat_action(s: &Shared, p: &Map<String, Value>) -> (u16, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     const T: &str = "123456:ABC-fake";
 

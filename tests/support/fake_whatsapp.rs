@@ -13,10 +13,13 @@
 //! Inbound is the other direction: Meta POSTs notifications to the gateway's webhook, signed with
 //! `X-Hub-Signature-256`. The gateway serves that endpoint; this file only builds the bodies
 //! ([`text_notification`], [`status_notification`]) and the header value ([`signature`]).
+//!
+//! HTTP itself (reading the request, writing the answer, accepting) is [`super::fake_http`]'s.
 
+use super::fake_http::{self, MAX_BODY, Request};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,10 +38,6 @@ pub const CONTACT_NAME: &str = "Test User";
 /// `recipient_id` in [`status_notification`] (the builder takes no recipient).
 pub const STATUS_RECIPIENT: &str = "15550001111";
 
-/// Longest head the fake reads; a longer one is refused, so a broken client cannot grow memory.
-const MAX_HEAD: usize = 64 * 1024;
-/// Largest request body the fake accepts.
-const MAX_BODY: usize = 1024 * 1024;
 /// Longest text body the Cloud API accepts for a `text` message, in characters.
 const MAX_TEXT: usize = 4096;
 
@@ -105,17 +104,7 @@ impl FakeWhatsApp {
             counter: AtomicU64::new(1),
             stop: AtomicBool::new(false),
         });
-        let s = shared.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || handle(&s, stream));
-            }
-        });
+        fake_http::spawn_accept_loop(listener, shared.clone(), |s| s.stop.load(Ordering::SeqCst), |s, c| handle(&s, c));
         FakeWhatsApp { port, shared }
     }
 
@@ -133,14 +122,8 @@ impl FakeWhatsApp {
     /// Waits until at least `n` messages were accepted or `limit` passed, and returns what was
     /// accepted by then (possibly fewer than `n`: the caller asserts the count).
     pub fn wait_sent(&self, n: usize, limit: Duration) -> Vec<Sent> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let sent = self.sent();
-            if sent.len() >= n || Instant::now() >= deadline {
-                return sent;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        super::wait_for(limit, || self.sent().len() >= n);
+        self.sent()
     }
 
     /// `(method, request target)` of every request read, faulted and refused ones included. The
@@ -164,8 +147,7 @@ impl FakeWhatsApp {
 impl Drop for FakeWhatsApp {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so the loop sees the flag.
-        let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(200));
+        fake_http::wake(self.port);
     }
 }
 
@@ -204,98 +186,15 @@ fn unsupported(s: &Shared, method: &str, id: &str) -> (u16, Value) {
     (400, graph_error(s, &msg, "GraphMethodException", 100, Some(33), None))
 }
 
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one request with bounded head and body; `Err(Some(status))` asks for a refusal,
-/// `Err(None)` means the peer went away or timed out.
-fn read_request(stream: &mut TcpStream) -> Result<Request, Option<u16>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(Some(431));
-        }
-        let n = stream.read(&mut chunk).map_err(|_| None)?;
-        if n == 0 {
-            return Err(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let (Some(method), Some(target)) = (first.next(), first.next()) else { return Err(Some(400)) };
-    let mut headers = Vec::new();
-    for line in lines.filter(|l| !l.is_empty()) {
-        let Some((n, v)) = line.split_once(':') else { return Err(Some(400)) };
-        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    let mut req = Request { method: method.to_string(), target: target.to_string(), headers, body: Vec::new() };
-    if req.header("transfer-encoding").is_some() {
-        return Err(Some(411)); // the fake takes Content-Length bodies only
-    }
-    let len: usize = match req.header("content-length") {
-        Some(v) => v.parse().map_err(|_| Some(400))?,
-        None => 0,
-    };
-    if len > MAX_BODY {
-        return Err(Some(413));
-    }
-    if req.header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-    }
-    req.body = buf[head_end..].to_vec();
-    while req.body.len() < len {
-        let n = stream.read(&mut chunk).map_err(|_| None)?;
-        if n == 0 {
-            return Err(None);
-        }
-        req.body.extend_from_slice(&chunk[..n]);
-    }
-    req.body.truncate(len);
-    Ok(req)
-}
-
-/// Writes one JSON answer and closes: `Connection: close`, so one request per connection.
+/// Writes one JSON answer (`Connection: close`, so one request per connection), then half-closes
+/// and drains briefly: this fake refuses some requests before reading their body (431, 413, 411),
+/// and unread request bytes would turn the close into a reset that could destroy the answer
+/// before the client reads it.
 fn respond(stream: &mut TcpStream, status: u16, body: &Value) {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    let body = body.to_string();
-    let mut head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n");
-    if status == 401 {
-        head.push_str("WWW-Authenticate: OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token\"\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
-    let _ = stream.flush();
-    // Half-close and drain briefly, so unread request bytes do not turn the close into a reset
-    // that could destroy the answer before the client reads it.
+    // As from Graph, a 401 carries an OAuth challenge.
+    let challenge = [("WWW-Authenticate", "OAuth \"Facebook Platform\" \"invalid_token\" \"Invalid OAuth access token\"")];
+    let headers: &[(&str, &str)] = if status == 401 { &challenge } else { &[] };
+    fake_http::respond(stream, status, "application/json; charset=UTF-8", headers, body.to_string().as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let mut sink = [0u8; 8192];
@@ -310,7 +209,7 @@ fn respond(stream: &mut TcpStream, status: u16, body: &Value) {
 
 fn handle(s: &Shared, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let req = match read_request(&mut stream) {
+    let req = match fake_http::read_request(&mut stream, MAX_BODY) {
         Ok(req) => req,
         Err(Some(status)) => {
             let why = match status {
@@ -362,7 +261,7 @@ fn answer(s: &Shared, req: &Request) -> (u16, Value) {
         let msg = "Error validating access token: Session has expired on Monday, 01-Jan-24 00:00:00 PST.";
         return (401, graph_error(s, msg, "OAuthException", 190, Some(463), None));
     }
-    let path = req.target.split_once('?').map_or(req.target.as_str(), |(p, _)| p);
+    let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     let version_ok = segments[0]
         .strip_prefix('v')
@@ -479,6 +378,7 @@ pub fn signature(app_secret: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     /// One request over a plain socket; returns the status and the JSON body.
     fn call(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {

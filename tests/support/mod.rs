@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_discord;
+pub mod fake_http;
 pub mod fake_llm;
 pub mod fake_telegram;
 pub mod fake_whatsapp;
