@@ -348,3 +348,16 @@ pub const CHANNEL_CONCURRENT_MESSAGES: usize = 16;
 /// Remembered `send` idempotency keys (5 minutes each, as the official dedupe cache).
 pub const SEND_DEDUPE_ENTRIES: usize = 1000;
 pub const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
+/// Bounds on the heartbeat interval a Discord gateway asks for in Hello (Discord sends 41.25 s);
+/// a value outside them is a protocol error, not something to trust.
+pub const DISCORD_HEARTBEAT_MIN: Duration = Duration::from_millis(50);
+pub const DISCORD_HEARTBEAT_MAX: Duration = Duration::from_secs(300);
+/// Time one payload may take to go out on the Discord gateway before the connection counts as
+/// lost (a peer that stopped reading must not hang the receiver).
+pub const DISCORD_GATEWAY_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Discord DM channels remembered (one per user the bot wrote to by user id); beyond this one is
+/// forgotten and opened again when needed.
+pub const DISCORD_DM_CHANNELS_CACHED: usize = 256;
+/// Pause before the next Discord REST request when an answer says its rate-limit bucket is empty
+/// without saying for how long (`X-RateLimit-Reset-After` missing).
+pub const DISCORD_BUCKET_RESET_DEFAULT: Duration = Duration::from_secs(1);

@@ -13,7 +13,8 @@
 //! Outbound messages carry a nonce with `enforce_nonce`, so a resend after a crash or a lost
 //! response is deduplicated by Discord. Rate limits are honoured: a 429 is a transient error with
 //! Discord's `retry_after`, and an exhausted bucket (`X-RateLimit-Remaining: 0`) holds the next
-//! request back until `X-RateLimit-Reset-After`.
+//! request back until `X-RateLimit-Reset-After`. "typing…" is a courtesy: it is skipped while
+//! requests are held back, and its own small bucket never holds an answer back.
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::journal::Inbound;
@@ -43,11 +44,6 @@ const GATEWAY_QUERY: &str = "/?v=10&encoding=json";
 /// Discord asks bots for a `DiscordBot (url, version)` user agent.
 const USER_AGENT: &str = concat!("DiscordBot (https://github.com/openclaw/openclaw, ", env!("CARGO_PKG_VERSION"), ")");
 
-/// Bounds on the `heartbeat_interval` taken from Hello (Discord sends 41250 ms); a value
-/// outside them is a protocol error, not something to trust.
-const HEARTBEAT_MIN: Duration = Duration::from_millis(50);
-const HEARTBEAT_MAX: Duration = Duration::from_secs(300);
-
 /// Gateway opcodes (Discord developer docs, "Opcodes and Status Codes").
 mod op {
     pub const DISPATCH: u64 = 0;
@@ -66,10 +62,35 @@ pub struct Client {
     /// REST base without a trailing slash (`https://discord.com/api/v10`).
     api_root: String,
     gateway_url: Option<String>,
-    /// DM channel per user id (`POST /users/@me/channels` answers the same channel every time).
-    dm_channels: Arc<Mutex<HashMap<String, String>>>,
-    /// No REST request before this instant: the last answer said the bucket is empty.
-    not_before: Arc<Mutex<Option<Instant>>>,
+    rest: Arc<Mutex<RestState>>,
+}
+
+/// What the REST calls of one client share.
+#[derive(Default)]
+struct RestState {
+    /// DM channel per user id (`POST /users/@me/channels` answers the same channel every time),
+    /// at most [`limits::DISCORD_DM_CHANNELS_CACHED`].
+    dm_channels: HashMap<String, String>,
+    /// No REST request before this instant: the last answer said its bucket is empty.
+    not_before: Option<Instant>,
+}
+
+/// A REST call that failed.
+#[derive(Debug)]
+struct RestError {
+    /// HTTP status of the answer; 0 when none came.
+    status: u16,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl From<RestError> for SendError {
+    fn from(e: RestError) -> SendError {
+        match e.status {
+            0 => SendError::Transient { message: e.message, retry_after: None },
+            status => SendError::from_status(status, e.message, e.retry_after),
+        }
+    }
 }
 
 /// Where a message goes.
@@ -77,6 +98,11 @@ pub struct Client {
 enum Target {
     Channel(String),
     User(String),
+}
+
+/// A Discord id (a u64 in decimal). Ids go into REST paths, so nothing else is taken for one.
+fn snowflake(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `channel:<id>`, `user:<id>`, `<@id>` or a bare channel id (also with a `discord:` prefix).
@@ -92,8 +118,7 @@ fn target(to: &str) -> Result<Target, String> {
     } else {
         (false, t)
     };
-    // Snowflakes only: the id goes into a REST path.
-    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !snowflake(id) {
         return Err(format!("{to:?} is not a Discord target (a channel id, channel:<id> or user:<id>)"));
     }
     Ok(if user { Target::User(id.to_string()) } else { Target::Channel(id.to_string()) })
@@ -108,38 +133,51 @@ impl Client {
             token: token.clone(),
             api_root: c.api_root.trim_end_matches('/').to_string(),
             gateway_url: c.gateway_url.clone().filter(|u| !u.trim().is_empty()),
-            dm_channels: Arc::new(Mutex::new(HashMap::new())),
-            not_before: Arc::new(Mutex::new(None)),
+            rest: Arc::default(),
         })
     }
 
-    fn not_before(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.not_before.lock().unwrap_or_else(|p| p.into_inner())
+    fn rest_state(&self) -> MutexGuard<'_, RestState> {
+        self.rest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How much longer the last answer asked us to hold requests back.
+    fn held_for(&self) -> Option<Duration> {
+        let left = self.rest_state().not_before?.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// One REST call, whatever its status; an error only when no answer came.
+    async fn call(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<ApiReply, RestError> {
+        let url = format!("{}{path}", self.api_root);
+        let auth = format!("Bot {}", self.token.expose());
+        let headers = [("Authorization", auth.as_str()), ("User-Agent", USER_AGENT)];
+        call_json(method, &url, &headers, body, limits::CHANNEL_REQUEST_TIMEOUT).await.map_err(|e| RestError {
+            status: 0,
+            message: format!("Discord {method} {path}: {e}"),
+            retry_after: None,
+        })
     }
 
     /// One REST call, after the rate-limit pause the previous answer asked for. Non-2xx answers
     /// become errors carrying Discord's message and `retry_after`.
-    async fn rest(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<ApiReply, SendError> {
-        let wait = self.not_before().map(|at| at.saturating_duration_since(Instant::now())).unwrap_or_default();
-        if !wait.is_zero() {
-            smol::Timer::after(wait.min(limits::CHANNEL_RETRY_AFTER_MAX)).await;
+    async fn rest(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<ApiReply, RestError> {
+        if let Some(wait) = self.held_for() {
+            smol::Timer::after(wait).await;
         }
-        let url = format!("{}{path}", self.api_root);
-        let auth = format!("Bot {}", self.token.expose());
-        let headers = [("Authorization", auth.as_str()), ("User-Agent", USER_AGENT)];
-        let reply = call_json(method, &url, &headers, body, limits::CHANNEL_REQUEST_TIMEOUT)
-            .await
-            .map_err(|e| SendError::Transient { message: format!("Discord {method} {path}: {e}"), retry_after: None })?;
+        let reply = self.call(method, path, body).await?;
         if reply.header("x-ratelimit-remaining").map(str::trim) == Some("0") {
-            let reset = reply.header("x-ratelimit-reset-after").and_then(seconds).unwrap_or(Duration::from_secs(1));
-            *self.not_before() = Some(Instant::now() + reset.min(limits::CHANNEL_RETRY_AFTER_MAX));
+            let reset = reply.header("x-ratelimit-reset-after").and_then(seconds).unwrap_or(limits::DISCORD_BUCKET_RESET_DEFAULT);
+            self.rest_state().not_before = Some(Instant::now() + reset);
         }
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
-        let retry_after = reply.body["retry_after"].as_f64().and_then(|s| seconds(&s.to_string())).or(reply.retry_after);
-        let message = format!("Discord {method} {path}: {} ({})", error_text(&reply.body), reply.status);
-        Err(SendError::from_status(reply.status, message, retry_after))
+        Err(RestError {
+            status: reply.status,
+            message: format!("Discord {method} {path}: {} ({})", error_text(&reply.body), reply.status),
+            retry_after: reply.body["retry_after"].as_f64().and_then(secs).or(reply.retry_after),
+        })
     }
 
     /// The channel to post in: the target itself, or the user's DM channel (opened once).
@@ -148,14 +186,21 @@ impl Client {
             Target::Channel(id) => return Ok(id),
             Target::User(id) => id,
         };
-        if let Some(c) = self.dm_channels.lock().unwrap_or_else(|p| p.into_inner()).get(&user) {
+        if let Some(c) = self.rest_state().dm_channels.get(&user) {
             return Ok(c.clone());
         }
         let reply = self.rest("POST", "/users/@me/channels", Some(&json!({"recipient_id": user}))).await?;
-        let Some(id) = reply.body["id"].as_str().filter(|id| !id.is_empty()) else {
-            return Err(SendError::Transient { message: "Discord opened a DM channel without an id".into(), retry_after: None });
+        let Some(id) = reply.body["id"].as_str().filter(|id| snowflake(id)) else {
+            return Err(SendError::Transient { message: "Discord opened a DM channel without a valid id".into(), retry_after: None });
         };
-        self.dm_channels.lock().unwrap_or_else(|p| p.into_inner()).insert(user, id.to_string());
+        let mut rest = self.rest_state();
+        if rest.dm_channels.len() >= limits::DISCORD_DM_CHANNELS_CACHED && !rest.dm_channels.contains_key(&user) {
+            // Any one may go: forgetting it costs one request the next time.
+            if let Some(old) = rest.dm_channels.keys().next().cloned() {
+                rest.dm_channels.remove(&old);
+            }
+        }
+        rest.dm_channels.insert(user, id.to_string());
         Ok(id.to_string())
     }
 
@@ -174,42 +219,44 @@ impl Client {
         }
     }
 
-    /// "typing…" for about 10 s; skipped while rate limited (it is only a courtesy).
+    /// "typing…" for about 10 s. Only a courtesy: skipped while requests are held back, and its
+    /// answer's bucket is not noted (typing has a small one, which must not hold answers back).
     pub async fn typing(&self, to: &str) {
-        if self.not_before().is_some_and(|at| at > Instant::now()) {
+        if self.held_for().is_some() {
             return;
         }
         if let Ok(channel) = self.channel(to).await {
-            let _ = self.rest("POST", &format!("/channels/{channel}/typing"), None).await;
+            let _ = self.call("POST", &format!("/channels/{channel}/typing"), None).await;
         }
     }
 
-    async fn me(&self) -> Result<Value, SendError> {
-        Ok(self.rest("GET", "/users/@me", None).await?.body)
-    }
-
     pub async fn probe(&self) -> Result<Value, String> {
-        let me = self.me().await.map_err(|e| e.message().to_string())?;
+        let me = self.rest("GET", "/users/@me", None).await.map_err(|e| e.message)?.body;
         Ok(json!({"bot": {"id": me["id"], "username": me["username"]}}))
     }
 
     /// The gateway to Identify on: the configured URL, or the one `GET /gateway/bot` names.
-    async fn gateway(&self) -> Result<String, SendError> {
+    async fn gateway(&self) -> Result<String, RestError> {
         if let Some(u) = &self.gateway_url {
             return Ok(u.clone());
         }
         let reply = self.rest("GET", "/gateway/bot", None).await?;
         match reply.body["url"].as_str() {
             Some(u) if !u.is_empty() => Ok(u.to_string()),
-            _ => Err(SendError::Transient { message: "GET /gateway/bot answered without a url".into(), retry_after: None }),
+            _ => Err(RestError { status: reply.status, message: "GET /gateway/bot answered without a url".into(), retry_after: None }),
         }
     }
 }
 
-/// Seconds (`"1.25"`) as a duration; `None` for anything negative or not a number.
+/// Seconds (`"1.25"`) as a duration; see [`secs`].
 fn seconds(text: &str) -> Option<Duration> {
-    let s = text.trim().parse::<f64>().ok()?;
-    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(86_400.0)))
+    text.trim().parse::<f64>().ok().and_then(secs)
+}
+
+/// Seconds as a duration, cut at [`limits::CHANNEL_RETRY_AFTER_MAX`] (no longer pause is
+/// honoured anyway); `None` for anything negative or not a number.
+fn secs(s: f64) -> Option<Duration> {
+    (s >= 0.0).then(|| Duration::from_secs_f64(s.min(limits::CHANNEL_RETRY_AFTER_MAX.as_secs_f64())))
 }
 
 /// Discord's error text: `message`, with the first field error of an "Invalid Form Body".
@@ -261,12 +308,20 @@ impl ResumeState {
     }
 }
 
+/// The gateway session a Resume continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Session {
+    id: String,
+    /// Where to Resume; empty means the gateway Identify uses.
+    resume_url: String,
+}
+
 /// What the receiver knows across connections.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     /// The session to Resume; `None` means the next connection Identifies.
-    session: Option<ResumeState>,
-    /// Last sequence number seen on the current session (heartbeats carry it).
+    session: Option<Session>,
+    /// Last sequence number handled on the session (heartbeats and Resume carry it).
     seq: Option<u64>,
     bot_id: String,
     bot_name: String,
@@ -275,11 +330,29 @@ struct State {
 }
 
 impl State {
-    /// The resume state at `seq` (the current sequence when `None`), for the journal cursor.
+    /// What a saved journal cursor restores (a fresh start without one).
+    fn restore(cursor: Option<&str>) -> State {
+        let Some(r) = cursor.and_then(ResumeState::parse) else { return State::default() };
+        State {
+            session: Some(Session { id: r.session_id, resume_url: r.resume_url }),
+            seq: Some(r.seq),
+            bot_id: r.bot_id,
+            bot_name: r.bot_name,
+            gateway: None,
+        }
+    }
+
+    /// The journal cursor that resumes after `seq` (after the current sequence when `None`).
     fn cursor_at(&self, seq: Option<u64>) -> Option<String> {
         let s = self.session.as_ref()?;
-        let seq = seq.or(self.seq).unwrap_or(s.seq);
-        Some(ResumeState { seq, bot_id: self.bot_id.clone(), bot_name: self.bot_name.clone(), ..s.clone() }.to_cursor())
+        let state = ResumeState {
+            session_id: s.id.clone(),
+            seq: seq.or(self.seq).unwrap_or(0),
+            resume_url: s.resume_url.clone(),
+            bot_id: self.bot_id.clone(),
+            bot_name: self.bot_name.clone(),
+        };
+        Some(state.to_cursor())
     }
 }
 
@@ -301,13 +374,7 @@ type Ws = WebSocketStream<Stream>;
 /// The receiver: one gateway connection at a time until a fatal error stops the channel.
 pub async fn receive(client: Client, link: Link) {
     let mut backoff = Backoff::new(&link.tuning);
-    let mut state = State::default();
-    if let Some(saved) = link.cursor().as_deref().and_then(ResumeState::parse) {
-        state.bot_id = saved.bot_id.clone();
-        state.bot_name = saved.bot_name.clone();
-        state.seq = Some(saved.seq);
-        state.session = Some(saved);
-    }
+    let mut state = State::restore(link.cursor().as_deref());
     loop {
         let mut ready_at: Option<Instant> = None;
         let end = connection(&client, &link, &mut state, &mut ready_at).await;
@@ -329,9 +396,7 @@ pub async fn receive(client: Client, link: Link) {
                 link.disconnected(&why);
                 // Discord: wait a random 1–5 s before identifying again (scaled down with the
                 // backoff in tests).
-                let mut r = [0u8; 1];
-                crate::ids::random_bytes(&mut r);
-                let wait = link.tuning.backoff_min.mul_f64(1.0 + 4.0 * r[0] as f64 / 255.0);
+                let wait = link.tuning.backoff_min.mul_f64(1.0 + 4.0 * jitter());
                 link.pause(&mut backoff, Some(wait)).await;
             }
         }
@@ -350,10 +415,13 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
                     state.gateway = Some(g.clone());
                     g
                 }
-                Err(SendError::Permanent(m)) if m.ends_with("(401)") => {
-                    return End::Fatal(format!("Discord rejected the bot token ({m}); check channels.discord.token"), "auth-failed");
+                Err(e) if e.status == 401 => {
+                    return End::Fatal(
+                        format!("Discord rejected the bot token ({}); check channels.discord.token", e.message),
+                        "auth-failed",
+                    );
                 }
-                Err(e) => return End::Resume(format!("cannot find the gateway: {}", e.message())),
+                Err(e) => return End::Resume(format!("cannot find the gateway: {}", e.message)),
             },
         },
     };
@@ -377,7 +445,7 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
     let hello_at = Instant::now();
     let handshake = match &state.session {
         Some(s) => {
-            json!({"op": op::RESUME, "d": {"token": client.token.expose(), "session_id": s.session_id, "seq": state.seq.unwrap_or(s.seq)}})
+            json!({"op": op::RESUME, "d": {"token": client.token.expose(), "session_id": s.id, "seq": state.seq.unwrap_or(0)}})
         }
         _ => json!({"op": op::IDENTIFY, "d": {
             "token": client.token.expose(),
@@ -460,17 +528,12 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
 async fn dispatch(link: &Link, state: &mut State, t: &str, d: &Value, seq: Option<u64>, ready_at: &mut Option<Instant>) -> Result<(), End> {
     match t {
         "READY" => {
-            let session_id = d["session_id"].as_str().unwrap_or_default().to_string();
+            let id = d["session_id"].as_str().unwrap_or_default();
+            state.session = (!id.is_empty())
+                .then(|| Session { id: id.to_string(), resume_url: d["resume_gateway_url"].as_str().unwrap_or_default().to_string() });
+            state.seq = seq;
             state.bot_id = d["user"]["id"].as_str().unwrap_or_default().to_string();
             state.bot_name = d["user"]["username"].as_str().unwrap_or_default().to_string();
-            state.seq = seq;
-            state.session = (!session_id.is_empty()).then(|| ResumeState {
-                session_id,
-                seq: seq.unwrap_or(0),
-                resume_url: d["resume_gateway_url"].as_str().unwrap_or_default().to_string(),
-                bot_id: String::new(),
-                bot_name: String::new(),
-            });
             *ready_at = Some(Instant::now());
             link.connected(Some(state.bot_name.clone()).filter(|n| !n.is_empty()));
             save_cursor(link, state).await;
@@ -484,8 +547,11 @@ async fn dispatch(link: &Link, state: &mut State, t: &str, d: &Value, seq: Optio
             save_cursor(link, state).await;
         }
         "MESSAGE_CREATE" => {
-            // The cursor saved with the message: resuming from it replays what came after.
-            if let Some(msg) = inbound(d, &state.bot_id, state.cursor_at(seq)) {
+            if let Some(mut msg) = inbound(d, &state.bot_id) {
+                // Saved with the message: resuming from it replays what came after. Built only
+                // for a message we keep, not for bots' (our own answers among them) or system
+                // messages.
+                msg.cursor = state.cursor_at(seq);
                 if let Err(e) = link.accept(msg).await {
                     return Err(End::Resume(format!("cannot record an incoming message: {e}")));
                 }
@@ -544,7 +610,7 @@ async fn open(gateway: &str) -> std::io::Result<Ws> {
     };
     let url = client::Url::parse(&format!("{}://{rest}", if https { "https" } else { "http" }))
         .map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
-    let base = url.path.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let base = url.path.split('?').next().unwrap_or("").trim_end_matches('/');
     let path = format!("{base}{GATEWAY_QUERY}");
     let within = limits::CHANNEL_CONNECT_TIMEOUT;
     let started = Instant::now();
@@ -581,8 +647,8 @@ async fn hello(ws: &mut Ws) -> Result<Duration, End> {
     })
     .await?;
     let ms = payload["d"]["heartbeat_interval"].as_f64().filter(|_| payload["op"].as_u64() == Some(op::HELLO));
-    match ms.map(|ms| Duration::from_secs_f64(ms.clamp(0.0, 1e7) / 1000.0)) {
-        Some(i) if (HEARTBEAT_MIN..=HEARTBEAT_MAX).contains(&i) => Ok(i),
+    match ms.and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()) {
+        Some(i) if (limits::DISCORD_HEARTBEAT_MIN..=limits::DISCORD_HEARTBEAT_MAX).contains(&i) => Ok(i),
         _ => Err(End::Resume(format!(
             "the gateway did not open with a valid Hello: {}",
             payload.to_string().chars().take(200).collect::<String>()
@@ -592,7 +658,7 @@ async fn hello(ws: &mut Ws) -> Result<Duration, End> {
 
 /// Sends one payload, bounded in time (a peer that stopped reading must not hang us).
 async fn put(ws: &mut Ws, payload: &Value) -> Result<(), String> {
-    let limit = limits::CHANNEL_CONNECT_TIMEOUT;
+    let limit = limits::DISCORD_GATEWAY_WRITE_TIMEOUT;
     async { ws.send(Message::text(payload.to_string())).await.map_err(|e| e.to_string()) }
         .or(async {
             smol::Timer::after(limit).await;
@@ -601,7 +667,7 @@ async fn put(ws: &mut Ws, payload: &Value) -> Result<(), String> {
         .await
 }
 
-/// A random fraction in [0, 1) for the first heartbeat.
+/// A random fraction in [0, 1) (the first heartbeat, the wait before a new Identify).
 fn jitter() -> f64 {
     let mut r = [0u8; 4];
     crate::ids::random_bytes(&mut r);
@@ -625,14 +691,14 @@ fn strip_mention(content: &str, bot_id: &str) -> (String, bool) {
 }
 
 /// A MESSAGE_CREATE the agent should see: from a person, with text.
-fn inbound(d: &Value, bot_id: &str, cursor: Option<String>) -> Option<Inbound> {
+fn inbound(d: &Value, bot_id: &str) -> Option<Inbound> {
     // 0 is a plain message and 19 a reply; the others are system messages (joins, pins, …).
     if !matches!(d["type"].as_u64(), None | Some(0) | Some(19)) {
         return None;
     }
     let author = &d["author"];
     let sender = author["id"].as_str()?.to_string();
-    if author["bot"] == json!(true) || sender == bot_id {
+    if author["bot"] == true || sender == bot_id {
         return None;
     }
     let id = d["id"].as_str()?.to_string();
@@ -653,7 +719,7 @@ fn inbound(d: &Value, bot_id: &str, cursor: Option<String>) -> Option<Inbound> {
         group,
         mentioned: in_text || in_mentions,
         text,
-        cursor,
+        cursor: None,
         received_at: 0,
     })
 }
@@ -674,7 +740,7 @@ mod tests {
         assert_eq!(target("discord:channel:123"), Ok(Target::Channel("123".into())));
         assert_eq!(target("user:42"), Ok(Target::User("42".into())));
         assert_eq!(target("<@!42>"), Ok(Target::User("42".into())));
-        for bad in ["", "user:", "channel:../../users/@me", "12a", "general"] {
+        for bad in ["", "user:", "channel:../../users/@me", "12a", "general", "user:123456789012345678901"] {
             assert!(target(bad).is_err(), "{bad:?}");
         }
     }
@@ -693,25 +759,28 @@ mod tests {
             }
             d
         };
-        let m = inbound(&msg("<@900> what time is it", true, json!([{"id": "900"}])), bot, Some("c".into())).unwrap();
+        let m = inbound(&msg("<@900> what time is it", true, json!([{"id": "900"}])), bot).unwrap();
         assert_eq!((m.text.as_str(), m.chat.as_str(), m.sender.as_str(), m.sender_label.as_str()), ("what time is it", "7", "11", "Ann"));
         assert!(m.group && m.mentioned);
-        assert_eq!((m.reply_to.as_deref(), m.cursor.as_deref()), (Some("5"), Some("c")));
-        let m = inbound(&msg("hello", true, json!([{"id": "900"}])), bot, None).unwrap();
+        assert_eq!(m.reply_to.as_deref(), Some("5"));
+        let m = inbound(&msg("hello", true, json!([{"id": "900"}])), bot).unwrap();
         assert!(m.mentioned, "a reply ping lists us in mentions without the text");
-        let dm = inbound(&msg("hello", false, json!([])), bot, None).unwrap();
+        let dm = inbound(&msg("hello", false, json!([])), bot).unwrap();
         assert!(!dm.group && !dm.mentioned && dm.reply_to.is_none());
-        assert!(inbound(&msg("", false, json!([])), bot, None).is_none(), "attachments only");
-        assert!(inbound(&msg("<@900>", true, json!([])), bot, None).is_none(), "nothing but the mention");
+        assert!(inbound(&msg("", false, json!([])), bot).is_none(), "attachments only");
+        assert!(inbound(&msg("<@900>", true, json!([])), bot).is_none(), "nothing but the mention");
         let mut by_bot = msg("hi", false, json!([]));
         by_bot["author"]["bot"] = json!(true);
-        assert!(inbound(&by_bot, bot, None).is_none());
+        assert!(inbound(&by_bot, bot).is_none());
         let mut own = msg("hi", false, json!([]));
         own["author"]["id"] = json!("900");
-        assert!(inbound(&own, bot, None).is_none());
+        assert!(inbound(&own, bot).is_none());
         let mut join = msg("hi", true, json!([]));
         join["type"] = json!(7);
-        assert!(inbound(&join, bot, None).is_none());
+        assert!(inbound(&join, bot).is_none());
+        let mut no_author = msg("hi", false, json!([]));
+        no_author["author"] = json!(null);
+        assert!(inbound(&no_author, bot).is_none(), "a message without an author id");
     }
 
     #[test]
@@ -730,12 +799,18 @@ mod tests {
             (Some("abc"), Some(42), Some("wss://gateway-us-east1-b.discord.gg"))
         );
         assert_eq!(ResumeState::parse(&cursor), Some(s.clone()));
-        let state = State { session: Some(s), seq: Some(50), bot_id: "900".into(), bot_name: "bot".into(), gateway: None };
-        assert_eq!(ResumeState::parse(&state.cursor_at(None).unwrap()).unwrap().seq, 50);
+        let mut state = State::restore(Some(&cursor));
+        assert_eq!(state.session, Some(Session { id: "abc".into(), resume_url: "wss://gateway-us-east1-b.discord.gg".into() }));
+        assert_eq!((state.seq, state.bot_id.as_str(), state.bot_name.as_str()), (Some(42), "900", "bot"));
+        assert_eq!(state.cursor_at(None).as_deref(), Some(cursor.as_str()), "what was restored is saved back unchanged");
+        state.seq = Some(50);
+        assert_eq!(ResumeState::parse(&state.cursor_at(None).unwrap()), Some(ResumeState { seq: 50, ..s.clone() }));
         assert_eq!(ResumeState::parse(&state.cursor_at(Some(51)).unwrap()).unwrap().seq, 51);
         assert_eq!(ResumeState::parse(r#"{"sessionId":"x","seq":3,"resumeUrl":""}"#).unwrap().bot_id, "");
         for bad in ["17", "", "{}", r#"{"sessionId":"","seq":1,"resumeUrl":""}"#] {
             assert!(ResumeState::parse(bad).is_none(), "{bad}");
+            let fresh = State::restore(Some(bad));
+            assert!(fresh.session.is_none() && fresh.seq.is_none() && fresh.cursor_at(None).is_none(), "{bad}");
         }
     }
 
@@ -754,12 +829,26 @@ mod tests {
     }
 
     #[test]
-    fn form_errors_name_the_field() {
+    fn form_errors_name_the_field_and_pauses_are_bounded() {
         let body = json!({"message": "Invalid Form Body", "code": 50035,
                           "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}});
         assert_eq!(error_text(&body), "Invalid Form Body: content: Must be 2000 or fewer in length.");
         assert_eq!(error_text(&json!({"message": "Missing Access"})), "Missing Access");
         assert_eq!(seconds("0.250"), Some(Duration::from_millis(250)));
-        assert_eq!(seconds("-1"), None);
+        for bad in ["-1", "NaN", "soon", ""] {
+            assert_eq!(seconds(bad), None, "{bad:?}");
+        }
+        for huge in ["1e300", "inf"] {
+            assert_eq!(seconds(huge), Some(limits::CHANNEL_RETRY_AFTER_MAX), "{huge:?}");
+        }
+    }
+
+    #[test]
+    fn rest_failures_are_transient_without_an_answer_and_by_status_otherwise() {
+        let e = SendError::from(RestError { status: 0, message: "reset".into(), retry_after: Some(Duration::from_secs(3)) });
+        assert_eq!(e, SendError::Transient { message: "reset".into(), retry_after: None });
+        let e = SendError::from(RestError { status: 429, message: "slow".into(), retry_after: Some(Duration::from_secs(3)) });
+        assert_eq!(e, SendError::Transient { message: "slow".into(), retry_after: Some(Duration::from_secs(3)) });
+        assert!(matches!(SendError::from(RestError { status: 403, message: "no".into(), retry_after: None }), SendError::Permanent(_)));
     }
 }
