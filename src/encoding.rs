@@ -72,6 +72,14 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Hex (either case) back to bytes; `None` for an odd length or a non-hex digit.
+pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +106,10 @@ mod tests {
     #[test]
     fn hex_is_lowercase() {
         assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(hex_decode("00abFF"), Some(vec![0, 0xab, 0xff]));
+        assert_eq!(hex_decode("abc"), None);
+        assert_eq!(hex_decode("zz"), None);
+        // A multi-byte character cannot be split into a digit pair.
+        assert_eq!(hex_decode("é0"), None);
     }
 }

@@ -9,6 +9,13 @@ pub fn random_bytes(buf: &mut [u8]) {
     SystemRandom::new().fill(buf).expect("the operating system random source failed");
 }
 
+/// A random number in [0, 1), for jitter.
+pub fn random_fraction() -> f64 {
+    let mut r = [0u8; 4];
+    random_bytes(&mut r);
+    u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0)
+}
+
 /// A random UUID v4 in its canonical 36-character form.
 pub fn uuid() -> String {
     let mut b = [0u8; 16];

@@ -46,6 +46,19 @@ pub fn decide(access: &Access, msg: &Inbound, paired: &[String]) -> Decision {
     Decision::Allow
 }
 
+/// The drop decisions that need no pairing store: group messages the policy does not answer
+/// (group not allowed, no mention) and direct messages when they are disabled. Receivers apply
+/// this before journaling, so a busy group in which nobody addresses the bot costs no disk write.
+pub fn drop_early(access: &Access, msg: &Inbound) -> Option<&'static str> {
+    if !msg.group && access.dm_policy != DmPolicy::Disabled {
+        return None;
+    }
+    match decide(access, msg, &[]) {
+        Decision::Ignore(why) => Some(why),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +124,18 @@ mod tests {
         b.group_allow_from = vec!["9".into()];
         assert_eq!(decide(&b, &group("-7", "9", true), &[]), Decision::Allow);
         assert!(matches!(decide(&b, &group("-7", "7", true), &["7".into()]), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn early_drops_never_touch_what_pairing_decides() {
+        let mut a = access(DmPolicy::Allowlist, &["8"]);
+        a.groups.push(GroupRule { id: "-5".into(), enabled: true, require_mention: None });
+        // A direct message from an unlisted sender may still be paired: not dropped early.
+        assert_eq!(drop_early(&a, &dm("7")), None);
+        assert_eq!(drop_early(&a, &group("-5", "7", true)), None);
+        assert!(drop_early(&a, &group("-5", "7", false)).is_some(), "no mention");
+        assert!(drop_early(&a, &group("-6", "7", true)).is_some(), "group not allowed");
+        a.dm_policy = DmPolicy::Disabled;
+        assert!(drop_early(&a, &dm("7")).is_some());
     }
 }

@@ -396,7 +396,7 @@ pub async fn receive(client: Client, link: Link) {
                 link.disconnected(&why);
                 // Discord: wait a random 1–5 s before identifying again (scaled down with the
                 // backoff in tests).
-                let wait = link.tuning.backoff_min.mul_f64(1.0 + 4.0 * jitter());
+                let wait = link.tuning.backoff_min.mul_f64(1.0 + 4.0 * crate::ids::random_fraction());
                 link.pause(&mut backoff, Some(wait)).await;
             }
         }
@@ -456,7 +456,7 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
     if let Err(e) = put(&mut ws, &handshake).await {
         return End::Resume(format!("gateway connection lost: {e}"));
     }
-    let mut next_beat = hello_at + interval.mul_f64(jitter());
+    let mut next_beat = hello_at + interval.mul_f64(crate::ids::random_fraction());
     let mut awaiting_ack = false;
     loop {
         if Instant::now() >= next_beat {
@@ -665,13 +665,6 @@ async fn put(ws: &mut Ws, payload: &Value) -> Result<(), String> {
             Err(format!("a write stalled for {} ms", limit.as_millis()))
         })
         .await
-}
-
-/// A random fraction in [0, 1) (the first heartbeat, the wait before a new Identify).
-fn jitter() -> f64 {
-    let mut r = [0u8; 4];
-    crate::ids::random_bytes(&mut r);
-    u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0)
 }
 
 /// `content` without our mention (`<@id>` or the legacy `<@!id>`), and whether it had one.

@@ -174,10 +174,7 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let window = self.min.saturating_mul(1u32 << self.failures.min(16)).min(self.max);
         self.failures += 1;
-        let mut r = [0u8; 2];
-        crate::ids::random_bytes(&mut r);
-        let fraction = u16::from_le_bytes(r) as f64 / u16::MAX as f64;
-        window.mul_f64(0.5 + 0.5 * fraction)
+        window.mul_f64(0.5 + 0.5 * crate::ids::random_fraction())
     }
 
     pub fn reset(&mut self) {
@@ -190,6 +187,8 @@ impl Backoff {
 pub struct Link {
     pub id: &'static str,
     pub tuning: Tuning,
+    /// The channel's access rules as configured when it started (a change restarts the channel).
+    access: Arc<cfg::Access>,
     status: Arc<Mutex<Status>>,
     journal: Arc<Journal>,
     wake: Sender<()>,
@@ -206,9 +205,15 @@ impl Link {
         smol::unblock(move || write(&journal)).await
     }
 
-    /// Records `msg` durably. `Ok(true)` for a new message, `Ok(false)` for a redelivery. Only
+    /// Records `msg` durably. `Ok(true)` for a new message; `Ok(false)` for a redelivery, or for
+    /// a message the access policy drops whoever sent it (nothing is written for those). Only
     /// after `Ok` may the service be told the message arrived.
     pub async fn accept(&self, mut msg: Inbound) -> io::Result<bool> {
+        if let Some(why) = access::drop_early(&self.access, &msg) {
+            log::debug!(target: "channels", "{}: message {} from {} ignored: {why}", self.id, msg.id, msg.sender);
+            self.activity();
+            return Ok(false);
+        }
         if msg.text.chars().count() > limits::CHANNEL_TEXT_MAX_CHARS {
             msg.text = msg.text.chars().take(limits::CHANNEL_TEXT_MAX_CHARS).collect::<String>() + "\n[message truncated]";
         }
@@ -515,7 +520,8 @@ impl Channels {
             }
         };
         let (wake, woken) = smol::channel::bounded(1);
-        let link = Link { id, tuning: self.tuning, status: slot.status.clone(), journal, wake };
+        let access = Arc::new(slot.config.access.clone());
+        let link = Link { id, tuning: self.tuning, access, status: slot.status.clone(), journal, wake };
         {
             let mut s = link.status();
             s.configured = true;

@@ -179,16 +179,9 @@ pub async fn deliver(link: &Link, c: &cfg::WhatsApp, signature: Option<&str>, bo
 
 fn signature_ok(secret: &str, header: Option<&str>, body: &[u8]) -> bool {
     let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
-    let Some(tag) = decode_hex(hex) else { return false };
+    let Some(tag) = crate::encoding::hex_decode(hex) else { return false };
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     ring::hmac::verify(&key, body, &tag).is_ok()
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// Text messages in a notification for our phone number (status updates and other types are

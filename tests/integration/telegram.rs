@@ -151,7 +151,7 @@ fn pairing_approve_from_the_cli_works_with_the_gateway_running() {
 #[test]
 fn group_messages_need_an_allowed_group_and_a_mention() {
     let tg = FakeTelegram::start(BOT_TOKEN);
-    let _gw = builder(config(&tg, json!({"groups": {"-1001": {}}}))).start();
+    let gw = builder(config(&tg, json!({"groups": {"-1001": {}}}))).start();
     tg.push_group(-1002, 5, "@test_bot hello from a group nobody allowed");
     tg.push_group(-1001, 5, "talking among ourselves");
     tg.push_group(-1001, 5, "@test_bot what time is it?");
@@ -161,6 +161,12 @@ fn group_messages_need_an_allowed_group_and_a_mention() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
     assert!(wait_for(WAIT, || tg.pending_updates() == 0), "ignored messages are confirmed too");
+    // Dropped before the journal: a busy group costs no disk writes.
+    let journal = std::fs::read_to_string(gw.state_dir().join("channels/telegram/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("what time is it") && !journal.contains("among ourselves") && !journal.contains("nobody allowed"),
+        "{journal}"
+    );
 }
 
 #[test]
