@@ -36,6 +36,9 @@ fn gateway_status_reports_runtime_and_a_working_probe() {
 fn every_client_command_fails_fast_when_no_gateway_runs() {
     let home = Arc::new(TempDir::new("nogw"));
     Cmd::new(home.clone()).args(["setup"]).output(LIMIT);
+    // A port nothing listens on (the default 18789 may be held by another program here), given
+    // the way a user would: OPENCLAW_GATEWAY_PORT.
+    let port = free_port().to_string();
     for args in [
         vec!["gateway", "status"],
         vec!["status"],
@@ -47,13 +50,13 @@ fn every_client_command_fails_fast_when_no_gateway_runs() {
         vec!["agent", "--message", "hi"],
     ] {
         let started = Instant::now();
-        let (code, out, err) = Cmd::new(home.clone()).args(&args).output(LIMIT);
+        let (code, out, err) = Cmd::new(home.clone()).env("OPENCLAW_GATEWAY_PORT", &port).args(&args).output(LIMIT);
         assert_eq!(code, 1, "{args:?}: {out}{err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{args:?} took {:?}", started.elapsed());
         let text = format!("{out}{err}");
-        assert!(text.contains("Gateway not reachable at ws://127.0.0.1:18789 (connection refused)"), "{args:?}: {text}");
+        assert!(text.contains(&format!("Gateway not reachable at ws://127.0.0.1:{port} (connection refused)")), "{args:?}: {text}");
     }
-    let (_, out, _) = Cmd::new(home).args(["gateway", "status"]).output(LIMIT);
+    let (_, out, _) = Cmd::new(home).env("OPENCLAW_GATEWAY_PORT", &port).args(["gateway", "status"]).output(LIMIT);
     assert!(out.contains("Runtime: stopped") && out.contains("RPC probe: failed"), "{out}");
 }
 
@@ -191,8 +194,7 @@ fn two_gateways_run_side_by_side_and_a_third_on_the_same_state_dir_is_refused() 
         .unwrap();
         (state, cfg)
     };
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (port_a, port_b) = (free(), free());
+    let (port_a, port_b) = (free_port(), free_port());
     let (state_a, cfg_a) = setup("a", port_a);
     let (state_b, cfg_b) = setup("b", port_b);
     let start = |state: &std::path::Path, cfg: &std::path::Path| {

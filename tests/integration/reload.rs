@@ -24,10 +24,6 @@ fn write_config(gw: &Gw, v: &Value) {
     std::fs::rename(tmp, path).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn hot_change_is_applied_in_place_and_announced() {
     let gw = Gw::builder().config(cfg(json!({}))).start();

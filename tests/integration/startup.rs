@@ -9,10 +9,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn dev_gateway_bootstraps_a_fresh_home_and_serves() {
     let home = Arc::new(TempDir::new("dev"));
@@ -37,18 +33,24 @@ fn dev_gateway_bootstraps_a_fresh_home_and_serves() {
 
 #[test]
 fn dev_profile_defaults_to_port_19001_and_the_flag_wins() {
-    // The dev port may be taken on a shared machine; only check when it is free.
-    if std::net::TcpListener::bind("127.0.0.1:19001").is_err() {
-        return;
-    }
-    let gw = Gw::builder().no_config().global("--dev").arg("--allow-unconfigured").arg("--port").arg("19001").start();
-    assert_eq!(gw.port, 19001);
+    let port = free_port();
+    let gw = Gw::builder().no_config().global("--dev").arg("--allow-unconfigured").arg("--port").arg(&port.to_string()).start();
+    assert_eq!(gw.port, port, "the flag wins over the dev profile's port");
     drop(gw);
+    // Without the flag the dev profile's port is 19001. It may be held by another program on a
+    // shared machine: then the refusal names it, which proves the same thing.
     let home = Arc::new(TempDir::new("devport"));
-    let mut gw = Gw::builder().home(home).no_config().global("--dev").arg("--allow-unconfigured").start_without_port_flag();
-    assert_eq!(gw.port, 19001, "dev profile port");
-    gw.signal(libc::SIGTERM);
-    gw.wait_exit(LIMIT);
+    let builder = Gw::builder().home(home).no_config().global("--dev").arg("--allow-unconfigured");
+    if std::net::TcpListener::bind("127.0.0.1:19001").is_ok() {
+        let mut gw = builder.start_without_port_flag();
+        assert_eq!(gw.port, 19001, "dev profile port");
+        gw.signal(libc::SIGTERM);
+        gw.wait_exit(LIMIT);
+    } else {
+        let (code, err) = builder.no_port_flag().refuse(LIMIT);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("Port 19001 is already in use."), "{err}");
+    }
 }
 
 #[test]

@@ -52,6 +52,13 @@ pub fn bin_command() -> Command {
     }
 }
 
+/// A loopback port that nothing listened on a moment ago (bound to port 0, then released), for
+/// tests that need a port number without depending on a default port being free.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -314,9 +321,14 @@ impl GwBuilder {
     }
 
     /// Starts without adding `--port 0`, so the port comes from the environment or config.
-    pub fn start_without_port_flag(mut self) -> Gw {
+    pub fn start_without_port_flag(self) -> Gw {
+        self.no_port_flag().start()
+    }
+
+    /// Do not add `--port 0`: the port comes from the environment, the profile or the config.
+    pub fn no_port_flag(mut self) -> Self {
         self.auto_port = false;
-        self.start()
+        self
     }
 
     /// Starts the gateway and waits until it is ready.

@@ -1,23 +1,17 @@
-//! Validation against the official protocol schema (`../shared/protocol/protocol.schema.json`).
+//! Validation against the official protocol schema (`protocol/protocol.schema.json`, a copy of the
+//! published one kept in the repository so the tests need nothing beside the checkout).
 //! Validators are compiled on first use, one per definition, and shared by all tests.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The official schema: `OPENCLAW_PROTOCOL_SCHEMA`, else `../shared/protocol/` beside the checkout,
-/// else the identical copy inside the npm package `@openclaw/gateway-protocol` that the interop
-/// tests install.
+/// The official schema: `OPENCLAW_PROTOCOL_SCHEMA` when set, else the repository's copy.
 fn schema_path() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("OPENCLAW_PROTOCOL_SCHEMA") {
-        return p.into();
+    match std::env::var("OPENCLAW_PROTOCOL_SCHEMA") {
+        Ok(p) if !p.is_empty() => p.into(),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol/protocol.schema.json"),
     }
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../shared/protocol/protocol.schema.json"),
-        manifest.join("tests/interop/node_modules/@openclaw/gateway-protocol/protocol.schema.json"),
-    ];
-    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| candidates[0].clone())
 }
 
 fn definitions() -> &'static Value {
@@ -26,7 +20,7 @@ fn definitions() -> &'static Value {
         let path = schema_path();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
-                "cannot read the protocol schema at {} ({e}); run `npm ci` in tests/interop or set OPENCLAW_PROTOCOL_SCHEMA",
+                "cannot read the protocol schema at {} ({e}); it is part of the repository (protocol/)",
                 path.display()
             )
         });
