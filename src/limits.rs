@@ -123,6 +123,8 @@ pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(250);
 pub const AUTH_SECRET_MAX_CHARS: usize = 4096;
 /// Allowed clock skew for a device proof's `signedAt`.
 pub const DEVICE_SIGNATURE_SKEW_MS: u64 = 120_000;
+/// Largest runtime-token file a client command reads (the gateway writes 48 characters).
+pub const RUNTIME_TOKEN_MAX_BYTES: usize = 1024;
 
 // ---- Start-up and shutdown ------------------------------------------------------------------
 

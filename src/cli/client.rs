@@ -91,11 +91,16 @@ pub fn resolve_target(paths: &Paths, cfg: &Config, flags: &TargetFlags) -> Resul
         }
     }
     let port = local_port(paths, cfg);
-    let token = flag_token.or_else(|| g.auth.token.clone()).or_else(|| env("OPENCLAW_GATEWAY_TOKEN")).or_else(|| g.remote.token.clone());
+    let mut token =
+        flag_token.or_else(|| g.auth.token.clone()).or_else(|| env("OPENCLAW_GATEWAY_TOKEN")).or_else(|| g.remote.token.clone());
     let password = flag_password
         .or_else(|| g.auth.password.clone())
         .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
         .or_else(|| g.remote.password.clone());
+    if token.is_none() && password.is_none() {
+        // This user's own gateway running with a runtime-only token shares it in the state dir.
+        token = crate::gateway::runtime_token::read(&paths.state_dir);
+    }
     let url = format!("ws://127.0.0.1:{port}");
     Ok(Target { url, host: "127.0.0.1".into(), port, path: "/".into(), token, password, source: "local", timeout })
 }
@@ -185,17 +190,46 @@ impl CallError {
             CallError::Gateway(e) => {
                 let mut s =
                     format!("Gateway error {}: {}", serde_json::to_value(e.code).unwrap_or_default().as_str().unwrap_or(""), e.message);
-                if e.details
-                    .as_ref()
-                    .and_then(|d| d["code"].as_str())
-                    .is_some_and(|c| c.starts_with("AUTH_") || c == "DEVICE_IDENTITY_REQUIRED")
-                {
-                    s.push_str("\nPass --token (or set OPENCLAW_GATEWAY_TOKEN / gateway.auth.token) to match the gateway's token.");
+                let detail = e.details.as_ref().and_then(|d| d["code"].as_str()).unwrap_or("");
+                if let Some(hint) = auth_hint(detail, target) {
+                    s.push('\n');
+                    s.push_str(&hint);
                 }
                 s
             }
             CallError::Transport(why) => format!("Lost the connection to the gateway at {}: {why}", target.url),
         }
+    }
+}
+
+/// What to do when the gateway refused this command's credentials.
+fn auth_hint(detail_code: &str, target: &Target) -> Option<String> {
+    let sent = match (&target.token, &target.password) {
+        (Some(_), _) => "token",
+        (None, Some(_)) => "password",
+        (None, None) => "",
+    };
+    match detail_code {
+        "DEVICE_IDENTITY_REQUIRED" => Some(
+            "This command found no gateway token or password to send. Pass --token <token>, set OPENCLAW_GATEWAY_TOKEN, \
+             or put it in gateway.auth.token (`openclaw config set gateway.auth.token <token>`). A gateway started without \
+             one shares its runtime token only with commands of the same user and profile on this machine."
+                .to_string(),
+        ),
+        "AUTH_TOKEN_MISMATCH" | "AUTH_PASSWORD_MISMATCH" | "AUTH_TOKEN_MISSING" | "AUTH_PASSWORD_MISSING" => Some(format!(
+            "The {what} this command sent (from {from}) is not the gateway's. Use the gateway's own: --token / --password, \
+             OPENCLAW_GATEWAY_TOKEN / OPENCLAW_GATEWAY_PASSWORD, or gateway.auth.token in this profile's config (the \
+             config wins over the environment; `openclaw config get gateway.auth` shows which is set).",
+            what = if sent.is_empty() { "secret" } else { sent },
+            from = match target.source {
+                "flag" => "the command line",
+                "env" => "the environment",
+                "remote" => "gateway.remote",
+                _ => "this profile's config or environment",
+            }
+        )),
+        c if c.starts_with("AUTH_") => Some("Check the gateway token or password this command sends (--token / --password).".to_string()),
+        _ => None,
     }
 }
 

@@ -142,8 +142,14 @@ fn check_config(d: &mut Doctor) {
             "config",
             format!("{} does not exist", paths.display(&paths.config_path)),
             Some(&mut || {
-                config::bootstrap::ensure_profile(paths).map_err(|e| e.to_string())?;
-                Ok(format!("wrote {} with a generated token (as `openclaw setup` does)", paths.display(&paths.config_path)))
+                let seed = config::bootstrap::AuthSeed::from_environment();
+                config::bootstrap::ensure_profile(paths, seed).map_err(|e| e.to_string())?;
+                let secret = match seed {
+                    config::bootstrap::AuthSeed::Generate => "a generated token",
+                    config::bootstrap::AuthSeed::UserToken => "auth mode token (OPENCLAW_GATEWAY_TOKEN is the token)",
+                    config::bootstrap::AuthSeed::UserPassword => "auth mode password (OPENCLAW_GATEWAY_PASSWORD is the password)",
+                };
+                Ok(format!("wrote {} with {secret} (as `openclaw setup` does)", paths.display(&paths.config_path)))
             }),
         ),
         Err(config::LoadError::Invalid(why)) => d.problem("config", format!("cannot be read: {why}"), None),
@@ -338,7 +344,8 @@ fn check_workspace(d: &mut Doctor) {
             "workspace",
             format!("{} has no starter files", paths.display(&workspace)),
             Some(&mut || {
-                let created = config::bootstrap::ensure_profile(paths).map_err(|e| e.to_string())?;
+                let created =
+                    config::bootstrap::ensure_profile(paths, config::bootstrap::AuthSeed::from_environment()).map_err(|e| e.to_string())?;
                 Ok(format!("wrote {} starter file(s)", created.files.len()))
             }),
         );

@@ -5,8 +5,9 @@ use argh::FromArgs;
 
 use crate::config::{Paths, bootstrap};
 
-/// Create the config (with a generated gateway token), the agent workspace and the session
-/// directory of this profile; existing files are kept.
+/// Create the config (with a generated gateway token, unless OPENCLAW_GATEWAY_TOKEN or
+/// OPENCLAW_GATEWAY_PASSWORD is set), the agent workspace and the session directory of this
+/// profile; existing files are kept.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "setup")]
 // The two switches exist so scripts written for the official CLI keep working; they change nothing.
@@ -20,7 +21,8 @@ pub struct SetupCmd {
 
 pub fn run(paths: Paths, _cmd: SetupCmd) -> u8 {
     let existed = paths.config_path.exists();
-    let created = match bootstrap::ensure_profile(&paths) {
+    let seed = bootstrap::AuthSeed::from_environment();
+    let created = match bootstrap::ensure_profile(&paths, seed) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Setup failed: {e}");
@@ -44,7 +46,15 @@ pub fn run(paths: Paths, _cmd: SetupCmd) -> u8 {
     println!();
     println!("Setup complete: config, workspace, and session directories are ready.");
     if created.config.is_some() {
-        println!("A gateway token was generated and stored in gateway.auth.token ({}).", show(&paths.config_path));
+        match seed {
+            bootstrap::AuthSeed::Generate => {
+                println!("A gateway token was generated and stored in gateway.auth.token ({}).", show(&paths.config_path))
+            }
+            bootstrap::AuthSeed::UserToken => println!("Gateway auth: token; OPENCLAW_GATEWAY_TOKEN is the token (none was generated)."),
+            bootstrap::AuthSeed::UserPassword => {
+                println!("Gateway auth: password; OPENCLAW_GATEWAY_PASSWORD is the password (no token was generated).")
+            }
+        }
     }
     let p = paths.command_prefix();
     println!("Run the gateway: {p} gateway");

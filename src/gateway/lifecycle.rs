@@ -89,6 +89,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     });
 
     announce(&gw);
+    share_runtime_token(&gw);
     gw.channels.reconcile(gw.settings().loaded.config.clone());
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "ready");
@@ -117,6 +118,9 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     gw.agent.shutdown(limits::AGENT_SHUTDOWN_BUDGET).await;
     let told = gw.hub.shutdown(Event::new("shutdown", &json!({"reason": "gateway stopping"})), 1012, "service restart").await;
     wait_for_clients(&gw, told, limits::SHUTDOWN_BUDGET).await;
+    if let Err(e) = super::runtime_token::remove(&gw.paths.state_dir) {
+        log::warn!(target: "gateway", "cannot remove the runtime token file: {e}");
+    }
     drop(lock);
     log::info!(target: "shutdown", "completed cleanly in {}ms", started.elapsed().as_millis());
     0
@@ -138,6 +142,22 @@ fn announce(gw: &Gateway) {
     }
     if let Some(f) = &gw.log_file {
         log::info!(target: "gateway", "log file: {}", f.display());
+    }
+}
+
+/// Lets the local user's client commands use a runtime-only token (see [`super::runtime_token`]),
+/// and removes the file once a secret is configured.
+fn share_runtime_token(gw: &Gateway) {
+    let settings = gw.settings();
+    let token = if settings.auth.ephemeral_token { settings.auth.token.as_ref() } else { None };
+    match super::runtime_token::sync(&gw.paths.state_dir, token) {
+        Ok(()) if token.is_some() => log::info!(
+            target: "gateway",
+            "runtime token shared with this user's client commands through {} (mode 600, removed at shutdown)",
+            gw.paths.display(&super::runtime_token::path(&gw.paths.state_dir))
+        ),
+        Ok(()) => {}
+        Err(e) => log::warn!(target: "gateway", "cannot write the runtime token file for client commands: {e}"),
     }
 }
 
@@ -225,6 +245,7 @@ async fn restart(
     lock.record(new.listen.port, &gw.paths.config_path);
     start::apply_log_levels(&new.loaded.config, gw.opts.verbose);
     gw.replace_settings(new);
+    share_runtime_token(gw);
     gw.channels.reconcile(gw.settings().loaded.config.clone());
     announce(gw);
     gw.set_phase(Phase::Ready);

@@ -12,6 +12,7 @@ pub mod methods;
 pub mod params;
 pub mod protocol;
 pub mod reload;
+pub mod runtime_token;
 pub mod start;
 
 use std::net::{IpAddr, SocketAddr};

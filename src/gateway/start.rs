@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::auth::AuthSettings;
 use super::lock::{self, LockError, StateLock};
 use super::{Listen, PortSource, Settings};
-use crate::config::{self, AuthMode, BindMode, Config, Loaded, LogLevel, Paths, secret::Secret};
+use crate::config::{self, AuthMode, BindMode, Config, Loaded, LogLevel, Paths, bootstrap, secret::Secret};
 use crate::limits;
 use crate::logging;
 
@@ -80,17 +80,7 @@ pub fn run(paths: Paths, opts: RunOptions) -> u8 {
 
 fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     if paths.dev && !paths.config_path.exists() {
-        match config::bootstrap::ensure_profile(&paths) {
-            Ok(created) => {
-                if let Some(c) = &created.config {
-                    log::info!(target: "gateway", "created dev config {} (with a generated gateway token)", paths.display(c));
-                }
-                if let Some(w) = &created.workspace {
-                    log::info!(target: "gateway", "created dev workspace {}", paths.display(w));
-                }
-            }
-            Err(e) => log::warn!(target: "gateway", "could not create the dev config: {e}"),
-        }
+        bootstrap_dev_profile(&paths, opts)?;
     }
 
     let loaded = match config::load(&paths) {
@@ -122,6 +112,7 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");
     }
+    warn_on_shadowed_environment_secrets(&paths, &loaded.config, opts);
     if !loaded.config.ignored_sections.is_empty() {
         log::info!(target: "config", "config sections kept but not used by this gateway: {}", loaded.config.ignored_sections.join(", "));
     }
@@ -148,6 +139,71 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     let listeners = bind_all(&mut settings.listen, opts.force, &paths)?;
     lock.record(settings.listen.port, &paths.config_path);
     Ok(Prepared { paths, settings, listeners, lock, hash_key, log_file })
+}
+
+/// The first `--dev` start writes the profile's config and workspace. A token or password the user
+/// gave (flag or environment) stays the secret clients use, so none is generated beside it. With
+/// nothing given, a non-loopback bind is refused before anything is written: a token generated
+/// in this same start is one that no client has, so it does not count as configured auth.
+fn bootstrap_dev_profile(paths: &Paths, opts: &RunOptions) -> Result<(), StartError> {
+    let seed = bootstrap::AuthSeed::from_user(opts.token.is_some(), opts.password.is_some(), &|k| std::env::var(k).ok());
+    if seed == bootstrap::AuthSeed::Generate {
+        let listen = resolve_listen(paths, &Config::empty(), opts)?;
+        if !listen.is_loopback() {
+            return Err(refuse_without_auth(&listen));
+        }
+    }
+    match bootstrap::ensure_profile(paths, seed) {
+        Ok(created) => {
+            if let Some(c) = &created.config {
+                let secret = match seed {
+                    bootstrap::AuthSeed::Generate => "with a generated gateway token",
+                    bootstrap::AuthSeed::UserToken => "with auth mode token; the token you gave is the token",
+                    bootstrap::AuthSeed::UserPassword => "with auth mode password; the password you gave is the password",
+                };
+                log::info!(target: "gateway", "created dev config {} ({secret})", paths.display(c));
+            }
+            if let Some(w) = &created.workspace {
+                log::info!(target: "gateway", "created dev workspace {}", paths.display(w));
+            }
+        }
+        Err(e) => log::warn!(target: "gateway", "could not create the dev config: {e}"),
+    }
+    Ok(())
+}
+
+/// The official refusal of a non-loopback bind without a secret (exit 78).
+fn refuse_without_auth(listen: &Listen) -> StartError {
+    let mut lines = vec![format!("Refusing to bind gateway to {} without auth.", listen.bind.name())];
+    if listen.bind == BindMode::Auto {
+        lines.push(
+            "Container environment detected — the gateway defaults to bind=auto (0.0.0.0) for port-forwarding compatibility.".to_string(),
+        );
+    }
+    lines.push("Set OPENCLAW_GATEWAY_TOKEN or OPENCLAW_GATEWAY_PASSWORD, or pass --token/--password to start with auth.".to_string());
+    StartError::config(lines)
+}
+
+/// One warning at start-up when the config and the environment both hold a gateway token (or
+/// password) and they differ: clients holding the environment's would be refused, and nothing
+/// else would say why. The values themselves are never printed.
+fn warn_on_shadowed_environment_secrets(paths: &Paths, cfg: &Config, opts: &RunOptions) {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let pairs = [
+        (opts.token.is_some(), &cfg.gateway.auth.token, "gateway.auth.token", "OPENCLAW_GATEWAY_TOKEN", "token"),
+        (opts.password.is_some(), &cfg.gateway.auth.password, "gateway.auth.password", "OPENCLAW_GATEWAY_PASSWORD", "password"),
+    ];
+    for (flag_given, configured, key, var, what) in pairs {
+        if let (false, Some(configured), Some(from_env)) = (flag_given, configured, env(var)) {
+            if !configured.matches(&from_env) {
+                log::warn!(
+                    target: "gateway",
+                    "{key} in {} and {var} differ: the config's {what} is the one clients must use (the environment's is refused). Remove one of them, or pass --{what}.",
+                    paths.display(&paths.config_path)
+                );
+            }
+        }
+    }
 }
 
 /// `gateway.mode` must be `local` unless `--allow-unconfigured` (the official messages).
@@ -279,12 +335,7 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
         },
     };
     let non_loopback = !listen.is_loopback();
-    let refuse = || {
-        StartError::config(vec![
-            format!("Refusing to bind gateway to {} without auth.", listen.bind.name()),
-            "Set OPENCLAW_GATEWAY_TOKEN or OPENCLAW_GATEWAY_PASSWORD, or pass --token/--password to start with auth.".to_string(),
-        ])
-    };
+    let refuse = || refuse_without_auth(listen);
     let mut ephemeral = false;
     let mut token = token;
     match mode {
@@ -302,9 +353,8 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
             ephemeral = true;
             log::warn!(
                 target: "gateway",
-                "auth token was missing. Generated a runtime token for this startup without changing config; clients cannot use it. Persist one with `{} setup`, or set gateway.auth.token in {} or OPENCLAW_GATEWAY_TOKEN.",
-                paths.command_prefix(),
-                paths.display(&paths.config_path)
+                "auth token was missing. Generated a runtime token for this startup without changing config; restart will generate a different token. This user's `openclaw` commands on this machine use it by themselves; for other clients persist one with `{p} config set gateway.auth.token <token>` (or `{p} setup`, or OPENCLAW_GATEWAY_TOKEN).",
+                p = paths.command_prefix()
             );
         }
         AuthMode::Password if password.is_none() => {

@@ -10,6 +10,7 @@ mod cli;
 mod config_rpc;
 #[cfg(feature = "discord")]
 mod discord;
+mod first_run;
 mod hooks;
 mod http;
 mod install;

@@ -19,10 +19,7 @@ fn definitions() -> &'static Value {
     DEFS.get_or_init(|| {
         let path = schema_path();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot read the protocol schema at {} ({e}); it is part of the repository (protocol/)",
-                path.display()
-            )
+            panic!("cannot read the protocol schema at {} ({e}); it is part of the repository (protocol/)", path.display())
         });
         let schema: Value = serde_json::from_str(&text).unwrap();
         schema["definitions"].clone()

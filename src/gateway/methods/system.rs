@@ -1,5 +1,5 @@
-//! `health`, `status` and `system-presence`, and the snapshots they share with `hello-ok` and the
-//! periodic `health` event.
+//! `health`, `status`, `system-presence` and `last-heartbeat`, and the snapshots they share with
+//! `hello-ok` and the periodic `health` event.
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -167,4 +167,12 @@ pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
 pub fn presence(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
     params::closed("system-presence", p, &[])?.done()?;
     Ok(json!([self_presence(call.gw)]))
+}
+
+/// `last-heartbeat`: the last heartbeat run's event, or `null` before the first one (the official
+/// answer on a fresh gateway). This gateway runs no heartbeats (see the README), so it is always
+/// `null`; `openclaw status --deep` shows "Last heartbeat: none".
+pub fn last_heartbeat(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+    params::open("last-heartbeat", p)?.done()?;
+    Ok(Value::Null)
 }
