@@ -49,6 +49,17 @@ impl Civil {
 }
 
 /// UTC civil time for `ms` since the epoch.
+/// A duration as people read an age: `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(elapsed_ms: u64) -> String {
+    let s = elapsed_ms / 1000;
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m ago", s / 60),
+        3600..=86_399 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86_400),
+    }
+}
+
 pub fn utc(ms: u64) -> Civil {
     civil_at(ms, 0)
 }

@@ -51,6 +51,31 @@ pub fn write_with_backup(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_private_atomic(path, bytes)
 }
 
+/// Removes the temporary files that [`write_atomic`] left in `dir` when its process died mid-write
+/// (`kill -9`, a power cut): `.<name>.tmp-<pid>-<id>` whose process no longer runs. Only names
+/// starting with `.<prefix>` when a prefix is given. Returns how many were removed.
+pub fn remove_orphaned_temp_files(dir: &Path, prefix: Option<&str>) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix('.') else { continue };
+        if prefix.is_some_and(|p| !rest.starts_with(p)) {
+            continue;
+        }
+        let Some((_, tail)) = rest.rsplit_once(".tmp-") else { continue };
+        let Some(pid) = tail.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() || crate::sys::process_alive(pid) {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Flushes a directory entry change (a rename or a new file) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -59,7 +84,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path` only when the file does not exist yet (mode 600). Returns whether it
 /// wrote.
 pub fn write_new_private(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    if path.exists() {
+    // Anything at the path counts, a dangling or looping symbolic link too: it is not ours to
+    // replace.
+    if fs::symlink_metadata(path).is_ok() {
         return Ok(false);
     }
     write_private_atomic(path, bytes)?;
@@ -87,6 +114,25 @@ mod tests {
         assert_eq!(fs::read(&file).unwrap(), b"four");
         assert_eq!(fs::read(dir.join("sub").join("f.json.bak")).unwrap(), b"two");
         assert_eq!(fs::metadata(dir.join("sub").join("f.json.bak")).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn temp_files_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("oc-fs-orphans-{}", crate::ids::uuid()));
+        fs::create_dir_all(&dir).unwrap();
+        // pid 0 is never a process we could have written with; pid 1 always runs.
+        let dead = dir.join(".openclaw.json.tmp-999999999-abc");
+        let live = dir.join(format!(".openclaw.json.tmp-{}-abc", std::process::id()));
+        let other = dir.join(".sessions.json.tmp-999999999-abc");
+        let unrelated = dir.join("notes.tmp-999999999-abc");
+        for f in [&dead, &live, &other, &unrelated] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_orphaned_temp_files(&dir, Some("openclaw.json")), 1);
+        assert!(!dead.exists() && live.exists() && other.exists() && unrelated.exists());
+        assert_eq!(remove_orphaned_temp_files(&dir, None), 1);
+        assert!(!other.exists() && unrelated.exists());
         fs::remove_dir_all(dir).ok();
     }
 }

@@ -33,6 +33,49 @@ pub fn kill(pid: u32, signal: i32) -> io::Result<bool> {
     if err.raw_os_error() == Some(libc::ESRCH) { Ok(false) } else { Err(err) }
 }
 
+/// Whether standard input and output are both a terminal (a person is there to answer).
+pub fn interactive() -> bool {
+    // SAFETY: isatty on the standard descriptors has no memory-safety preconditions.
+    unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 }
+}
+
+/// Terminal echo switched off on standard input while this lives (for typing a secret); the
+/// previous settings come back on drop. Does nothing when standard input is not a terminal.
+pub struct EchoOff {
+    saved: Option<libc::termios>,
+}
+
+impl EchoOff {
+    pub fn new() -> EchoOff {
+        // SAFETY: termios is plain data; tcgetattr fills it for a valid descriptor or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 and a valid pointer to a termios.
+        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
+            return EchoOff { saved: None };
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        // SAFETY: as above; a failure leaves the terminal as it was.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        EchoOff { saved: Some(saved) }
+    }
+}
+
+impl Default for EchoOff {
+    fn default() -> Self {
+        EchoOff::new()
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            // SAFETY: restores settings read from the same descriptor.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
+        }
+    }
+}
+
 /// Whether a process with this pid exists (signal 0 probes without delivering anything).
 pub fn process_alive(pid: u32) -> bool {
     // EPERM means it exists but belongs to someone else.

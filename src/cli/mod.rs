@@ -4,10 +4,13 @@
 pub mod agent;
 pub mod channels;
 pub mod client;
+pub mod config;
 pub mod doctor;
 pub mod gateway;
+pub mod inventory;
 pub mod logs;
 pub mod message;
+pub mod onboard;
 pub mod pairing;
 pub mod secrets;
 pub mod service;
@@ -50,11 +53,20 @@ pub enum Command {
     Message(message::MessageCmd),
     Secrets(secrets::SecretsCmd),
     Doctor(doctor::DoctorCmd),
+    Config(config::ConfigCmd),
+    Sessions(inventory::SessionsCmd),
+    Models(inventory::ModelsCmd),
+    Agents(inventory::AgentsCmd),
+    Onboard(onboard::OnboardCmd),
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
 pub fn main() -> u8 {
-    let cli: Cli = argh::from_env();
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cli = match parse(&args) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if cli.version {
         println!("openclaw {}", crate::VERSION);
         return 0;
@@ -83,7 +95,97 @@ pub fn main() -> u8 {
         Command::Message(cmd) => finish(message::run(&paths, cmd)),
         Command::Secrets(cmd) => finish(secrets::run(&paths, cmd)),
         Command::Doctor(cmd) => finish(doctor::run(&paths, cmd)),
+        Command::Config(cmd) => finish(config::run(&paths, cmd)),
+        Command::Sessions(cmd) => finish(inventory::sessions(&paths, cmd)),
+        Command::Models(cmd) => finish(inventory::models(&paths, cmd)),
+        Command::Agents(cmd) => finish(inventory::agents(&paths, cmd)),
+        Command::Onboard(cmd) => finish(onboard::run(&paths, cmd)),
     }
+}
+
+/// Parses `args` (the program name first) as argh does, and also: `-h` is `--help` wherever
+/// `--help` works, and an unknown command or flag gets the closest known one suggested.
+/// `Err` carries the exit code after the help or the error was printed.
+pub fn parse(args: &[String]) -> Result<Cli, u8> {
+    let program = args.first().map(String::as_str).unwrap_or("openclaw");
+    let program = std::path::Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or("openclaw");
+    let mut rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    loop {
+        match Cli::from_args(&[program], &rest) {
+            Ok(cli) => return Ok(cli),
+            Err(exit) if exit.status.is_ok() => {
+                println!("{}", exit.output);
+                return Err(0);
+            }
+            Err(exit) => {
+                let unknown = exit.output.strip_prefix("Unrecognized argument: ").map(|a| a.lines().next().unwrap_or(a).trim());
+                // argh only knows `--help`; `-h` is what people type. Replaced only where argh
+                // refused it, so a value such as `--token -h` is left alone.
+                if unknown == Some("-h") {
+                    if let Some(i) = rest.iter().position(|a| *a == "-h") {
+                        if let Some(slot) = rest.get_mut(i) {
+                            *slot = "--help";
+                            continue;
+                        }
+                    }
+                }
+                eprintln!("{}", exit.output.trim_end());
+                if let Some(hint) = unknown.and_then(|u| did_you_mean(program, &rest, u)) {
+                    eprintln!("{hint}");
+                }
+                eprintln!("Run {program} --help for more information.");
+                return Err(1);
+            }
+        }
+    }
+}
+
+/// "Did you mean `status`?" for an unknown word, from the commands and flags of the command it
+/// was given to (read from argh's own help text, so it never goes stale).
+fn did_you_mean(program: &str, args: &[&str], unknown: &str) -> Option<String> {
+    let names_at = |path: &[&str]| -> (Vec<String>, Vec<String>) {
+        let mut probe: Vec<&str> = path.to_vec();
+        probe.push("--help");
+        let help = match Cli::from_args(&[program], &probe) {
+            Err(exit) if exit.status.is_ok() => exit.output,
+            _ => return (Vec::new(), Vec::new()),
+        };
+        let (mut commands, mut flags) = (Vec::new(), Vec::new());
+        let mut section = "";
+        for line in help.lines() {
+            if !line.starts_with(' ') {
+                section = line.trim_end_matches(':');
+                continue;
+            }
+            // An entry starts two spaces in; continuation lines of a description are deeper.
+            let Some(entry) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) else { continue };
+            let head = entry.split("  ").next().unwrap_or("");
+            match section {
+                "Commands" => commands.extend(head.split_whitespace().next().map(String::from)),
+                "Options" => flags.extend(head.split([',', ' ']).filter(|w| w.starts_with("--")).map(String::from)),
+                _ => {}
+            }
+        }
+        (commands, flags)
+    };
+    let position = args.iter().position(|a| *a == unknown).unwrap_or(args.len());
+    let mut path: Vec<&str> = Vec::new();
+    let mut level = names_at(&path);
+    for word in args.iter().take(position) {
+        if level.0.iter().any(|c| c == word) {
+            path.push(word);
+            level = names_at(&path);
+        }
+    }
+    let (commands, flags) = level;
+    let pool: Vec<&str> =
+        if unknown.starts_with('-') { flags.iter().map(String::as_str).collect() } else { commands.iter().map(String::as_str).collect() };
+    let best = crate::config::check::suggest(
+        unknown.trim_start_matches('-'),
+        &pool.iter().map(|p| p.trim_start_matches('-')).collect::<Vec<_>>(),
+    )?;
+    let shown = pool.iter().find(|p| p.trim_start_matches('-') == best)?;
+    Some(format!("Did you mean `{shown}`?"))
 }
 
 /// Prints a command's failure (if it has a message) and returns its exit code.

@@ -16,11 +16,11 @@ use crate::service::{self, Manager};
 #[argh(subcommand, name = "install")]
 pub struct InstallCmd {
     #[argh(switch, description = "replace an existing unit that differs")]
-    force: bool,
+    pub force: bool,
     #[argh(switch, description = "install a system-wide systemd unit (needs root) instead of a user unit")]
-    system: bool,
+    pub system: bool,
     #[argh(option, description = "port the service listens on (default: what the gateway would pick)")]
-    port: Option<u16>,
+    pub port: Option<u16>,
 }
 
 /// Stop the service and remove it.

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod bootstrap;
 pub mod channels;
 pub mod check;
+pub mod edit;
 pub mod json5;
 pub mod load;
 pub mod model;

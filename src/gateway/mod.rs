@@ -1,6 +1,7 @@
 //! The resident gateway: shared state ([`Gateway`]), start-up ([`start`]), the WebSocket protocol
 //! ([`connection`], [`handshake`], [`protocol`], [`methods`]) and the event hub ([`hub`]).
 
+pub mod admission;
 pub mod agent_events;
 pub mod auth;
 pub mod connection;

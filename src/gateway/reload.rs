@@ -128,8 +128,12 @@ fn evaluate(gw: &Gateway, force_restart: bool) -> Evaluation {
     }
     let fingerprint = source.fingerprint.clone();
     let loaded = config::validate(source, &gw.paths);
-    if !loaded.is_valid() {
-        let why = loaded.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
+    let mut issues = loaded.issues.clone();
+    if issues.is_empty() {
+        issues = super::admission::write_targets(&gw.paths, &loaded.config);
+    }
+    if !issues.is_empty() {
+        let why = issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
         return Evaluation::Invalid { why, fingerprint };
     }
     let plan = plan_between(&settings, &loaded);

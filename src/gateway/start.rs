@@ -79,7 +79,9 @@ pub fn run(paths: Paths, opts: RunOptions) -> u8 {
 }
 
 fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
-    if paths.dev && !paths.config_path.exists() {
+    // `symlink_metadata`: a dangling link or a link loop at the config path is the user's, and
+    // must be reported by the loader, not replaced by a new dev config.
+    if paths.dev && std::fs::symlink_metadata(&paths.config_path).is_err() {
         bootstrap_dev_profile(&paths, opts)?;
     }
 
@@ -107,6 +109,17 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         return Err(StartError::config(lines));
     }
     check_mode(&paths, &loaded, opts)?;
+    let unsafe_targets = super::admission::write_targets(&paths, &loaded.config);
+    if !unsafe_targets.is_empty() {
+        let mut lines = vec![format!("Invalid config at {}:", paths.display(&paths.config_path))];
+        lines.extend(unsafe_targets.iter().map(|i| format!("- {i}")));
+        lines.push(format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()));
+        return Err(StartError::config(lines));
+    }
+    for i in super::admission::model_references(&loaded.config) {
+        // Not a refusal at start: the runs say the same, and the rest of the gateway works.
+        log::warn!(target: "config", "{i}");
+    }
 
     let log_file = init_file_logging(&paths, &loaded.config, opts.verbose);
     for w in &loaded.warnings {
@@ -135,6 +148,14 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         }
     };
 
+    // Writes cut short by a crash left temporary files; this gateway now owns the state dir.
+    let config_dir = paths.config_path.parent().unwrap_or(std::path::Path::new("."));
+    let config_name = paths.config_path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let orphans = crate::fsutil::remove_orphaned_temp_files(config_dir, config_name.as_deref())
+        + crate::fsutil::remove_orphaned_temp_files(&paths.state_dir, None);
+    if orphans > 0 {
+        log::info!(target: "gateway", "removed {orphans} temporary file(s) left by writes that a crash interrupted");
+    }
     crate::sys::raise_fd_limit();
     let listeners = bind_all(&mut settings.listen, opts.force, &paths)?;
     lock.record(settings.listen.port, &paths.config_path);
@@ -313,8 +334,18 @@ pub fn resolve_listen(paths: &Paths, cfg: &Config, opts: &RunOptions) -> Result<
     Ok(Listen { bind, bind_source, hosts, port, port_source, bound: Vec::new() })
 }
 
-/// Resolves the shared secret and refuses unsafe combinations.
-pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Listen) -> Result<AuthSettings, StartError> {
+/// The shared secret a config and the flags give, before anything is generated.
+#[derive(Debug, Clone)]
+pub struct AuthChoice {
+    pub mode: AuthMode,
+    pub token: Option<Secret>,
+    pub password: Option<Secret>,
+}
+
+/// Decides the auth mode and secret (flags, then config, then environment) and refuses the
+/// combinations the gateway must not start with. Pure: no logging, nothing generated, so the
+/// config writers can ask the same question the start-up asks.
+pub fn choose_auth(cfg: &Config, opts: &RunOptions, listen: &Listen) -> Result<AuthChoice, StartError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).map(Secret::new);
     let token = opts.token.clone().map(Secret::new).or_else(|| cfg.gateway.auth.token.clone()).or_else(|| env("OPENCLAW_GATEWAY_TOKEN"));
     let password =
@@ -334,21 +365,31 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
             _ => AuthMode::Token,
         },
     };
-    let non_loopback = !listen.is_loopback();
-    let refuse = || refuse_without_auth(listen);
+    let secret_missing = match mode {
+        AuthMode::None => true,
+        AuthMode::Token => token.is_none(),
+        AuthMode::Password => password.is_none(),
+        AuthMode::TrustedProxy => false,
+    };
+    if secret_missing && !listen.is_loopback() {
+        return Err(refuse_without_auth(listen));
+    }
+    Ok(AuthChoice { mode, token, password })
+}
+
+/// Resolves the shared secret for a start: [`choose_auth`], then, on loopback without a token,
+/// a runtime-only one, with the official warnings.
+pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Listen) -> Result<AuthSettings, StartError> {
+    // Said before a refusal too, as the official gateway does (`--bind lan --auth none`).
+    if opts.auth.or(cfg.gateway.auth.mode).filter(|_| opts.auth.is_some() || (opts.token.is_none() && opts.password.is_none()))
+        == Some(AuthMode::None)
+    {
+        log::warn!(target: "gateway", "auth mode=none explicitly configured; all gateway connections are unauthenticated.");
+    }
+    let AuthChoice { mode, mut token, password } = choose_auth(cfg, opts, listen)?;
     let mut ephemeral = false;
-    let mut token = token;
     match mode {
-        AuthMode::None => {
-            log::warn!(target: "gateway", "auth mode=none explicitly configured; all gateway connections are unauthenticated.");
-            if non_loopback {
-                return Err(refuse());
-            }
-        }
         AuthMode::Token if token.is_none() => {
-            if non_loopback {
-                return Err(refuse());
-            }
             token = Some(Secret::new(crate::ids::token()));
             ephemeral = true;
             log::warn!(
@@ -358,9 +399,6 @@ pub fn resolve_auth(paths: &Paths, cfg: &Config, opts: &RunOptions, listen: &Lis
             );
         }
         AuthMode::Password if password.is_none() => {
-            if non_loopback {
-                return Err(refuse());
-            }
             log::warn!(target: "gateway", "auth mode=password but no password is set; every client will be refused. Set gateway.auth.password or OPENCLAW_GATEWAY_PASSWORD.");
         }
         _ => {}

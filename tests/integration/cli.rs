@@ -108,7 +108,7 @@ fn wrong_credentials_are_explained() {
     let gw = Gw::start();
     let (code, _, err) = cli(&gw).args(["health", "--token", "nope"]).output(LIMIT);
     assert_eq!(code, 1);
-    assert!(err.contains("unauthorized: gateway token mismatch") && err.contains("Pass --token"), "{err}");
+    assert!(err.contains("unauthorized: gateway token mismatch") && err.contains("Use the gateway's own: --token / --password"), "{err}");
     let url = format!("ws://127.0.0.1:{}", gw.port);
     let (code, _, err) = cli(&gw).args(["health", "--url", &url]).output(LIMIT);
     assert_eq!(code, 1);

@@ -154,3 +154,86 @@ fn control_plane_writes_are_rate_limited_per_method() {
         assert_eq!(r["error"]["retryable"], true);
     });
 }
+
+/// Every value that would brick the gateway or reach outside it is refused by all three write
+/// methods, with the key path, and the file stays as it was.
+#[test]
+fn config_writes_accept_only_a_config_the_gateway_would_start_with() {
+    let gw = Gw::builder().config(base()).start();
+    let path = gw.state_dir().join("openclaw.json");
+    let before = std::fs::read(&path).unwrap();
+    let with = |patch: Value| {
+        let mut v = base();
+        merge(&mut v, patch);
+        v
+    };
+    let huge = format!("{{gateway: {{mode: 'local', auth: {{token: '{TOKEN}'}}}}, pad: '{}'}}", "x".repeat(3 << 20));
+    let cases: Vec<(String, &str)> = vec![
+        (with(json!({"gateway": {"bind": "lan", "auth": {"mode": "none", "token": null}}})).to_string(), "gateway.auth"),
+        (with(json!({"gateway": {"mode": "remote"}})).to_string(), "gateway.mode"),
+        (json!({"gateway": null}).to_string(), "gateway.mode"),
+        (with(json!({"gateway": {"auth": {"password": "pw"}}})).to_string(), "gateway.auth"),
+        (with(json!({"agents": {"defaults": {"model": "nosuchprovider/model"}}})).to_string(), "agents.defaults.model"),
+        (with(json!({"logging": {"file": "/etc/passwd"}})).to_string(), "logging.file"),
+        (with(json!({"agents": {"defaults": {"workspace": "/usr/local/ws"}}})).to_string(), "agents.defaults.workspace"),
+        (huge, "the gateway reads at most"),
+    ];
+    block_on(async {
+        let mut c = admin(&gw).await;
+        for (raw, why) in &cases {
+            for method in ["config.set", "config.apply"] {
+                let hash = c.call("config.get", Value::Null).await["hash"].clone();
+                let r = c.request(method, json!({"raw": raw, "baseHash": hash})).await;
+                assert_eq!(r["ok"], false, "{method} accepted {}", &raw[..raw.len().min(200)]);
+                assert_eq!(r["error"]["code"], "INVALID_REQUEST");
+                assert_eq!(r["error"]["details"]["code"], "INVALID_CONFIG", "{r}");
+                assert!(r["error"]["message"].as_str().unwrap().contains(why), "{method} {why}: {r}");
+            }
+            if raw.len() < 10_000 {
+                // The same document as a patch of the current one.
+                let hash = c.call("config.get", Value::Null).await["hash"].clone();
+                let mut patch: Value = serde_json::from_str(raw).unwrap();
+                if patch["gateway"].is_null() {
+                    patch = json!({"gateway": null});
+                }
+                let r = c.request("config.patch", json!({"raw": patch.to_string(), "baseHash": hash})).await;
+                assert_eq!(r["ok"], false, "config.patch accepted {raw}");
+                assert!(r["error"]["message"].as_str().unwrap().contains(why), "config.patch {why}: {r}");
+            }
+        }
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), before, "refused writes leave the file untouched");
+    block_on(async { assert_eq!(http_get(gw.port, "/health").await.status, 200) });
+}
+
+#[test]
+fn temp_files_left_by_a_killed_config_write_are_removed_at_the_next_start() {
+    let home = std::sync::Arc::new(TempDir::new("cfgtmp"));
+    let dir = home.path().join(".openclaw");
+    std::fs::create_dir_all(&dir).unwrap();
+    // What a write cut short by kill -9 leaves: the temp file of a process that is gone.
+    let orphan = dir.join(".openclaw.json.tmp-999999999-0f0f");
+    let orphan_bak = dir.join(".openclaw.json.bak.tmp-999999998-0f0f");
+    let session_orphan = dir.join(".gateway.runtime-token.tmp-999999997-0f0f");
+    for f in [&orphan, &orphan_bak, &session_orphan] {
+        std::fs::write(f, "{half").unwrap();
+    }
+    let gw = Gw::builder().home(home).config(base()).start();
+    assert!(!orphan.exists() && !orphan_bak.exists() && !session_orphan.exists());
+    assert!(gw.lines().iter().any(|l| l.contains("removed 3 temporary file(s)")), "{:?}", gw.lines());
+}
+
+#[test]
+fn a_config_path_that_is_a_symlink_loop_is_refused_not_replaced() {
+    let home = std::sync::Arc::new(TempDir::new("cfgloop"));
+    let dir = home.path().join(".openclaw-dev");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("openclaw.json");
+    std::os::unix::fs::symlink(dir.join("loop-b"), &path).unwrap();
+    std::os::unix::fs::symlink(&path, dir.join("loop-b")).unwrap();
+    let (code, err) =
+        Gw::builder().home(home.clone()).no_config().global("--dev").arg("--allow-unconfigured").refuse(Duration::from_secs(15));
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("openclaw.json") && err.to_lowercase().contains("symbolic links"), "{err}");
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "the link is left as it was");
+}

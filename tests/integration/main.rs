@@ -7,6 +7,7 @@ mod support;
 mod agent;
 mod channels;
 mod cli;
+mod cli_config;
 mod config_rpc;
 #[cfg(feature = "discord")]
 mod discord;

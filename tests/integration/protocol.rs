@@ -56,6 +56,7 @@ fn hello_ok_has_every_required_field_and_lists_exactly_our_methods() {
                 "health",
                 "status",
                 "system-presence",
+                "last-heartbeat",
                 "logs.tail",
                 "config.get",
                 "config.set",

@@ -8,6 +8,7 @@ pub mod fake_http;
 pub mod fake_llm;
 pub mod fake_telegram;
 pub mod fake_whatsapp;
+pub mod pty;
 pub mod schema;
 
 use async_tungstenite::WebSocketStream;

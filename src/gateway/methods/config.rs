@@ -138,7 +138,7 @@ pub async fn patch(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
         Err(LoadError::Invalid(why)) => return Err(ErrorShape::invalid(format!("the current config cannot be patched: {why}"))),
     };
     let mut shrunk = Vec::new();
-    shrinking_arrays("", &current, &patch, &replace_paths, &mut shrunk);
+    config::edit::shrinking_lists("", &current, &patch, &replace_paths, &mut shrunk);
     if !shrunk.is_empty() {
         return Err(ErrorShape::invalid(format!(
             "config.patch would shrink or remove the list at {}; add the path to replacePaths to confirm",
@@ -147,46 +147,10 @@ pub async fn patch(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
         .details(json!({"code": "CONFIG_PATCH_REPLACE_PATHS_REQUIRED", "paths": shrunk})));
     }
     let mut merged = current;
-    merge_patch(&mut merged, patch);
+    config::edit::merge_patch(&mut merged, patch);
     let mut text = serde_json::to_string_pretty(&merged).unwrap_or_default();
     text.push('\n');
     write(call, "config.patch", text, base_hash, false, delay).await
-}
-
-/// RFC 7386: objects merge recursively, `null` removes a key, anything else replaces.
-pub fn merge_patch(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = Value::Object(Default::default());
-            }
-            let Value::Object(t) = target else { return };
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(&k);
-                } else {
-                    merge_patch(t.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        other => *target = other,
-    }
-}
-
-/// Paths of arrays in `current` that `patch` would shorten or remove without being listed in
-/// `allowed`.
-fn shrinking_arrays(prefix: &str, current: &Value, patch: &Value, allowed: &[String], out: &mut Vec<String>) {
-    let (Value::Object(cur), Value::Object(p)) = (current, patch) else { return };
-    for (k, pv) in p {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-        let Some(cv) = cur.get(k) else { continue };
-        match (cv, pv) {
-            (Value::Array(old), Value::Array(new)) if new.len() < old.len() && !allowed.contains(&path) => out.push(path),
-            (Value::Array(old), Value::Null) if !old.is_empty() && !allowed.contains(&path) => out.push(path),
-            (Value::Object(_), Value::Object(_)) => shrinking_arrays(&path, cv, pv, allowed, out),
-            _ => {}
-        }
-    }
 }
 
 /// Validates `raw`, checks `baseHash`, writes the file (with a `.bak`) and asks the reloader to
@@ -233,16 +197,8 @@ async fn write(
             Some(_) => {}
         }
     }
-    let source = config::load::from_text(path, raw.clone()).map_err(|e| ErrorShape::invalid(format!("invalid config: {e}")))?;
-    let loaded = config::validate(source, &gw.paths);
-    if !loaded.is_valid() {
-        let issues: Vec<Value> = loaded.issues.iter().map(|i| json!({"path": i.path, "message": i.message})).collect();
-        let text = loaded.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
-        return Err(ErrorShape::invalid(format!("invalid config: {text}")).details(json!({"code": "INVALID_CONFIG", "issues": issues})));
-    }
-    if !gw.opts.allow_unconfigured && loaded.config.gateway.mode.as_deref() != Some("local") {
-        return Err(ErrorShape::invalid("refusing to write a config without gateway.mode=local: the gateway would not start with it"));
-    }
+    // Only a config the gateway would start with is written; the file stays untouched otherwise.
+    let loaded = crate::gateway::admission::check_text(&gw.paths, &gw.opts, raw.clone()).map_err(|issues| invalid_config(&issues))?;
     let plan = crate::gateway::reload::plan_between(&gw.settings(), &loaded);
     crate::fsutil::write_with_backup(path, raw.as_bytes())
         .map_err(|e| ErrorShape::unavailable(format!("cannot write {}: {e}", gw.paths.display(path))))?;
@@ -275,6 +231,13 @@ async fn write(
     })
     .detach();
     Ok(out)
+}
+
+/// `INVALID_REQUEST invalid config: <path>: <why>; …` with the issues in `details`.
+fn invalid_config(issues: &[config::Issue]) -> ErrorShape {
+    let list: Vec<Value> = issues.iter().map(|i| json!({"path": i.path, "message": i.message})).collect();
+    let text = issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
+    ErrorShape::invalid(format!("invalid config: {text}")).details(json!({"code": "INVALID_CONFIG", "issues": list}))
 }
 
 fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), ErrorShape> {
@@ -341,30 +304,4 @@ pub async fn secrets_reload(call: &Call<'_>, p: &Option<Value>) -> Result<Value,
         log::info!(target: "gateway", "secrets reloaded");
     }
     Ok(json!({"ok": true, "warningCount": warnings}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_patch_follows_rfc_7386() {
-        let mut t = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
-        merge_patch(&mut t, json!({"a": {"b": null, "c": [3], "e": {"f": 1}}, "d": "x"}));
-        assert_eq!(t, json!({"a": {"c": [3], "e": {"f": 1}}, "d": "x"}));
-    }
-
-    #[test]
-    fn shrinking_a_list_needs_confirmation() {
-        let cur = json!({"gateway": {"controlUi": {"allowedOrigins": ["a", "b"]}}, "x": [1]});
-        let mut out = Vec::new();
-        shrinking_arrays("", &cur, &json!({"gateway": {"controlUi": {"allowedOrigins": ["a"]}}, "x": null}), &[], &mut out);
-        assert_eq!(out, vec!["gateway.controlUi.allowedOrigins".to_string(), "x".to_string()]);
-        let mut out = Vec::new();
-        shrinking_arrays("", &cur, &json!({"gateway": {"controlUi": {"allowedOrigins": ["a", "b", "c"]}}}), &[], &mut out);
-        assert!(out.is_empty(), "growing is fine");
-        let mut out = Vec::new();
-        shrinking_arrays("", &cur, &json!({"x": []}), &["x".to_string()], &mut out);
-        assert!(out.is_empty(), "listed paths may shrink");
-    }
 }
