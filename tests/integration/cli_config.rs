@@ -21,7 +21,24 @@ fn config_file(home: &TempDir) -> Value {
 #[test]
 fn dash_h_is_help_and_unknown_words_get_the_closest_one() {
     let home = Arc::new(TempDir::new("help"));
-    for args in [vec!["-h"], vec!["gateway", "-h"], vec!["config", "set", "-h"], vec!["channels", "add", "-h"], vec!["onboard", "-h"]] {
+    let every_new_command = [
+        vec!["-h"],
+        vec!["gateway", "-h"],
+        vec!["config", "-h"],
+        vec!["config", "get", "-h"],
+        vec!["config", "set", "-h"],
+        vec!["config", "unset", "-h"],
+        vec!["config", "file", "-h"],
+        vec!["config", "validate", "-h"],
+        vec!["channels", "list", "-h"],
+        vec!["channels", "add", "-h"],
+        vec!["channels", "remove", "-h"],
+        vec!["sessions", "-h"],
+        vec!["models", "-h"],
+        vec!["agents", "-h"],
+        vec!["onboard", "-h"],
+    ];
+    for args in every_new_command {
         let (code, out, err) = run(&home, &args);
         let (_, long, _) = run(&home, &args.iter().map(|a| if *a == "-h" { "--help" } else { a }).collect::<Vec<_>>());
         assert_eq!(code, 0, "{args:?}: {err}");
