@@ -62,6 +62,17 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Lower-case hex.
+/// The longest prefix of `s` that is at most `max_bytes` long and ends on a character boundary
+/// (for cutting text to a byte budget without splitting a character).
+pub fn prefix_within(s: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(s.len());
+    while !s.is_char_boundary(end) {
+        // Position 0 is always a boundary, so this stops.
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

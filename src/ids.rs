@@ -6,6 +6,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub fn random_bytes(buf: &mut [u8]) {
     // The OS random source failing means the kernel cannot give us entropy; nothing the gateway
     // does would be safe then, and there is no useful way to continue.
+    #[allow(clippy::expect_used)] // Invariant: the kernel's random source works (see above).
     SystemRandom::new().fill(buf).expect("the operating system random source failed");
 }
 
@@ -22,8 +23,8 @@ pub fn uuid() -> String {
     random_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::encoding::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let group = |r: std::ops::Range<usize>| crate::encoding::hex(b.get(r).unwrap_or_default());
+    format!("{}-{}-{}-{}-{}", group(0..4), group(4..6), group(6..8), group(8..10), group(10..16))
 }
 
 /// A random secret token: 24 random bytes as 48 hex characters.

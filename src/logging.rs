@@ -156,8 +156,7 @@ impl LogFile {
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            let dated =
-                name.strip_prefix(&prefix).is_some_and(|rest| rest.len() >= 14 && rest.as_bytes()[..4].iter().all(u8::is_ascii_digit));
+            let dated = name.strip_prefix(&prefix).is_some_and(|rest| rest.len() >= 14 && rest.bytes().take(4).all(|b| b.is_ascii_digit()));
             if !dated || e.path() == self.path {
                 continue;
             }

@@ -770,11 +770,8 @@ fn cap_chars(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}\n[… {} more bytes cut]", &text[..end], text.len() - end)
+    let kept = crate::encoding::prefix_within(text, max);
+    format!("{kept}\n[… {} more bytes cut]", text.len() - kept.len())
 }
 
 #[cfg(test)]

@@ -185,6 +185,7 @@ impl Store {
     }
 
     /// Locks the store and makes sure `agent_id`'s index is loaded.
+    /// Locks the store with `agent_id`'s sessions loaded (see [`loaded`]).
     async fn lock(&self, agent_id: &str) -> io::Result<smol::lock::MutexGuard<'_, HashMap<String, AgentSessions>>> {
         let mut guard = self.agents.lock().await;
         if !guard.contains_key(agent_id) {
@@ -197,15 +198,15 @@ impl Store {
     }
 
     pub async fn get(&self, key: &SessionKey) -> io::Result<Option<SessionEntry>> {
-        let guard = self.lock(&key.agent_id).await?;
-        Ok(guard[&key.agent_id].index.get(&key.to_string()).cloned())
+        let mut guard = self.lock(&key.agent_id).await?;
+        Ok(loaded(&mut guard, &key.agent_id)?.index.get(&key.to_string()).cloned())
     }
 
     /// The session for `key`, created (with its transcript) when it does not exist yet; making
     /// room for it by `policy` first. Returns the entry and whether it was created.
     pub async fn ensure(&self, key: &SessionKey, cwd: &Path, policy: &Maintenance) -> io::Result<(SessionEntry, bool)> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         if let Some(e) = sessions.index.get(&key.to_string()) {
             return Ok((e.clone(), false));
         }
@@ -220,7 +221,7 @@ impl Store {
     /// Changes one entry and writes the index. `None` when the session does not exist.
     pub async fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
@@ -240,7 +241,7 @@ impl Store {
         f: impl FnOnce(&mut SessionEntry),
     ) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
@@ -273,7 +274,10 @@ impl Store {
         let mut failed = None;
         for agent in agents {
             let written = match self.lock(&agent).await {
-                Ok(guard) => persist(&guard[&agent]).await,
+                Ok(mut guard) => match loaded(&mut guard, &agent) {
+                    Ok(sessions) => persist(sessions).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
@@ -300,7 +304,7 @@ impl Store {
 
     async fn append_with(&self, key: &SessionKey, items: Vec<Append>, sync: bool) -> io::Result<Vec<Appended>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         let entry = sessions
             .index
             .get(&key.to_string())
@@ -357,7 +361,7 @@ impl Store {
     /// Returns the previous session id and the new entry, or `None` if there was no session.
     pub async fn reset(&self, key: &SessionKey, cwd: &Path) -> io::Result<Option<(String, SessionEntry)>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
         let entry = new_session(sessions, key, cwd, Some(&old)).await?;
         persist(sessions).await?;
@@ -369,7 +373,7 @@ impl Store {
     /// (`<id>.jsonl.deleted.<ms>`) and listed as archived. `None` if there was no session.
     pub async fn delete(&self, key: &SessionKey, delete_transcript: bool) -> io::Result<Option<Vec<PathBuf>>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        let sessions = guard.get_mut(&key.agent_id).expect("lock() loaded the agent");
+        let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(entry) = sessions.index.remove(&key.to_string()) else { return Ok(None) };
         sessions.cursors.remove(&entry.session_id);
         persist(sessions).await?;
@@ -393,14 +397,14 @@ impl Store {
 
     /// Every session of `agent_id`, by key.
     pub async fn list(&self, agent_id: &str) -> io::Result<Vec<(String, SessionEntry)>> {
-        let guard = self.lock(agent_id).await?;
-        Ok(guard[agent_id].index.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+        let mut guard = self.lock(agent_id).await?;
+        Ok(loaded(&mut guard, agent_id)?.index.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
     }
 
     /// Sessions per loaded agent, for status output.
     pub async fn count(&self, agent_id: &str) -> io::Result<usize> {
-        let guard = self.lock(agent_id).await?;
-        Ok(guard[agent_id].index.len())
+        let mut guard = self.lock(agent_id).await?;
+        Ok(loaded(&mut guard, agent_id)?.index.len())
     }
 }
 
@@ -573,6 +577,12 @@ fn rebuild(dir: &Path) -> BTreeMap<String, SessionEntry> {
         found.insert(key.to_string(), (modified, entry));
     }
     found.into_iter().map(|(k, (_, e))| (k, e)).collect()
+}
+
+/// An agent's sessions in a map that [`Store::lock`] loaded them into. Absent would be a
+/// bug in this file; it is an error, not a panic, so a bug cannot stop the gateway.
+fn loaded<'a>(agents: &'a mut HashMap<String, AgentSessions>, agent_id: &str) -> io::Result<&'a mut AgentSessions> {
+    agents.get_mut(agent_id).ok_or_else(|| io::Error::other(format!("the sessions of agent {agent_id} are not loaded")))
 }
 
 fn system_ms(t: std::time::SystemTime) -> u64 {

@@ -427,7 +427,7 @@ async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, 
         ExecSecurity::Deny => return Err("exec is disabled (tools.exec.security is \"deny\")".into()),
         ExecSecurity::Allowlist => {
             let words = split_command(line)?;
-            let program = &words[0];
+            let Some((program, args)) = words.split_first() else { return Err("the command is empty".to_string()) };
             // Exactly as listed: a bare name runs from PATH, a path runs only that file, so a
             // program the model wrote into the workspace (`./grep`) never matches `grep`.
             if !env.safe_bins.iter().any(|b| b == program) {
@@ -436,11 +436,11 @@ async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, 
                     if env.safe_bins.is_empty() { "empty".to_string() } else { env.safe_bins.join(", ") }
                 ));
             }
-            for word in &words[1..] {
+            for word in args {
                 check_exec_arg(&env.workspace, word)?;
             }
             let mut c = std::process::Command::new(program);
-            c.args(&words[1..]);
+            c.args(args);
             c
         }
         ExecSecurity::Full => {
@@ -537,7 +537,7 @@ async fn capture(pipe: Option<impl smol::io::AsyncRead + Unpin>) -> Captured {
             break;
         }
         let room = (EXEC_MAX_OUTPUT_BYTES / 2).saturating_sub(c.bytes.len());
-        c.bytes.extend_from_slice(&buf[..n.min(room)]);
+        c.bytes.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
         c.dropped += n.saturating_sub(room);
     }
     c

@@ -97,17 +97,14 @@ pub fn read_tail(path: &Path, max_lines: usize, max_bytes: u64) -> io::Result<Ta
     let mut body: &[u8] = &buf;
     if start > 0 {
         // The read began inside a line; that line belongs to the older part.
-        match body.iter().position(|b| *b == b'\n') {
-            Some(i) => body = &body[i + 1..],
-            None => body = &[],
-        }
+        body = body.iter().position(|b| *b == b'\n').and_then(|i| body.get(i + 1..)).unwrap_or_default();
     }
     // Only newline-terminated lines are complete.
     let complete = body.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
-    let lines: Vec<&[u8]> = body[..complete].split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = body.get(..complete).unwrap_or_default().split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
     let skip = lines.len().saturating_sub(max_lines);
-    let mut entries = Vec::with_capacity(lines.len() - skip);
-    for line in &lines[skip..] {
+    let mut entries = Vec::with_capacity(lines.len().saturating_sub(skip));
+    for line in lines.iter().skip(skip) {
         match serde_json::from_slice::<Value>(line) {
             Ok(v) => entries.push(v),
             Err(e) => log::debug!(target: "agent", "transcript {}: skipping an unreadable line ({e})", path.display()),
@@ -148,7 +145,7 @@ fn rfind_newline(f: &File, mut end: u64) -> io::Result<Option<u64>> {
     let mut block = vec![0u8; SCAN_BLOCK as usize];
     while end > 0 {
         let start = end.saturating_sub(SCAN_BLOCK);
-        let chunk = &mut block[..(end - start) as usize];
+        let Some(chunk) = block.get_mut(..(end - start) as usize) else { break };
         f.read_exact_at(chunk, start)?;
         if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
             return Ok(Some(start + i as u64));
@@ -164,7 +161,7 @@ pub fn read_header(path: &Path) -> io::Result<Value> {
     let mut first = Vec::new();
     f.take(64 * 1024).read_to_end(&mut first)?;
     let end = first.iter().position(|b| *b == b'\n').ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no header line"))?;
-    serde_json::from_slice(&first[..end]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(first.get(..end).unwrap_or_default()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

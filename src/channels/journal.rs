@@ -205,13 +205,12 @@ impl Inner {
     }
 
     fn append(&mut self, line: &Value) -> io::Result<()> {
-        if self.file.is_none() {
-            let f = OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path)?;
-            self.file = Some(f);
-        }
         let mut bytes = serde_json::to_vec(line).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        let f = self.file.as_mut().expect("opened above");
+        let f = match &mut self.file {
+            Some(f) => f,
+            slot => slot.insert(OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path)?),
+        };
         f.write_all(&bytes)?;
         f.sync_data()?;
         self.bytes += bytes.len() as u64;

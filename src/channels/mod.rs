@@ -802,7 +802,7 @@ pub fn status_result(accounts: Vec<(&'static str, Value)>) -> Value {
 fn nonce(seed: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
     let mut n = 0u64;
-    for b in &d.as_ref()[..8] {
+    for b in d.as_ref().iter().take(8) {
         n = (n << 8) | *b as u64;
     }
     // Discord wants a number-like nonce up to 25 characters; 19 digits fit.

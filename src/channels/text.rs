@@ -14,7 +14,7 @@ pub fn chunks(text: &str, limit: usize) -> Vec<String> {
         }
         // Byte offset of the character just past the limit.
         let hard = rest.char_indices().nth(limit).map(|(i, _)| i).unwrap_or(rest.len());
-        let window = &rest[..hard];
+        let window = rest.get(..hard).unwrap_or(rest);
         let cut = best_cut(window).unwrap_or(hard);
         let (piece, tail) = rest.split_at(cut);
         let piece = piece.trim_end();

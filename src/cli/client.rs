@@ -138,7 +138,7 @@ fn parse_target(
         return Err(bad());
     };
     let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
+        Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {

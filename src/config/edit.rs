@@ -122,7 +122,8 @@ pub fn patch_for(path: &[Step], value: Option<Value>) -> Result<Value, String> {
                 patch = Value::Object(m);
             }
             Step::Index(_) => {
-                let whole = display(&path[..path.iter().position(|s| matches!(s, Step::Index(_))).unwrap_or(0)]);
+                let keys: Vec<Step> = path.iter().take_while(|s| matches!(s, Step::Key(_))).cloned().collect();
+                let whole = display(&keys);
                 return Err(format!("a single list item cannot be changed; set the whole list instead: config set {whole} '[…]'"));
             }
         }

@@ -48,8 +48,13 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// The text not read yet (empty if the position ever fell inside a character).
+    fn rest(&self) -> &str {
+        self.text.get(self.pos..).unwrap_or_default()
+    }
+
     fn error(&self, message: impl Into<String>) -> Json5Error {
-        let upto = &self.text[..self.pos.min(self.text.len())];
+        let upto = crate::encoding::prefix_within(self.text, self.pos);
         let line = upto.matches('\n').count() + 1;
         let column = upto.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
         Json5Error { line, column, message: message.into() }
@@ -211,7 +216,7 @@ impl Parser<'_> {
                 break;
             }
         }
-        self.text[start..self.pos].to_string()
+        self.text.get(start..self.pos).unwrap_or_default().to_string()
     }
 
     /// An unquoted property name: ECMAScript IdentifierName, including `\u` escapes of four hex
@@ -306,7 +311,7 @@ impl Parser<'_> {
     /// After `\u`: four hex digits, combining a UTF-16 surrogate pair when one follows.
     fn unicode_escape(&mut self) -> Result<char, Json5Error> {
         let hi = self.hex_digits(4)?;
-        if (0xd800..0xdc00).contains(&hi) && self.text[self.pos..].starts_with("\\u") {
+        if (0xd800..0xdc00).contains(&hi) && self.rest().starts_with("\\u") {
             let save = self.pos;
             self.pos += 2;
             let lo = self.hex_digits(4)?;
@@ -326,7 +331,7 @@ impl Parser<'_> {
             negative = sign == b'-';
             self.pos += 1;
         }
-        let rest = &self.text[self.pos..];
+        let rest = self.rest();
         if rest.starts_with("Infinity") || rest.starts_with("NaN") {
             return Err(self.error("Infinity and NaN are not supported in OpenClaw config (no JSON equivalent)"));
         }
@@ -336,7 +341,7 @@ impl Parser<'_> {
             while matches!(self.peek(), Some(c) if c.is_ascii_hexdigit()) {
                 self.pos += 1;
             }
-            let digits = &self.text[digits_start..self.pos];
+            let digits = self.text.get(digits_start..self.pos).unwrap_or_default();
             let magnitude = u64::from_str_radix(digits, 16).map_err(|_| {
                 self.pos = start;
                 self.error("invalid hexadecimal number")
@@ -375,7 +380,7 @@ impl Parser<'_> {
                 return Err(self.error("invalid number exponent"));
             }
         }
-        let body = &self.text[digits_start..self.pos];
+        let body = self.text.get(digits_start..self.pos).unwrap_or_default();
         if int_digits > 1 && body.starts_with('0') {
             self.pos = start;
             return Err(self.error("numbers may not have leading zeros"));

@@ -226,27 +226,28 @@ pub fn substitute_env(value: Value, warnings: &mut Vec<String>, env: &dyn Fn(&st
 fn substitute_str(s: &str, warnings: &mut Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(i) = rest.find("${") {
+    while let Some((before, after)) = rest.split_once("${") {
         // `$${VAR}` → literal `${VAR}`.
-        if i > 0 && rest.as_bytes()[i - 1] == b'$' {
-            out.push_str(&rest[..i - 1]);
-            match rest[i..].find('}') {
-                Some(end) => {
-                    out.push_str(&rest[i..i + end + 1]);
-                    rest = &rest[i + end + 1..];
+        if let Some(kept) = before.strip_suffix('$') {
+            out.push_str(kept);
+            match after.split_once('}') {
+                Some((inner, tail)) => {
+                    out.push_str("${");
+                    out.push_str(inner);
+                    out.push('}');
+                    rest = tail;
                 }
                 None => {
-                    out.push_str(&rest[i..]);
+                    out.push_str("${");
+                    out.push_str(after);
                     rest = "";
                 }
             }
             continue;
         }
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after.find('}') {
-            Some(end) if is_env_name(&after[..end]) => {
-                let name = &after[..end];
+        out.push_str(before);
+        match after.split_once('}') {
+            Some((name, tail)) if is_env_name(name) => {
                 match env(name).filter(|v| !v.is_empty()) {
                     Some(v) => out.push_str(&v),
                     None => {
@@ -254,10 +255,12 @@ fn substitute_str(s: &str, warnings: &mut Vec<String>, env: &dyn Fn(&str) -> Opt
                         if !warnings.contains(&w) {
                             warnings.push(w);
                         }
-                        out.push_str(&rest[i..i + 3 + end]);
+                        out.push_str("${");
+                        out.push_str(name);
+                        out.push('}');
                     }
                 }
-                rest = &after[end + 1..];
+                rest = tail;
             }
             _ => {
                 out.push_str("${");

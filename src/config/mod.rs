@@ -95,7 +95,7 @@ pub fn redact(value: &Value) -> Value {
 }
 
 fn is_env_reference(s: &str) -> bool {
-    s.starts_with("${") && s.ends_with('}') && !s[2..s.len() - 1].contains(['{', '}'])
+    s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).is_some_and(|name| !name.contains(['{', '}']))
 }
 
 /// The raw file text with every literal secret value (as found in `parsed`) replaced.

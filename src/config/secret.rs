@@ -36,8 +36,8 @@ impl fmt::Debug for Secret {
         // Like the official redactor: long secrets keep a recognisable prefix and suffix.
         let chars: Vec<char> = self.0.chars().collect();
         if chars.len() >= 18 {
-            let head: String = chars[..6].iter().collect();
-            let tail: String = chars[chars.len() - 4..].iter().collect();
+            let head: String = chars.iter().take(6).collect();
+            let tail: String = chars.iter().skip(chars.len() - 4).collect();
             write!(f, "Secret({head}…{tail})")
         } else {
             f.write_str("Secret(***)")

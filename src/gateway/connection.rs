@@ -230,15 +230,19 @@ async fn close_now(ws: &mut Ws, close: Close) {
 }
 
 fn truncate_reason(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_string()
+    crate::encoding::prefix_within(reason, 123).to_string()
 }
 
+/// An id cut for a log line: the first 8 and last 4 characters. Ids come from clients and may be
+/// any text, so this counts characters, never bytes.
 fn short(id: &str) -> String {
-    if id.len() > 12 { format!("{}…{}", &id[..8], &id[id.len() - 4..]) } else { id.to_string() }
+    let count = id.chars().count();
+    if count <= 12 {
+        return id.to_string();
+    }
+    let head: String = id.chars().take(8).collect();
+    let tail: String = id.chars().skip(count - 4).collect();
+    format!("{head}…{tail}")
 }
 
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.

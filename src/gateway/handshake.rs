@@ -124,7 +124,7 @@ impl Refusal {
 pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
     let mut v = Validator::default();
     let empty = Value::Object(Map::new());
-    let Some(root) = v.object(params.unwrap_or(&empty), "") else { return Err(v.finish().unwrap_err()) };
+    let Some(root) = v.object(params.unwrap_or(&empty), "") else { return Err(v.finish().err().unwrap_or_default()) };
     v.required(root, "", &["minProtocol", "maxProtocol", "client"]);
     v.no_extra(root, "", CONNECT_KEYS);
     let min_protocol = root.get("minProtocol").and_then(|x| v.integer(x, "/minProtocol", 1, i64::MAX));

@@ -100,7 +100,15 @@ const REQUEST_KEYS: &[&str] = &["type", "id", "method", "params", "traceparent"]
 
 /// Parses and validates one inbound text frame against `RequestFrame`.
 pub fn parse_inbound(text: &str) -> Inbound {
-    let Ok(value) = serde_json::from_str::<Value>(text) else { return Inbound::NotJson };
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(v) => v,
+        // Valid JSON nested deeper than serde's limit (128): the frame is refused, but on its
+        // own id when one can be read, so the client is not left waiting for an answer.
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            return Inbound::Invalid { id: top_level_id(text), message: "nested deeper than 128 levels".into(), is_request: true };
+        }
+        Err(_) => return Inbound::NotJson,
+    };
     let Value::Object(map) = value else {
         return Inbound::Invalid { id: None, message: "must be object".into(), is_request: false };
     };
@@ -123,6 +131,93 @@ pub fn parse_inbound(text: &str) -> Inbound {
         (Ok(()), Some(id), Some(method)) => Inbound::Request(Request { id, method, params: map_params(map) }),
         (Err(message), id, _) => Inbound::Invalid { id, message, is_request },
         (Ok(()), id, _) => Inbound::Invalid { id, message: "invalid request frame".into(), is_request },
+    }
+}
+
+/// The string value of the top-level `"id"` key of a JSON object, read without building the
+/// value (so without recursion): other values are skipped by counting brackets.
+fn top_level_id(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(bytes, i);
+        let key_end = string_end(bytes, i)?;
+        let key: String = serde_json::from_str(text.get(i..key_end)?).ok()?;
+        i = skip_ws(bytes, key_end);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(bytes, i + 1);
+        let value_end = value_end(bytes, i)?;
+        if key == "id" {
+            return serde_json::from_str::<String>(text.get(i..value_end)?).ok().filter(|id| !id.is_empty());
+        }
+        i = skip_ws(bytes, value_end);
+        match bytes.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the JSON string that starts at `i`.
+fn string_end(bytes: &[u8], i: usize) -> Option<usize> {
+    if bytes.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        match bytes.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value that starts at `i`, found by counting brackets.
+fn value_end(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes.get(i)? {
+        b'"' => string_end(bytes, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match bytes.get(j)? {
+                    b'"' => {
+                        j = string_end(bytes, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while bytes.get(j).is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace()) {
+                j += 1;
+            }
+            Some(j)
+        }
     }
 }
 
@@ -181,6 +276,25 @@ pub fn to_json<T: Serialize>(v: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_nested_past_the_limit_is_refused_on_its_own_id() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(r#"{{"type":"req","params":{{"a":{deep},"s":"}}]\"x"}},"id":"deep-1","method":"health"}}"#);
+        match parse_inbound(&text) {
+            Inbound::Invalid { id, message, .. } => {
+                assert_eq!(id.as_deref(), Some("deep-1"));
+                assert!(message.contains("nested deeper"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let no_id = format!(r#"{{"type":"req","params":{deep}}}"#);
+        assert!(matches!(parse_inbound(&no_id), Inbound::Invalid { id: None, .. }));
+        assert_eq!(parse_inbound("{\"id\": \"x\", oops"), Inbound::NotJson, "broken JSON stays unanswered, as officially");
+        assert_eq!(top_level_id(r#"{"a": [1, {"id": "inner"}], "id": "outer"}"#).as_deref(), Some("outer"));
+        assert_eq!(top_level_id(r#"{"id": 5}"#), None);
+        assert_eq!(top_level_id("[1]"), None);
+    }
     use serde_json::json;
 
     fn invalid(text: &str) -> (Option<String>, String) {

@@ -43,8 +43,8 @@ impl Url {
         }
         let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
             let end = inner.find(']').ok_or_else(|| format!("{text:?}: unterminated IPv6 address"))?;
-            let port = &inner[end + 1..];
-            (inner[..end].to_string(), port.strip_prefix(':'))
+            let (address, port) = inner.split_at(end);
+            (address.to_string(), port.strip_prefix(']').unwrap_or(port).strip_prefix(':'))
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), Some(p)),
@@ -99,7 +99,7 @@ impl std::fmt::Display for Url {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| text.get(prefix.len()..)).flatten()
 }
 
 /// A connected socket, plain or TLS.
@@ -264,7 +264,7 @@ async fn read_head(stream: &mut Stream, buf: &mut Vec<u8>, deadline: Instant) ->
         if let Some(end) = find_head_end(buf) {
             let mut storage = [httparse::EMPTY_HEADER; 100];
             let mut parsed = httparse::Response::new(&mut storage);
-            match parsed.parse(&buf[..end]) {
+            match parsed.parse(buf.get(..end).unwrap_or_default()) {
                 Ok(httparse::Status::Complete(_)) => {}
                 Ok(httparse::Status::Partial) => return Err(bad_data("incomplete response head".into())),
                 Err(e) => return Err(bad_data(format!("malformed response head: {e}"))),
@@ -294,7 +294,7 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 async fn read_more(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut scratch = [0u8; CLIENT_READ_BUFFER];
     let n = stream.read(&mut scratch).await?;
-    buf.extend_from_slice(&scratch[..n]);
+    buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
     Ok(n)
 }
 
@@ -409,7 +409,7 @@ impl Response {
             while out.len() < limit {
                 let Some(piece) = self.chunk().await? else { break };
                 let room = limit - out.len();
-                out.extend_from_slice(&piece[..piece.len().min(room)]);
+                out.extend_from_slice(piece.get(..room).unwrap_or(&piece));
             }
             Ok(String::from_utf8_lossy(&out).into_owned())
         };
@@ -424,7 +424,7 @@ impl Response {
     async fn line(&mut self) -> io::Result<String> {
         loop {
             if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                let line = String::from_utf8_lossy(self.buf.get(..i).unwrap_or_default()).into_owned();
                 self.buf.drain(..i + 2);
                 return Ok(line);
             }

@@ -256,12 +256,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Gives back the stream and any bytes already read past the last request (an upgrade
     /// hands these to the WebSocket layer).
     pub fn into_parts(self) -> (S, Vec<u8>) {
-        let rest = self.buf[self.start..self.end].to_vec();
+        let rest = self.buffered().to_vec();
         (self.stream, rest)
     }
 
+    /// Read but not consumed yet (`start..end`, which the reading code keeps ordered and inside
+    /// the buffer; empty otherwise, never a panic).
     fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
     /// Reads more bytes into the buffer (at most `max_total` buffered). Returns 0 at EOF.
@@ -279,7 +281,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.buf.resize(grow, 0);
         }
         let end = self.end;
-        let n = deadline(until, self.stream.read(&mut self.buf[end..])).await?;
+        let Some(free) = self.buf.get_mut(end..) else { return Err(HttpError::HeadTooLarge) };
+        let n = deadline(until, self.stream.read(free)).await?;
         self.end += n;
         Ok(n)
     }
@@ -338,8 +341,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     if self.buffered().is_empty() && self.fill(64 * 1024, until).await? == 0 {
                         return Err(HttpError::BadRequest("connection closed before the whole body arrived".into()));
                     }
-                    let take = (len - body.len()).min(self.end - self.start);
-                    body.extend_from_slice(&self.buf[self.start..self.start + take]);
+                    let take = (len - body.len()).min(self.buffered().len());
+                    body.extend_from_slice(self.buffered().get(..take).unwrap_or_default());
                     self.start += take;
                 }
                 Ok(body)
@@ -356,7 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn read_line(&mut self, max: usize, until: Instant) -> Result<Vec<u8>, HttpError> {
         loop {
             if let Some(i) = self.buffered().windows(2).position(|w| w == b"\r\n") {
-                let line = self.buffered()[..i].to_vec();
+                let line = self.buffered().get(..i).unwrap_or_default().to_vec();
                 self.start += i + 2;
                 return Ok(line);
             }
@@ -393,8 +396,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 if self.buffered().is_empty() && self.fill(64 * 1024, until).await? == 0 {
                     return Err(HttpError::BadRequest("connection closed inside a chunk".into()));
                 }
-                let take = remaining.min(self.end - self.start);
-                body.extend_from_slice(&self.buf[self.start..self.start + take]);
+                let take = remaining.min(self.buffered().len());
+                body.extend_from_slice(self.buffered().get(..take).unwrap_or_default());
                 self.start += take;
                 remaining -= take;
             }

@@ -41,6 +41,7 @@ fn build_connector(extra: &[(&str, PathBuf)]) -> TlsConnector {
         }
     }
     let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
+    #[allow(clippy::expect_used)] // Invariant: the ring provider supports the default TLS versions.
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")

@@ -123,12 +123,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
             limit = limit.min(budget);
         }
         let n = if this.pos < this.prefix.len() {
-            let n = limit.min(this.prefix.len() - this.pos);
-            buf[..n].copy_from_slice(&this.prefix[this.pos..this.pos + n]);
+            let rest = this.prefix.get(this.pos..).unwrap_or_default();
+            let n = limit.min(rest.len()).min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
             this.pos += n;
             n
         } else {
-            match Pin::new(&mut this.inner).poll_read(cx, &mut buf[..limit]) {
+            let window = limit.min(buf.len());
+            match Pin::new(&mut this.inner).poll_read(cx, buf.get_mut(..window).unwrap_or_default()) {
                 Poll::Ready(Ok(n)) => n,
                 other => return other,
             }
@@ -179,7 +183,7 @@ where
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection during the WebSocket upgrade"));
         }
-        buf.extend_from_slice(&chunk[..n]);
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
@@ -192,7 +196,7 @@ where
                 if accept != Some(accept_key(&key).as_bytes()) {
                     return Err(io::Error::other("the server sent a wrong Sec-WebSocket-Accept"));
                 }
-                return Ok(buf[len..].to_vec());
+                return Ok(buf.get(len..).unwrap_or_default().to_vec());
             }
             Ok(httparse::Status::Partial) if buf.len() < 16 * 1024 => continue,
             Ok(httparse::Status::Partial) => return Err(io::Error::other("WebSocket upgrade response too large")),

@@ -62,9 +62,9 @@ pub fn render(spec: &Spec, paths: &Paths) -> String {
 /// `ProgramArguments` of an installed plist (for drift checks).
 pub fn parse_args(text: &str) -> Vec<String> {
     let Some(start) = text.find("<key>ProgramArguments</key>") else { return Vec::new() };
-    let rest = &text[start..];
-    let Some(end) = rest.find("</array>") else { return Vec::new() };
-    rest[..end]
+    let (_, rest) = text.split_at(start);
+    let Some((array, _)) = rest.split_once("</array>") else { return Vec::new() };
+    array
         .split("<string>")
         .skip(1)
         .filter_map(|s| s.split("</string>").next())

@@ -663,3 +663,41 @@ fn large_responses_arrive_whole() {
         assert_eq!(c.call("health", Value::Null).await["ok"], true, "the stream stays in sync afterwards");
     });
 }
+
+/// Any id, on any method (implemented or not), is answered and never stops the gateway: ids
+/// with multi-byte characters (a log line once cut one by byte index and aborted the process),
+/// empty, huge and non-string ids.
+#[test]
+fn every_method_answers_any_id_and_the_gateway_stays_up() {
+    let mut gw = Gw::start();
+    block_on(async {
+        let (mut c, hello) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        let mut methods: Vec<String> =
+            hello["features"]["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        methods.extend(["no.such.method", "", "€", "connect"].map(String::from));
+        let huge = "€".repeat(40_000);
+        let string_ids = ["€€€€€", "😀😀😀😀😀😀😀😀😀😀😀😀😀😀", "a€b€c€d€e€f€g€h€", huge.as_str()];
+        for method in &methods {
+            for id in string_ids {
+                c.send_json(&json!({"type": "req", "id": id, "method": method})).await;
+                let res = c.collect_until(WAIT, |f| f["type"] == "res").await.pop().expect("an answer");
+                assert_eq!(res["id"], id, "{method}: the answer goes to the request's own id");
+            }
+            for id in [json!(""), json!(5), json!(null), json!({"a": 1}), json!(["x"])] {
+                c.send_json(&json!({"type": "req", "id": id, "method": method})).await;
+                let res = c.collect_until(WAIT, |f| f["type"] == "res").await.pop().expect("an answer");
+                assert_eq!(res["id"], "invalid", "{method} with id {id}: {res}");
+                assert_eq!(res["error"]["code"], "INVALID_REQUEST");
+            }
+        }
+        // Valid JSON nested past the parser's limit is refused on its own id.
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        c.send_text(&format!(r#"{{"type":"req","id":"deep-€","method":"health","params":{deep}}}"#)).await;
+        let res = c.collect_until(WAIT, |f| f["type"] == "res").await.pop().expect("an answer");
+        assert_eq!(res["id"], "deep-€");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST");
+        assert!(res["error"]["message"].as_str().unwrap().contains("nested deeper than 128 levels"), "{res}");
+        assert_eq!(c.call("health", Value::Null).await["ok"], true, "still serving");
+    });
+    assert!(gw.child.try_wait().unwrap().is_none(), "the gateway process is alive");
+}

@@ -40,11 +40,11 @@ pub fn open(req: &ModelRequest<'_>) -> Stream {
     let mut start = 0;
     for (i, c) in text.char_indices() {
         if c == ' ' && i > start {
-            out.push_back(StreamEvent::Text(text[start..i].to_string()));
+            out.push_back(StreamEvent::Text(text.get(start..i).unwrap_or_default().to_string()));
             start = i;
         }
     }
-    out.push_back(StreamEvent::Text(text[start..].to_string()));
+    out.push_back(StreamEvent::Text(text.get(start..).unwrap_or_default().to_string()));
     let input = (req.system.len() + req.messages.iter().map(Message::chars).sum::<usize>()).div_ceil(4) as u64;
     out.push_back(StreamEvent::Usage(Usage { input, output: text.len().div_ceil(4) as u64, ..Default::default() }));
     out.push_back(StreamEvent::Stop(StopReason::Stop));

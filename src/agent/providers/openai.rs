@@ -135,14 +135,11 @@ impl Stream {
         if let Some(calls) = delta["tool_calls"].as_array() {
             for (pos, c) in calls.iter().enumerate() {
                 let index = c["index"].as_u64().unwrap_or(pos as u64);
-                let slot = match self.calls.iter().position(|(i, _)| *i == index) {
-                    Some(p) => &mut self.calls[p].1,
-                    None => {
-                        super::check_call_count(&self.model, self.calls.len())?;
-                        self.calls.push((index, PartialCall::default()));
-                        &mut self.calls.last_mut().expect("just pushed").1
-                    }
-                };
+                if !self.calls.iter().any(|(i, _)| *i == index) {
+                    super::check_call_count(&self.model, self.calls.len())?;
+                    self.calls.push((index, PartialCall::default()));
+                }
+                let Some((_, slot)) = self.calls.iter_mut().find(|(i, _)| *i == index) else { continue };
                 if let Some(id) = c["id"].as_str().filter(|s| !s.is_empty()) {
                     slot.id = id.to_string();
                 }

@@ -144,7 +144,7 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorS
     let start = end.saturating_sub(limit);
     let has_more = start > 0 || !tail.from_start;
     let total = rows.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
-    let messages: Vec<Value> = rows[start..end].iter().map(|e| display(e, max_chars)).collect();
+    let messages: Vec<Value> = rows.get(start..end).unwrap_or_default().iter().map(|e| display(e, max_chars)).collect();
     let mut out = json!({
         "sessionKey": key.to_string(),
         "sessionId": entry.session_id,

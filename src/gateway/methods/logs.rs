@@ -65,7 +65,7 @@ pub fn read_tail(path: &Path, cursor: Option<u64>, limit: usize, max_bytes: u64)
             Some(i) => {
                 start += i as u64 + 1;
                 skipped += i as u64 + 1;
-                body = &body[i + 1..];
+                body = body.get(i + 1..).unwrap_or_default();
             }
             None => {
                 skipped += body.len() as u64;
@@ -77,8 +77,13 @@ pub fn read_tail(path: &Path, cursor: Option<u64>, limit: usize, max_bytes: u64)
     // Only whole lines; a line still being written is returned by the next call.
     let complete = body.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
     let new_cursor = start + complete as u64;
-    let mut lines: Vec<String> =
-        body[..complete].split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| String::from_utf8_lossy(l).into_owned()).collect();
+    let mut lines: Vec<String> = body
+        .get(..complete)
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
     if lines.len() > limit {
         lines.drain(..lines.len() - limit);
         truncated = true;
