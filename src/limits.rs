@@ -34,7 +34,14 @@ pub const HTTP_LINGER_MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Largest chunk-size line (hex digits plus extensions) in a chunked body.
 pub const HTTP_MAX_CHUNK_LINE: usize = 1024;
 /// Most simultaneous TCP connections (HTTP and WebSocket together); more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 8192;
+/// An idle WebSocket client costs about 11 KiB, so the cap holds the worst case near 45 MiB on
+/// a 512 MB Pi (`OPENCLAW_MAX_CONNECTIONS`).
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Most connections that have not yet sent a complete request head (HTTP) or finished the
+/// `connect` handshake (WebSocket): the cheap flood of silent sockets. More are closed at
+/// accept; the ones there time out (`HTTP_FIRST_REQUEST_TIMEOUT`, `WS_HANDSHAKE_TIMEOUT`)
+/// (`OPENCLAW_MAX_PENDING_CONNECTIONS`).
+pub const MAX_PENDING_CONNECTIONS: usize = 256;
 /// Pause after `accept` fails (for example EMFILE) so a full fd table cannot spin a core.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -90,6 +97,15 @@ pub const WS_PREAUTH_MAX_PAYLOAD: usize = 65_536;
 pub const WS_READ_CHUNK: usize = 1024;
 /// Outbound messages longer than this go out as several frames (see `gateway::connection`).
 pub const WS_FRAGMENT_BYTES: usize = 16 * 1024;
+/// Most bytes tungstenite may hold unsent for one connection (a frame being written plus the
+/// pongs it answers pings with). Writes are fragmented at [`WS_FRAGMENT_BYTES`], so a reading
+/// peer never gets near it; a peer that pings and never reads is closed when it is reached.
+pub const WS_WRITE_BUFFER_MAX: usize = 64 * 1024;
+/// Bytes queued for all WebSocket clients together. Each client may queue up to the official
+/// `maxBufferedBytes` (50 MiB) alone, but twenty clients that stop reading must not take a
+/// 512 MB board down: past this total the clients with the most queued are closed first
+/// (1008 "slow consumer") (`OPENCLAW_MAX_BUFFERED_BYTES_TOTAL`).
+pub const WS_TOTAL_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes a queued outbound item is charged on top of its payload (queue slot, frame envelope).
 pub const WS_QUEUE_ITEM_OVERHEAD: usize = 64;
 /// Time from the upgrade to a successful `connect` (close 1000 after, like the official gateway).
@@ -266,12 +282,25 @@ pub struct Tuning {
     pub health_interval: Duration,
     /// `OPENCLAW_WS_PING_INTERVAL_MS`.
     pub ping_interval: Duration,
-    /// `OPENCLAW_MAX_BUFFERED_BYTES`.
+    /// `OPENCLAW_WS_SEND_TIMEOUT_MS`: a write to a client that does not drain for this long
+    /// ends the connection (the periodic ping makes this catch peers that never read).
+    pub send_timeout: Duration,
+    /// `OPENCLAW_MAX_BUFFERED_BYTES` (per client) and `OPENCLAW_MAX_BUFFERED_BYTES_TOTAL`.
     pub max_buffered_bytes: usize,
+    pub max_buffered_bytes_total: usize,
     /// HTTP deadlines; `OPENCLAW_HTTP_HEAD_TIMEOUT_MS` and `OPENCLAW_HTTP_BODY_TIMEOUT_MS`.
     pub http: crate::net::http::Deadlines,
     /// `OPENCLAW_CONFIG_POLL_MS`.
     pub config_poll: Duration,
+    /// `OPENCLAW_MAX_CONNECTIONS` and `OPENCLAW_MAX_PENDING_CONNECTIONS`.
+    pub max_connections: usize,
+    pub max_pending_connections: usize,
+}
+
+/// A count from the environment variable `name`, else `default` (also for a value that is not a
+/// positive number).
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&v| v > 0).unwrap_or(default)
 }
 
 /// A duration in milliseconds from the environment variable `name`, else `default` (also for a
@@ -293,13 +322,17 @@ impl Tuning {
             tick_interval: ms("OPENCLAW_TICK_INTERVAL_MS", WS_TICK_INTERVAL),
             health_interval: ms("OPENCLAW_HEALTH_INTERVAL_MS", WS_HEALTH_INTERVAL),
             ping_interval: ms("OPENCLAW_WS_PING_INTERVAL_MS", WS_PING_INTERVAL),
+            send_timeout: ms("OPENCLAW_WS_SEND_TIMEOUT_MS", WS_SEND_TIMEOUT),
             max_buffered_bytes,
+            max_buffered_bytes_total: env_count("OPENCLAW_MAX_BUFFERED_BYTES_TOTAL", WS_TOTAL_BUFFERED_BYTES).max(1024),
             http: crate::net::http::Deadlines {
                 head: ms("OPENCLAW_HTTP_HEAD_TIMEOUT_MS", HTTP_HEAD_TIMEOUT),
                 body: ms("OPENCLAW_HTTP_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT),
                 ..Default::default()
             },
             config_poll: ms("OPENCLAW_CONFIG_POLL_MS", CONFIG_POLL_INTERVAL),
+            max_connections: env_count("OPENCLAW_MAX_CONNECTIONS", MAX_CONNECTIONS),
+            max_pending_connections: env_count("OPENCLAW_MAX_PENDING_CONNECTIONS", MAX_PENDING_CONNECTIONS),
         }
     }
 }

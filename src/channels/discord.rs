@@ -622,7 +622,8 @@ async fn open(gateway: &str) -> std::io::Result<Ws> {
             Err(Error::new(ErrorKind::TimedOut, format!("the WebSocket upgrade timed out after {} ms", within.as_millis())))
         })
         .await?;
-    let config = crate::net::ws::config(limits::DISCORD_MAX_FRAME_BYTES);
+    // Discord frames we send are small (heartbeats, identify); what waits unsent stays small too.
+    let config = crate::net::ws::config(limits::DISCORD_MAX_FRAME_BYTES, limits::WS_WRITE_BUFFER_MAX);
     Ok(WebSocketStream::from_partially_read(stream, leftover, Role::Client, Some(config)).await)
 }
 

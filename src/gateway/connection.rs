@@ -23,7 +23,7 @@ use super::hub::{ClientInfo, Member, Outbound, Outbox};
 use super::methods::{self, Call};
 use super::protocol::{self, ErrorShape, Inbound};
 use super::{Gateway, Phase};
-use crate::limits::{WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_SEND_TIMEOUT};
+use crate::limits::{WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_WRITE_BUFFER_MAX};
 use crate::net::http::{self, Head};
 use crate::net::server::Upgraded;
 use crate::net::ws::{self, WsIo};
@@ -34,18 +34,21 @@ type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
 const MAX_FRAME_HEADER: usize = 14;
 
 /// Serves one upgraded connection until it closes.
-pub async fn serve(gw: Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) {
+pub async fn serve(gw: Arc<Gateway>, head: Head, mut up: Upgraded, peer_addr: SocketAddr) {
+    let mut pending = std::mem::replace(&mut up.pending, crate::net::server::Pending::none());
     // The handshake's state is boxed so it is freed once the session starts: a live connection
     // then holds only what the session needs (see the per-client memory budget).
     let opened = Box::pin(open(&gw, head, up, peer_addr)).await;
     if let Some((ws, session)) = opened {
+        // Authenticated: no longer one of the cheap pending connections a flood is made of.
+        pending.done();
         run_session(&gw, ws, session).await;
     }
 }
 
 /// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
 async fn open(gw: &Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
-    let Upgraded { mut stream, leftover } = up;
+    let Upgraded { mut stream, leftover, .. } = up;
     let peer =
         Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
     let req = match ws::check_upgrade(&head) {
@@ -72,7 +75,7 @@ async fn open(gw: &Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr
         return None;
     }
     let io = WsIo::new(stream, leftover, WS_PREAUTH_MAX_PAYLOAD + MAX_FRAME_HEADER);
-    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws::config(WS_MAX_PAYLOAD))).await;
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws::config(WS_MAX_PAYLOAD, WS_WRITE_BUFFER_MAX))).await;
 
     let nonce = crate::ids::uuid();
     let challenge = json!({"nonce": nonce, "ts": crate::clock::now_ms(), "capabilities": []}).to_string();
@@ -173,6 +176,19 @@ async fn handshake_phase(gw: &Arc<Gateway>, ws: &mut Ws, peer: &Peer, nonce: &st
     }
 }
 
+/// The close frame for a peer that broke the protocol after the handshake (RFC 6455 §7.4.1):
+/// 1009 for a message past the size limit, 1007 for text that is not UTF-8, 1002 for frames a
+/// client must not send (unmasked, reserved bits or opcodes, bad control frames). `None` for a
+/// transport failure, where no frame can be sent.
+fn violation_close(e: &WsError) -> Option<(u16, &'static str)> {
+    match e {
+        WsError::Capacity(_) => Some((1009, "payload too large")),
+        WsError::Utf8(_) => Some((1007, "invalid UTF-8 in a text message")),
+        WsError::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
 /// The close for a failed read: 1009 for oversized frames (tungstenite's limit or our
 /// pre-authentication budget), otherwise just end.
 fn read_error_close(ws: &Ws, e: &WsError) -> Close {
@@ -182,7 +198,7 @@ fn read_error_close(ws: &Ws, e: &WsError) -> Close {
 async fn send_text(ws: &mut Ws, text: String) -> Result<(), WsError> {
     let mut sent = Ok(());
     for message in fragments(text) {
-        sent = ws.send(message).or(send_timeout()).await;
+        sent = ws.send(message).or(send_timeout(crate::limits::WS_SEND_TIMEOUT)).await;
         if sent.is_err() {
             break;
         }
@@ -190,8 +206,8 @@ async fn send_text(ws: &mut Ws, text: String) -> Result<(), WsError> {
     sent
 }
 
-async fn send_timeout() -> Result<(), WsError> {
-    Timer::after(WS_SEND_TIMEOUT).await;
+async fn send_timeout(limit: std::time::Duration) -> Result<(), WsError> {
+    Timer::after(limit).await;
     Err(WsError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "send timed out")))
 }
 
@@ -248,7 +264,7 @@ fn short(id: &str) -> String {
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
 async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
     let id = gw.next_conn_id();
-    let outbox = Outbox::new(gw.tuning.max_buffered_bytes);
+    let outbox = gw.hub.outbox(gw.tuning.max_buffered_bytes);
     let info = ClientInfo {
         conn_id: session.conn_id.clone(),
         client_id: session.params.client_id.clone(),
@@ -275,12 +291,12 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                 Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
                 Ok(Message::Close(_)) => continue, // tungstenite answers it; the stream ends next.
                 Ok(_) => continue,
-                Err(WsError::Capacity(_)) => {
-                    // The writer sends the close frame and ends the session.
-                    outbox.push(Outbound::Close { code: 1009, reason: "payload too large".into() });
+                Err(e) => {
+                    let Some((code, reason)) = violation_close(&e) else { return "read error" };
+                    // RFC 6455 asks for a close frame; the writer sends it and ends the session.
+                    outbox.push(Outbound::Close { code, reason: reason.into() });
                     return std::future::pending::<&str>().await;
                 }
-                Err(_) => return "read error",
             };
             let Some(reply) = handle_text(gw, &session, &outbox, &text).await else { continue };
             if !outbox.push(Outbound::Frame(reply)) {
@@ -293,6 +309,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
     let writer = async {
         let mut seq: u64 = 0;
         while let Some(item) = outbox.recv().await {
+            let cost = item.cost();
             let text = match item {
                 Outbound::Frame(text) => text,
                 Outbound::Event(event) => {
@@ -300,9 +317,10 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                     protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version)
                 }
                 Outbound::Ping => {
-                    if sink.send(Message::Ping(Default::default())).or(send_timeout()).await.is_err() {
+                    if sink.send(Message::Ping(Default::default())).or(send_timeout(gw.tuning.send_timeout)).await.is_err() {
                         return "write error";
                     }
+                    outbox.sent(cost);
                     continue;
                 }
                 Outbound::Close { code, reason } => {
@@ -327,12 +345,31 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                         outbox.closed().await;
                         Err(WsError::ConnectionClosed)
                     })
-                    .or(send_timeout())
+                    .or(send_timeout(gw.tuning.send_timeout))
                     .await;
                 if sent.is_err() {
-                    return if outbox.is_closed() { "dropped (too slow)" } else { "write error" };
+                    if !outbox.is_closed() {
+                        return "write error";
+                    }
+                    break;
                 }
             }
+            if outbox.is_closed() {
+                break;
+            }
+            outbox.sent(cost);
+        }
+        // Dropped by the hub: say why, if the peer reads at all, without waiting long.
+        if let Some((code, reason)) = outbox.take_farewell() {
+            let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
+            let _ = sink
+                .send(Message::Close(Some(frame)))
+                .or(async {
+                    Timer::after(WS_CLOSE_GRACE).await;
+                    Ok(())
+                })
+                .await;
+            return "closed (slow consumer)";
         }
         "dropped (too slow)"
     };

@@ -160,7 +160,8 @@ impl Gateway {
         opts: start::RunOptions,
         control: Sender<Control>,
     ) -> Gateway {
-        let hub = Hub::start();
+        let connections = ConnectionCount::new(tuning.max_connections, tuning.max_pending_connections);
+        let hub = Hub::start(tuning.max_buffered_bytes_total);
         let (notices, notices_rx) = smol::channel::bounded(crate::limits::AGENT_NOTICE_QUEUE);
         crate::rt::spawn(agent_events::run(hub.clone(), notices_rx)).detach();
         let agent = crate::agent::Agent::start(paths.clone(), notices);
@@ -180,7 +181,7 @@ impl Gateway {
             hub,
             hash_key,
             log_file,
-            connections: ConnectionCount::default(),
+            connections,
             limiter: Mutex::new(RateLimiter::default()),
             phase: AtomicU8::new(Phase::Starting as u8),
             settings: RwLock::new(Arc::new(settings)),

@@ -9,12 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::http::{Conn, Deadlines, Head, HttpError, Request, Response};
-use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIME, MAX_CONNECTIONS};
+use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIME};
 
-/// What an upgraded connection gets: the socket and any bytes read past the request head.
+/// What an upgraded connection gets: the socket, any bytes read past the request head, and its
+/// place among the pending connections, which the WebSocket layer gives up once the client has
+/// authenticated.
 pub struct Upgraded {
     pub stream: Async<TcpStream>,
     pub leftover: Vec<u8>,
+    pub pending: Pending,
 }
 
 /// The application behind the listener.
@@ -33,30 +36,88 @@ pub trait Service: Send + Sync + 'static {
     fn error_response(&self, status: u16, message: &str) -> Response;
 }
 
-/// Counts live connections so the total stays under [`MAX_CONNECTIONS`].
-#[derive(Clone, Default)]
-pub struct ConnectionCount(Arc<AtomicUsize>);
+/// Counts live connections, and those still pending (no complete request head yet, or a
+/// WebSocket before its handshake), so each stays under its cap: beyond either, a new connection
+/// is closed at once, before it costs more than its socket.
+#[derive(Clone)]
+pub struct ConnectionCount(Arc<Counts>);
 
-struct CountGuard(Arc<AtomicUsize>);
+struct Counts {
+    total: AtomicUsize,
+    pending: AtomicUsize,
+    max_total: usize,
+    max_pending: usize,
+}
+
+/// One connection's place in the total; released on drop.
+struct CountGuard(Arc<Counts>);
 
 impl Drop for CountGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl ConnectionCount {
-    pub fn current(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+/// One connection's place among the pending ones; released on drop (or by [`Pending::done`]).
+pub struct Pending(Option<Arc<Counts>>);
+
+impl Pending {
+    /// A place that counts for nothing (what is left after [`Pending::done`]).
+    pub fn none() -> Pending {
+        Pending(None)
     }
 
-    fn enter(&self) -> Option<CountGuard> {
-        let prev = self.0.fetch_add(1, Ordering::Relaxed);
-        if prev >= MAX_CONNECTIONS {
-            self.0.fetch_sub(1, Ordering::Relaxed);
-            return None;
+    /// The connection is past the cheap-to-open stage (it sent a request, or authenticated).
+    pub fn done(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.pending.fetch_sub(1, Ordering::Relaxed);
         }
-        Some(CountGuard(self.0.clone()))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Full {
+    Total,
+    Pending,
+}
+
+impl ConnectionCount {
+    pub fn new(max_total: usize, max_pending: usize) -> ConnectionCount {
+        ConnectionCount(Arc::new(Counts {
+            total: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            max_total: max_total.max(1),
+            max_pending: max_pending.max(1),
+        }))
+    }
+
+    pub fn current(&self) -> usize {
+        self.0.total.load(Ordering::Relaxed)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.0.pending.load(Ordering::Relaxed)
+    }
+
+    fn enter(&self) -> Result<(CountGuard, Pending), Full> {
+        let c = &self.0;
+        if c.total.fetch_add(1, Ordering::Relaxed) >= c.max_total {
+            c.total.fetch_sub(1, Ordering::Relaxed);
+            return Err(Full::Total);
+        }
+        let total = CountGuard(c.clone());
+        if c.pending.fetch_add(1, Ordering::Relaxed) >= c.max_pending {
+            c.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(Full::Pending);
+        }
+        Ok((total, Pending(Some(c.clone()))))
     }
 }
 
@@ -72,12 +133,25 @@ pub async fn serve<S: Service>(listener: Async<TcpListener>, service: Arc<S>, co
                 continue;
             }
         };
-        let Some(guard) = count.enter() else {
-            log::warn!(target: "http", "connection from {peer} refused: {MAX_CONNECTIONS} connections open");
-            continue;
+        let (guard, pending) = match count.enter() {
+            Ok(admitted) => admitted,
+            Err(full) => {
+                // Dropping the stream closes it at once. One line per refusal would let a flood
+                // fill the log, so only every 100th is written.
+                static REFUSED: AtomicUsize = AtomicUsize::new(0);
+                let n = REFUSED.fetch_add(1, Ordering::Relaxed);
+                if n % 100 == 0 {
+                    let (what, limit) = match full {
+                        Full::Total => ("connections open", count.0.max_total),
+                        Full::Pending => ("connections waiting for their first request or handshake", count.0.max_pending),
+                    };
+                    log::warn!(target: "http", "connection from {peer} refused: {limit} {what} ({} refused so far)", n + 1);
+                }
+                continue;
+            }
         };
         let _ = stream.get_ref().set_nodelay(true);
-        crate::rt::spawn(handle_connection(stream, peer, service.clone(), deadlines, guard)).detach();
+        crate::rt::spawn(handle_connection(stream, peer, service.clone(), deadlines, guard, pending)).detach();
     }
 }
 
@@ -87,6 +161,7 @@ async fn handle_connection<S: Service>(
     service: Arc<S>,
     deadlines: Deadlines,
     guard: CountGuard,
+    mut pending: Pending,
 ) {
     let mut conn = Conn::new(stream, deadlines);
     let mut idle = deadlines.first_request;
@@ -100,6 +175,11 @@ async fn handle_connection<S: Service>(
             }
         };
         idle = deadlines.keepalive_idle;
+        let upgrade = head.upgrade().is_some_and(|p| p.eq_ignore_ascii_case("websocket"));
+        if !upgrade {
+            // A WebSocket stays pending until it has authenticated; a request is past it now.
+            pending.done();
+        }
 
         if let Some(protocol) = head.upgrade() {
             if protocol.eq_ignore_ascii_case("websocket") {
@@ -108,7 +188,7 @@ async fn handle_connection<S: Service>(
                 let (stream, leftover) = conn.into_parts();
                 crate::rt::spawn(async move {
                     let _guard = guard;
-                    service.upgrade(head, Upgraded { stream, leftover }, peer).await;
+                    service.upgrade(head, Upgraded { stream, leftover, pending }, peer).await;
                 })
                 .detach();
                 return;

@@ -68,11 +68,13 @@ pub fn accept_response(req: &UpgradeRequest) -> Vec<u8> {
 
 /// tungstenite settings for one connection. Reads happen in small chunks and writes are not
 /// buffered, so an idle client costs a few KiB instead of tungstenite's 128 KiB default buffers.
-pub fn config(max_payload: usize) -> WebSocketConfig {
+/// `max_unsent` caps what may wait unsent (control frames included): a write that would pass it
+/// fails, which ends the connection, so a peer that never reads cannot grow it.
+pub fn config(max_payload: usize, max_unsent: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(WS_READ_CHUNK)
         .write_buffer_size(0)
-        .max_write_buffer_size(max_payload.saturating_mul(2).max(1 << 20))
+        .max_write_buffer_size(max_unsent.max(1))
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
 }

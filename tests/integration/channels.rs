@@ -14,11 +14,6 @@ async fn accounts(gw: &Gw) -> Value {
     c.call("channels.status", json!({})).await["channelAccounts"].clone()
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(all(feature = "telegram", feature = "discord", feature = "whatsapp"))]
 #[test]
 fn three_channels_connected_at_once_and_what_they_cost() {

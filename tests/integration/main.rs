@@ -15,6 +15,7 @@ mod first_run;
 mod hooks;
 mod http;
 mod install;
+mod limits;
 mod openai_http;
 mod protocol;
 mod reload;

@@ -53,6 +53,38 @@ pub fn bin_command() -> Command {
     }
 }
 
+/// A process's resident memory in KiB (`VmRSS`), while it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A masked client frame (RFC 6455 §5.2) with `opcode` and `payload`, FIN set; `mask: false`
+/// leaves it unmasked, which a client must never send.
+pub fn client_frame(opcode: u8, payload: &[u8], mask: bool) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    let mask_bit = if mask { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            f.push(mask_bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(mask_bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if mask {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
 /// A loopback port that nothing listened on a moment ago (bound to port 0, then released), for
 /// tests that need a port number without depending on a default port being free.
 pub fn free_port() -> u16 {
@@ -613,6 +645,12 @@ impl Client {
     /// Writes raw bytes on the socket under the WebSocket (hand-made frames).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.ws.get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// Writes raw bytes, reporting instead of panicking when the server has closed the socket.
+    pub async fn try_send_raw(&mut self, bytes: &[u8]) -> bool {
+        let stream = self.ws.get_mut();
+        stream.write_all(bytes).await.is_ok() && stream.flush().await.is_ok()
     }
 
     /// Sends, reporting instead of panicking when the server has already gone.
