@@ -4,6 +4,9 @@
 //!   cargo bench --bench footprint -- --full       full mode (closing notes): longer runs, idle CPU
 //!   … -- --bin PATH                               measure another build (e.g. the x86_64 musl one)
 //!   … -- --size TARGET=PATH                       report (and gate) a cross-built binary's size
+//!   … -- --load [SECS]                            load mode only (report): 2,000 idle clients, 200
+//!                                                 clients doing RPCs and 50 HTTP keep-alive
+//!                                                 connections for SECS (60) seconds
 //!
 //! Prints a table and one JSON line; exits 1 when a gate is passed. Every load stays on
 //! 127.0.0.1 with bounded counts. Agent figures (report only): the time to the first streamed
@@ -46,13 +49,22 @@ struct Options {
     full: bool,
     bin: PathBuf,
     sizes: Vec<(String, PathBuf)>,
+    /// `--load [SECS]`: only the load run, for this long.
+    load: Option<f64>,
 }
 
 fn options() -> Options {
-    let mut o = Options { full: false, bin: PathBuf::from(env!("CARGO_BIN_EXE_openclaw")), sizes: Vec::new() };
-    let mut args = std::env::args().skip(1);
+    let mut o = Options { full: false, bin: PathBuf::from(env!("CARGO_BIN_EXE_openclaw")), sizes: Vec::new(), load: None };
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--load" => {
+                let secs = args.peek().and_then(|s| s.parse::<f64>().ok());
+                if secs.is_some() {
+                    args.next();
+                }
+                o.load = Some(secs.unwrap_or(60.0));
+            }
             "--full" => o.full = true,
             "--short" => o.full = false,
             "--bin" => o.bin = PathBuf::from(args.next().expect("--bin needs a path")),
@@ -519,6 +531,144 @@ fn many_clients(gw: &Gateway, n: usize) -> (f64, f64) {
     (before, after)
 }
 
+/// The load mode: 2,000 idle clients, 200 clients calling RPCs in a loop and 50 HTTP keep-alive
+/// connections polling `/health`, all at once for `secs`. Reports peak RSS, errors (anything
+/// but a successful answer, which must be none), throughput and RSS after the load is gone.
+fn load(bin: &Path, secs: f64) -> Value {
+    raise_fd_limit();
+    let gw = Gateway::start(bin, &[]);
+    let (port, token, pid) = (gw.port, gw.token.clone(), gw.child.id());
+    let before = gw.rss_kib();
+    let errors = Arc::new(AtomicU64::new(0));
+    let rpcs = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(status_kib(pid, "VmRSS:") as u64, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // 2,000 idle clients, connected in batches, held until the load ends.
+    let idle = {
+        let (token, errors, done) = (token.clone(), errors.clone(), done.clone());
+        std::thread::spawn(move || {
+            smol::block_on(async {
+                let mut held = Vec::new();
+                for _ in 0..40 {
+                    let batch: Vec<_> = (0..50).map(|_| smol::spawn(try_ws_connect(port, token.clone(), "operator.read"))).collect();
+                    for t in batch {
+                        match t.await {
+                            Some(ws) => held.push(ws),
+                            None => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                while !done.load(Ordering::Relaxed) {
+                    smol::Timer::after(Duration::from_millis(100)).await;
+                }
+                held.len()
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let rpc_threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (token, errors, rpcs) = (token.clone(), errors.clone(), rpcs.clone());
+            std::thread::spawn(move || {
+                smol::block_on(async {
+                    let tasks: Vec<_> = (0..100)
+                        .map(|i| {
+                            let (token, errors, rpcs) = (token.clone(), errors.clone(), rpcs.clone());
+                            smol::spawn(async move {
+                                let Some(mut ws) = try_ws_connect(port, token, "operator.read").await else {
+                                    errors.fetch_add(1, Ordering::Relaxed);
+                                    return;
+                                };
+                                let methods = ["health", "status", "sessions.list", "models.list", "channels.status"];
+                                let mut n = 0usize;
+                                while Instant::now() < until {
+                                    let method = methods[(i + n) % methods.len()];
+                                    match rpc(&mut ws, method, n).await {
+                                        true => rpcs.fetch_add(1, Ordering::Relaxed),
+                                        false => errors.fetch_add(1, Ordering::Relaxed),
+                                    };
+                                    n += 1;
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await;
+                    }
+                })
+            })
+        })
+        .collect();
+    let http = http_rps(port, secs);
+    for t in rpc_threads {
+        let _ = t.join();
+    }
+    done.store(true, Ordering::Relaxed);
+    let held = idle.join().unwrap_or(0);
+    let _ = sampler.join();
+    std::thread::sleep(Duration::from_secs(3));
+    let after = gw.rss_kib();
+    json!({
+        "seconds": secs, "idle_clients": held, "rpc_clients": 200, "http_connections": 50,
+        "rss_before_kib": before, "peak_rss_kib": peak.load(Ordering::Relaxed), "rss_after_kib": after,
+        "errors": errors.load(Ordering::Relaxed), "rpc_per_s": (rpcs.load(Ordering::Relaxed) as f64 / secs).round(),
+        "http_health_per_s": http.round(),
+    })
+}
+
+/// `ws_connect_as` that reports failure instead of panicking.
+async fn try_ws_connect(port: u16, token: String, scope: &str) -> Option<Ws> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), stream).await.ok()?;
+    ws.next().await?.ok()?;
+    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "test", "version": "bench", "platform": "linux", "mode": "test"},
+        "auth": {"token": token}, "role": "operator", "scopes": [scope]}});
+    ws.send(Message::text(connect.to_string())).await.ok()?;
+    loop {
+        if let Message::Text(t) = ws.next().await?.ok()? {
+            let v: Value = serde_json::from_str(&t).ok()?;
+            if v["id"] == "c" {
+                return (v["ok"] == true).then_some(ws);
+            }
+        }
+    }
+}
+
+/// One request; whether a successful response came back within 10 s.
+async fn rpc(ws: &mut Ws, method: &str, n: usize) -> bool {
+    let id = format!("l{n}");
+    let call = async {
+        ws.send(Message::text(json!({"type": "req", "id": id, "method": method}).to_string())).await.ok()?;
+        loop {
+            if let Message::Text(t) = ws.next().await?.ok()? {
+                if t.contains(&format!("\"id\":\"{id}\"")) {
+                    return Some(t.contains("\"ok\":true"));
+                }
+            }
+        }
+    };
+    call.or(async {
+        smol::Timer::after(Duration::from_secs(10)).await;
+        None
+    })
+    .await
+    .unwrap_or(false)
+}
+
 fn raise_fd_limit() {
     unsafe {
         let mut rl: libc::rlimit = std::mem::zeroed();
@@ -530,6 +680,23 @@ fn raise_fd_limit() {
 
 fn main() {
     let o = options();
+    if let Some(secs) = o.load {
+        println!("footprint harness, load mode ({secs} s), binary {}", o.bin.display());
+        let r = load(&o.bin, secs);
+        let mib = |k: &str| r[k].as_f64().unwrap_or(0.0) / 1024.0;
+        println!("{:<52} {:>12}", "idle clients held", r["idle_clients"]);
+        println!("{:<52} {:>12}", "RSS before the load", format!("{:.2} MiB", mib("rss_before_kib")));
+        println!("{:<52} {:>12}", "peak RSS during the load", format!("{:.2} MiB", mib("peak_rss_kib")));
+        println!("{:<52} {:>12}", "RSS after the load ended", format!("{:.2} MiB", mib("rss_after_kib")));
+        println!("{:<52} {:>12}", "RPCs/s (200 clients)", r["rpc_per_s"]);
+        println!("{:<52} {:>12}", "/health requests/s (50 keep-alive connections)", r["http_health_per_s"]);
+        println!("{:<52} {:>12}", "errors (must be 0)", r["errors"]);
+        println!("\n{r}");
+        if r["errors"] != 0 {
+            std::process::exit(1);
+        }
+        return;
+    }
     let mode = if o.full { "full" } else { "short" };
     println!("footprint harness ({mode} mode), binary {}", o.bin.display());
     let mut gates = Vec::new();

@@ -339,6 +339,12 @@ impl Tuning {
 
 // ---- chat channels ---------------------------------------------------------------------------
 
+/// The agent's inbox of acknowledged runs is rewritten with only the unfinished ones past this
+/// size.
+pub const INBOX_COMPACT_BYTES: u64 = 1024 * 1024;
+/// Longest inbox line read back (a run's input is bounded by [`RUN_INPUT_MAX_CHARS`]).
+pub const INBOX_LINE_MAX_BYTES: usize = 8 * 1024 * 1024;
+
 /// A channel journal is rewritten with only its unfinished entries past this size.
 pub const JOURNAL_COMPACT_BYTES: u64 = 256 * 1024;
 /// Longest journal line read back (an inbound message is bounded well below this).

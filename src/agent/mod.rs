@@ -10,6 +10,7 @@
 //! The agent knows nothing of the WebSocket protocol or HTTP: it reports through a bounded
 //! channel of [`Notice`]s that the gateway turns into protocol events.
 
+pub mod inbox;
 pub mod keys;
 pub mod message;
 pub mod prompt;
@@ -111,6 +112,23 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The origins whose runs are acknowledged before they finish (and so must outlive a crash,
+    /// see [`inbox`]), by the name the inbox records.
+    fn acknowledged_name(self) -> Option<&'static str> {
+        match self {
+            Origin::Chat => Some("chat"),
+            Origin::Agent => Some("agent"),
+            Origin::Hook => Some("hook"),
+            Origin::Wake => Some("wake"),
+            // The HTTP client waits for the answer; channels have their own journal.
+            Origin::OpenAi | Origin::Responses | Origin::Channel => None,
+        }
+    }
+
+    fn from_acknowledged_name(name: &str) -> Option<Origin> {
+        [Origin::Chat, Origin::Agent, Origin::Hook, Origin::Wake].into_iter().find(|o| o.acknowledged_name() == Some(name))
+    }
+
     /// The channel name in the system prompt's runtime line.
     pub fn channel_name(self) -> &'static str {
         match self {
@@ -280,6 +298,8 @@ pub enum Notice {
 /// Shared by every run.
 pub struct Shared {
     pub store: Arc<Store>,
+    /// Acknowledged runs that have not ended (see [`inbox`]).
+    pub inbox: Arc<inbox::Inbox>,
     pub paths: Paths,
     pub notices: Sender<Notice>,
     /// System events waiting for their session's next turn (`wake` with `next-heartbeat`).
@@ -342,6 +362,7 @@ impl Agent {
     pub fn start(paths: Paths, notices: Sender<Notice>) -> Agent {
         let shared = Arc::new(Shared {
             store: Arc::new(Store::new(&paths.state_dir)),
+            inbox: inbox::Inbox::new(&paths.state_dir),
             paths,
             notices,
             system_events: Mutex::new(Default::default()),
@@ -355,8 +376,88 @@ impl Agent {
     }
 
     /// Queues or starts a run. Fails when the session's queue is full.
+    /// Submits a run. Runs the caller acknowledges before they end are first recorded in the
+    /// inbox (synced), so a crash cannot lose them.
     pub async fn submit(&self, req: RunRequest) -> Result<Admission, String> {
-        self.runner.submit(req).await
+        let run_id = req.run_id.clone();
+        let recorded = match (req.origin.acknowledged_name(), req.history.is_none()) {
+            (Some(origin), true) => {
+                let ts = crate::clock::now_ms();
+                let accepted = inbox::Accepted {
+                    run_id: run_id.clone(),
+                    key: req.key.to_string(),
+                    input: req.input.iter().map(|m| run::to_transcript(m, ts)).collect(),
+                    origin: origin.to_string(),
+                    model: req.model.clone(),
+                    channel: req.channel.clone(),
+                    extra_system: req.extra_system.clone(),
+                    timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+                };
+                self.shared.inbox.accept(accepted).await.map_err(|e| format!("cannot record the message before accepting it: {e}"))?;
+                true
+            }
+            _ => false,
+        };
+        let admission = self.runner.submit(req).await;
+        if recorded && matches!(&admission, Err(_) | Ok(Admission::Done(_))) {
+            // Refused, or the same id already finished: nothing is owed for this submission.
+            self.shared.inbox.finish(&run_id);
+        }
+        admission
+    }
+
+    /// Resubmits the runs acknowledged before the last stop that never started (see [`inbox`]);
+    /// returns how many. Runs that had started keep their input in the transcript and are
+    /// marked interrupted by the session index.
+    pub async fn resume_acknowledged(&self, config: Arc<Config>) -> usize {
+        let pending = match self.shared.inbox.unfinished().await {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!(target: "agent", "cannot read the inbox of acknowledged messages: {e}");
+                return 0;
+            }
+        };
+        let mut resumed = 0;
+        for run in pending {
+            let key = match SessionKey::parse(&run.key, config.agents.default_id(), None) {
+                Ok(k) if config.agents.exists(&k.agent_id) => k,
+                _ => {
+                    log::warn!(target: "agent", "dropping acknowledged run {}: its session {} no longer exists", run.run_id, run.key);
+                    self.shared.inbox.finish(&run.run_id);
+                    continue;
+                }
+            };
+            if self.started_before(&key, &run.run_id).await {
+                self.shared.inbox.finish(&run.run_id);
+                continue;
+            }
+            let Some(origin) = Origin::from_acknowledged_name(&run.origin) else {
+                self.shared.inbox.finish(&run.run_id);
+                continue;
+            };
+            let input: Vec<Message> = run.input.iter().filter_map(message::from_json).collect();
+            let mut req = RunRequest::new(run.run_id.clone(), key, input, origin, config.clone());
+            req.model = run.model;
+            req.channel = run.channel;
+            req.extra_system = run.extra_system;
+            req.timeout = run.timeout_ms.map(Duration::from_millis);
+            match self.submit(req).await {
+                Ok(_) => resumed += 1,
+                Err(e) => log::warn!(target: "agent", "cannot resume acknowledged run {}: {e}", run.run_id),
+            }
+        }
+        if resumed > 0 {
+            log::info!(target: "agent", "resumed {resumed} message(s) acknowledged before the last stop");
+        }
+        resumed
+    }
+
+    /// Whether the session's transcript already holds this run's input (it had started).
+    async fn started_before(&self, key: &SessionKey, run_id: &str) -> bool {
+        match self.shared.store.read_tail(key, crate::limits::HISTORY_MAX_LINES, crate::limits::HISTORY_MAX_BYTES).await {
+            Ok(Some((_, tail))) => tail.entries.iter().any(|e| e["runId"] == run_id),
+            _ => false,
+        }
     }
 
     /// Aborts the session's queued runs and its active run (or only `run_id`); returns the ids

@@ -693,7 +693,7 @@ fn api_name(provider: &str) -> &'static str {
     if provider == providers::OFFLINE_PROVIDER { "offline" } else { "model" }
 }
 
-fn to_transcript(m: &Message, ts: u64) -> serde_json::Value {
+pub(crate) fn to_transcript(m: &Message, ts: u64) -> serde_json::Value {
     match m {
         Message::User { text } => message::user_json(text, ts),
         Message::Assistant { text, tool_calls } => message::assistant_json(

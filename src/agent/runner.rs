@@ -311,8 +311,16 @@ impl Scheduler {
         let _ = reply.try_send(());
     }
 
-    /// Records an outcome, answers its waiters and trims old outcomes.
+    /// Records an outcome, answers its waiters and trims old outcomes. The run is no longer
+    /// owed, so it leaves the inbox.
     fn complete(&mut self, run_id: &str, outcome: Arc<Outcome>) {
+        self.shared.inbox.finish(run_id);
+        self.settle(run_id, outcome);
+    }
+
+    /// [`Scheduler::complete`] without leaving the inbox (a queued run stopped by a shutdown is
+    /// still owed: it runs after the next start).
+    fn settle(&mut self, run_id: &str, outcome: Arc<Outcome>) {
         if let Some(state) = self.runs.get_mut(run_id) {
             for w in state.waiters.drain(..) {
                 let _ = w.try_send(outcome.clone());
@@ -365,7 +373,11 @@ impl Scheduler {
                 kind: EventKind::End(outcome.clone()),
             };
             self.shared.notify(Notice::Run(Arc::new(event))).await;
-            self.complete(&job.req.run_id, outcome);
+            if reason == AbortReason::Shutdown {
+                self.settle(&job.req.run_id, outcome);
+            } else {
+                self.complete(&job.req.run_id, outcome);
+            }
         }
         ids
     }

@@ -93,6 +93,13 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     gw.channels.reconcile(gw.settings().loaded.config.clone());
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "ready");
+    // Messages acknowledged before the last stop (or crash) that never ran get their turn now.
+    let resume = gw.clone();
+    crate::rt::spawn(async move {
+        let config = resume.settings().loaded.config.clone();
+        resume.agent.resume_acknowledged(config).await;
+    })
+    .detach();
 
     let reason = loop {
         match requests.recv().await {

@@ -887,3 +887,83 @@ fn a_turn_with_too_many_tool_calls_is_stopped_with_an_error() {
         assert_eq!(fake.count(), 1, "no tool ran and the model was not called again");
     });
 }
+
+/// Messages acknowledged while they waited behind the session's active run survive a `kill -9`:
+/// after the restart each one runs, in order, exactly once; the run that was in flight keeps its
+/// input in the history and is marked interrupted.
+#[test]
+fn acknowledged_messages_waiting_in_the_queue_survive_a_kill_9() {
+    let fake = FakeLlm::start(Flavor::OpenAi, Some(KEY));
+    let gw = start(&fake);
+    let home = gw.home.clone();
+    let cfg = config(&fake, json!({}));
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        fake.push(Reply::slow(&["still", " thinking"], Duration::from_secs(30)));
+        let ack = c.call("chat.send", json!({"sessionKey": "main", "message": "first", "idempotencyKey": "q-0"})).await;
+        assert_eq!(ack["status"], "started");
+        c.collect_until(WAIT, |f| f["event"] == "chat" && f["payload"]["state"] == "delta").await;
+        for i in 1..=5 {
+            let ack = c
+                .call("chat.send", json!({"sessionKey": "main", "message": format!("queued {i}"), "idempotencyKey": format!("q-{i}")}))
+                .await;
+            assert_eq!(ack["status"], "started", "acknowledged while waiting");
+        }
+        // An `agent` run and a hook-style run in another session, queued the same way.
+        fake.push(Reply::slow(&["busy"], Duration::from_secs(30)));
+        c.call("chat.send", json!({"sessionKey": "other", "message": "other first", "idempotencyKey": "o-0"})).await;
+        c.collect_until(WAIT, |f| f["event"] == "chat" && f["payload"]["runId"] == "o-0" && f["payload"]["state"] == "delta").await;
+        let r = c.request("agent", json!({"message": "agent queued", "sessionKey": "other", "idempotencyKey": "a-1"})).await;
+        assert_eq!(r["payload"]["status"], "accepted");
+    });
+    let mut gw = gw;
+    gw.signal(libc::SIGKILL);
+    gw.wait_exit(WAIT).expect("killed");
+    drop(gw);
+    let before = fake.count();
+
+    let gw = Gw::builder().home(home.clone()).config(cfg).start();
+    assert!(gw.wait_line("resumed 6 message(s) acknowledged before the last stop", WAIT).is_some(), "{:?}", gw.lines());
+    // Each owed message reaches the model once.
+    assert!(fake.wait_for(before + 6, WAIT), "{} requests", fake.count() - before);
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        let deadline = std::time::Instant::now() + WAIT;
+        let texts = loop {
+            let history = c.call("chat.history", json!({"sessionKey": "main"})).await;
+            let texts: Vec<String> = history["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    m["content"].as_str().map(str::to_string).unwrap_or_else(|| m["content"][0]["text"].as_str().unwrap_or("").to_string())
+                })
+                .collect();
+            if texts.len() >= 11 || std::time::Instant::now() > deadline {
+                break texts;
+            }
+            smol::Timer::after(Duration::from_millis(100)).await;
+        };
+        let mut expected = vec!["first".to_string()];
+        for i in 1..=5 {
+            expected.push(format!("queued {i}"));
+            expected.push("Hello from the mock model.".to_string());
+        }
+        assert_eq!(texts, expected, "the interrupted run keeps its input; each queued message ran once, in order");
+        let other = c.call("chat.history", json!({"sessionKey": "other"})).await;
+        let users: Vec<&str> =
+            other["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "user").filter_map(|m| m["content"].as_str()).collect();
+        assert_eq!(users, ["other first", "agent queued"]);
+    });
+    let seen: Vec<String> = fake.requests().iter().skip(before).map(|r| r.last_user_text()).collect();
+    assert_eq!(seen.iter().filter(|t| t.as_str() == "queued 1").count(), 1, "{seen:?}");
+    // Everything owed was settled: another restart resumes nothing.
+    let mut gw = gw;
+    gw.signal(libc::SIGTERM);
+    gw.wait_exit(WAIT);
+    let count = fake.count();
+    let gw = Gw::builder().home(home).config(config(&fake, json!({}))).start();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!gw.lines().iter().any(|l| l.contains("resumed")), "{:?}", gw.lines());
+    assert_eq!(fake.count(), count);
+}

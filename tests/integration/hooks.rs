@@ -188,6 +188,7 @@ fn hooks_and_the_openai_endpoints_switch_on_with_a_hot_reload() {
         let r = hook(gw.port, "/hooks/wake", &[AUTH], json!({"text": "x", "mode": "next-heartbeat"})).await;
         assert_eq!(r.json(), json!({"ok": true, "mode": "next-heartbeat", "eventOutcome": "queued"}));
         assert_eq!(http_raw(gw.port, models.as_bytes()).await.status, 200);
-        assert!(gw.lines().iter().any(|l| l.contains("hot reload applied")), "applied without a restart");
+        // The log line follows the event; wait for it rather than race it.
+        assert!(gw.wait_line("hot reload applied", WAIT).is_some(), "applied without a restart");
     });
 }

@@ -701,3 +701,55 @@ fn every_method_answers_any_id_and_the_gateway_stays_up() {
     });
     assert!(gw.child.try_wait().unwrap().is_none(), "the gateway process is alive");
 }
+
+/// Scopes are default-deny: every method, called with no scope, with read, with write and with
+/// admin, is refused exactly when the official method table says so, with the official details.
+#[test]
+fn every_method_is_refused_without_its_scope_and_allowed_with_it() {
+    let gw = Gw::start();
+    block_on(async {
+        let (_, hello) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        let methods: Vec<String> =
+            hello["features"]["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        let table = schema::methods_table();
+        for held in [vec![], vec!["operator.read"], vec!["operator.write"], vec!["operator.pairing"], vec!["operator.admin"]] {
+            let (mut c, _) = Client::connect(gw.port, TOKEN, &held).await;
+            for method in &methods {
+                // "dynamic" officially depends on the params; this gateway fixes one scope for
+                // each (the README says which and why).
+                let official = table[method]["scope"].as_str().unwrap();
+                let needed = match (official, method.as_str()) {
+                    ("dynamic", "channels.pairing.approve") => "operator.pairing",
+                    ("dynamic", "sessions.delete") => "operator.admin",
+                    ("dynamic", _) => "operator.write",
+                    (scope, _) => scope,
+                };
+                let allowed = held.contains(&"operator.admin")
+                    || held.contains(&needed)
+                    || (needed == "operator.read" && held.contains(&"operator.write"));
+                // No params: a method that is allowed answers (or refuses its params); one
+                // that is not must never look at them.
+                let r = c.request(method, Value::Null).await;
+                let forbidden = r["error"]["code"] == "FORBIDDEN";
+                if allowed {
+                    assert!(!forbidden, "{held:?} may call {method}: {r}");
+                } else {
+                    assert!(forbidden, "{held:?} called {method} without {needed}: {r}");
+                    assert_eq!(
+                        r["error"],
+                        json!({"code": "FORBIDDEN", "message": format!("missing scope: {needed}"),
+                               "details": {"code": "MISSING_SCOPE", "missingScope": needed, "requiredScopes": [needed]}}),
+                        "{method}"
+                    );
+                }
+            }
+        }
+        // Events follow the same rule: a client without read scope gets no chat or agent events.
+        let (mut none, _) = Client::connect(gw.port, TOKEN, &[]).await;
+        let (mut admin, _) = Client::connect(gw.port, TOKEN, &["operator.admin"]).await;
+        let r = admin.request("chat.inject", json!({"sessionKey": "main", "message": "hello"})).await;
+        assert_eq!(r["ok"], true);
+        assert!(admin.event("chat", WAIT).await.is_some());
+        assert!(none.event("chat", Duration::from_millis(500)).await.is_none(), "no chat event without operator.read");
+    });
+}

@@ -163,7 +163,7 @@ fn sigusr1_restarts_in_the_same_process() {
     block_on(async {
         let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
         gw.signal(libc::SIGUSR1);
-        let ev = c.event("shutdown", Duration::from_secs(3)).await.expect("shutdown");
+        let ev = c.event("shutdown", WAIT).await.expect("shutdown");
         assert_eq!(ev["payload"]["reason"], "gateway restarting");
     });
     gw.wait_line("restarted in-process", WAIT).expect("restart");
