@@ -368,6 +368,14 @@ pub const CHANNEL_BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const CHANNEL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A connection that stayed up this long resets the backoff.
 pub const CHANNEL_HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// A running channel that has not been connected for this long despite its reconnects is stuck:
+/// the watchdog stops its pings, so the service manager restarts the gateway (the channel
+/// journals mean nothing is lost) (`OPENCLAW_CHANNEL_RECOVERY_BUDGET_MS`).
+pub const CHANNEL_RECOVERY_BUDGET: Duration = Duration::from_secs(600);
+/// `STATUS=` refresh for the service manager when no watchdog sets a faster pace.
+pub const NOTIFY_STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest the watchdog waits for the hub and the run scheduler to answer its round trip.
+pub const WATCHDOG_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Attempts for one outbound message (the first try included) before it is given up.
 pub const CHANNEL_SEND_ATTEMPTS: u32 = 5;
 /// First retry delay for outbound messages (doubles per attempt; `retry_after` wins).

@@ -476,6 +476,12 @@ impl Agent {
         self.runner.active(key).await
     }
 
+    /// Whether the run scheduler answers within `limit` (the watchdog's test that the agent side
+    /// of the event loop makes progress).
+    pub async fn responsive(&self, limit: Duration) -> bool {
+        self.runner.ping(limit).await
+    }
+
     /// Aborts everything and waits (up to `budget`) for runs to save what they have.
     pub async fn shutdown(&self, budget: Duration) {
         self.runner.shutdown(budget).await

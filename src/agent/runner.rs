@@ -105,6 +105,18 @@ impl Handle {
         answer.recv().await.unwrap_or_default()
     }
 
+    /// A round trip through the scheduler task: `true` when it answered within `limit`.
+    pub async fn ping(&self, limit: Duration) -> bool {
+        let (reply, answer) = channel::bounded(1);
+        let asked = async { self.tx.send(Command::Active { key: String::new(), reply }).await.is_ok() && answer.recv().await.is_ok() };
+        asked
+            .or(async {
+                smol::Timer::after(limit).await;
+                false
+            })
+            .await
+    }
+
     pub async fn shutdown(&self, budget: Duration) {
         let (reply, answer) = channel::bounded(1);
         if self.tx.send(Command::Shutdown { reply }).await.is_err() {

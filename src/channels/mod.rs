@@ -681,6 +681,11 @@ impl Channels {
     }
 
     /// Per-channel summaries for `health` (`channels`, `channelOrder`, `channelLabels`).
+    /// Each configured channel's status, for the watchdog.
+    pub fn liveness(&self) -> Vec<(&'static str, Status)> {
+        self.slots().iter().map(|s| (s.config.id, lock(&s.status).clone())).collect()
+    }
+
     pub fn health(&self) -> (Value, Vec<&'static str>, Value) {
         let slots = self.slots();
         let mut channels = serde_json::Map::new();

@@ -292,5 +292,8 @@ pub fn drift(paths: &Paths, manager: Manager) -> Vec<String> {
             out.push(format!("environment lacks {k}={v}"));
         }
     }
+    if matches!(manager, Manager::Systemd { .. }) && !service::systemd::has_watchdog(&text) {
+        out.push("the unit has no Type=notify and WatchdogSec= (systemd cannot tell a stuck gateway from a working one)".to_string());
+    }
     out
 }

@@ -93,6 +93,8 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     gw.channels.reconcile(gw.settings().loaded.config.clone());
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "ready");
+    let notifier = crate::service::notify::Notifier::from_env().map(Arc::new);
+    let _watchdog = notifier.clone().map(|n| crate::rt::spawn(super::watchdog::run(gw.clone(), n)));
     // Messages acknowledged before the last stop (or crash) that never ran get their turn now.
     let resume = gw.clone();
     crate::rt::spawn(async move {
@@ -114,6 +116,9 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
         }
     };
     log::info!(target: "gateway", "received {reason}; shutting down");
+    if let Some(n) = &notifier {
+        let _ = n.send("STOPPING=1\nSTATUS=stopping");
+    }
     let started = Instant::now();
     gw.set_phase(Phase::Draining);
     drop(acceptors);

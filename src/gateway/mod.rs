@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod reload;
 pub mod runtime_token;
 pub mod start;
+pub mod watchdog;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

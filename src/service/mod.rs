@@ -8,6 +8,7 @@
 //! `launchctl` programs on PATH.
 
 pub mod launchd;
+pub mod notify;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};

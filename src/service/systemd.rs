@@ -3,8 +3,18 @@
 //!
 //! `Restart=always` keeps the gateway up; `RestartPreventExitStatus=78` stops systemd from
 //! restarting it in a loop when the config forbids starting (the gateway exits 78 then).
+//! `Type=notify` with `WatchdogSec=`: the gateway says when it is ready and keeps pinging while
+//! it makes progress (see `gateway::watchdog`); when the pings stop, systemd restarts it.
 
 use super::Spec;
+
+/// systemd's watchdog timeout; the gateway pings at half of it.
+pub const WATCHDOG_SEC: u32 = 60;
+
+/// Whether an installed unit uses the notify protocol and the watchdog (older installs do not).
+pub fn has_watchdog(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == "Type=notify") && text.lines().any(|l| l.trim().starts_with("WatchdogSec="))
+}
 
 /// The unit text.
 pub fn render(spec: &Spec, user_unit: bool) -> String {
@@ -19,6 +29,9 @@ pub fn render(spec: &Spec, user_unit: bool) -> String {
     s.push_str("StartLimitBurst=5\n");
     s.push_str("StartLimitIntervalSec=60\n\n");
     s.push_str("[Service]\n");
+    s.push_str("Type=notify\n");
+    s.push_str("NotifyAccess=main\n");
+    s.push_str(&format!("WatchdogSec={WATCHDOG_SEC}\n"));
     s.push_str(&format!("ExecStart={}\n", exec.join(" ")));
     for (k, v) in &spec.env {
         s.push_str(&format!("Environment={}\n", quote(&format!("{k}={v}"))));

@@ -70,6 +70,7 @@ fn install_writes_a_systemd_user_unit_and_enables_it() {
     let exe = std::fs::canonicalize(bin()).unwrap();
     assert!(unit.contains(&format!("ExecStart={} gateway --port 18999\n", exe.display())), "{unit}");
     assert!(unit.contains("Restart=always\n") && unit.contains("RestartPreventExitStatus=78\n"), "{unit}");
+    assert!(unit.contains("Type=notify\n") && unit.contains("NotifyAccess=main\n") && unit.contains("WatchdogSec=60\n"), "{unit}");
     assert!(!unit.contains(TOKEN), "no secrets in the unit");
     assert_eq!(h.calls(), "systemctl --user daemon-reload\nsystemctl --user enable --now openclaw-gateway.service\n");
     assert!(out.contains("loginctl enable-linger"), "{out}");

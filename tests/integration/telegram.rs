@@ -359,3 +359,59 @@ fn a_config_change_restarts_only_that_channel_and_disabling_stops_it() {
     assert_eq!(sent[0].chat_id, "8", "re-enabled: the waiting message is answered");
     assert!(gw.lines().iter().any(|l| l.contains("telegram: config changed; restarting the channel")));
 }
+
+/// Under a notify-aware service manager (a fake `$NOTIFY_SOCKET` here): `READY=1` with a status
+/// line, `WATCHDOG=1` while everything makes progress, no pings while a channel stays
+/// disconnected past its recovery budget (so systemd would restart the gateway), pings again once
+/// it recovers, and `STOPPING=1` on the way out.
+#[test]
+fn the_service_watchdog_is_pinged_only_while_the_gateway_and_its_channels_make_progress() {
+    use std::os::unix::net::UnixDatagram;
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let dir = TempDir::new("notify");
+    let socket = dir.path().join("notify.sock");
+    let server = UnixDatagram::bind(&socket).unwrap();
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>> = Default::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = server.recv(&mut buf) {
+            sink.lock().unwrap().push((Instant::now(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+        }
+    });
+    let pings_since = |t: Instant| got.lock().unwrap().iter().filter(|(at, m)| *at >= t && m.lines().any(|l| l == "WATCHDOG=1")).count();
+    let mut gw = builder(config(&tg, open()))
+        .env("NOTIFY_SOCKET", socket.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .env("OPENCLAW_CHANNEL_RECOVERY_BUDGET_MS", "1500")
+        .start();
+    assert!(
+        wait_for(WAIT, || got.lock().unwrap().iter().any(|(_, m)| m.starts_with("READY=1\nSTATUS=ready"))),
+        "{:?}",
+        got.lock().unwrap()
+    );
+    assert!(wait_for(WAIT, || got.lock().unwrap().iter().any(|(_, m)| m.contains("STATUS=") && m.contains("telegram connected"))));
+    let healthy = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(pings_since(healthy) >= 3, "pinged every 200 ms while healthy: {:?}", got.lock().unwrap());
+
+    // The Bot API goes away for a while: every call is dropped.
+    for _ in 0..40 {
+        tg.inject("getMe", Fault::Drop);
+        tg.inject("getUpdates", Fault::Drop);
+    }
+    assert!(gw.wait_line("withholding the service manager's pings", WAIT).is_some(), "{:?}", gw.lines());
+    let stuck = Instant::now();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(pings_since(stuck), 0, "no pings while the channel is stuck");
+    assert!(got.lock().unwrap().iter().any(|(_, m)| m.contains("STATUS=") && m.contains("telegram reconnecting")));
+
+    // Once the faults are used up the channel reconnects and the pings come back.
+    assert!(gw.wait_line("pings resumed", Duration::from_secs(60)).is_some(), "{:?}", gw.lines());
+    let again = Instant::now();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(pings_since(again) >= 2);
+    gw.signal(libc::SIGTERM);
+    gw.wait_exit(WAIT);
+    assert!(got.lock().unwrap().iter().any(|(_, m)| m.starts_with("STOPPING=1")));
+}
