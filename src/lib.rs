@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod encoding;
+pub mod error;
 pub mod fsutil;
 pub mod gateway;
 pub mod ids;

@@ -216,6 +216,8 @@ pub const OBSERVER_GRACE: Duration = Duration::from_secs(2);
 pub const AGENT_MAX_TOOL_STEPS: usize = 16;
 /// Messages that may wait behind a session's active run (the official queue `cap`).
 pub const AGENT_LANE_QUEUE_MAX: usize = 20;
+/// The pause a caller is told to wait when a session's queue is full.
+pub const AGENT_LANE_FULL_RETRY_MS: u64 = 2000;
 /// Finished runs remembered for idempotency keys and `agent.wait`: at most this many, for at
 /// most this long (each holds its answer's text).
 pub const AGENT_FINISHED_RUNS_KEPT: usize = 256;

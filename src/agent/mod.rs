@@ -378,7 +378,7 @@ impl Agent {
     /// Queues or starts a run. Fails when the session's queue is full.
     /// Submits a run. Runs the caller acknowledges before they end are first recorded in the
     /// inbox (synced), so a crash cannot lose them.
-    pub async fn submit(&self, req: RunRequest) -> Result<Admission, String> {
+    pub async fn submit(&self, req: RunRequest) -> Result<Admission, crate::error::Error> {
         let run_id = req.run_id.clone();
         let recorded = match (req.origin.acknowledged_name(), req.history.is_none()) {
             (Some(origin), true) => {
@@ -393,7 +393,11 @@ impl Agent {
                     extra_system: req.extra_system.clone(),
                     timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
                 };
-                self.shared.inbox.accept(accepted).await.map_err(|e| format!("cannot record the message before accepting it: {e}"))?;
+                self.shared
+                    .inbox
+                    .accept(accepted)
+                    .await
+                    .map_err(|e| crate::error::Error::unavailable(format!("cannot record the message before accepting it: {e}")))?;
                 true
             }
             _ => false,

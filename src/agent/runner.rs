@@ -15,7 +15,8 @@ use super::message::{StopReason, Usage};
 use super::{
     Abort, AbortHandle, AbortReason, ActiveRun, Admission, EventKind, Notice, Outcome, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
 };
-use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_FINISHED_RUNS_TTL, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
+use crate::error::Error;
+use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_FINISHED_RUNS_TTL, AGENT_LANE_FULL_RETRY_MS, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
 
 /// What the run shares with the scheduler while it goes.
 pub struct Live {
@@ -50,7 +51,7 @@ struct Lane {
 }
 
 enum Command {
-    Submit(Box<RunRequest>, Sender<Result<Admission, String>>),
+    Submit(Box<RunRequest>, Sender<Result<Admission, Error>>),
     Abort { key: String, run_id: Option<String>, reply: Sender<Vec<String>> },
     Wait { run_id: String, reply: Sender<Arc<Outcome>> },
     Active { key: String, reply: Sender<Vec<ActiveRun>> },
@@ -71,10 +72,11 @@ impl Handle {
         Handle { tx }
     }
 
-    pub async fn submit(&self, req: RunRequest) -> Result<Admission, String> {
+    pub async fn submit(&self, req: RunRequest) -> Result<Admission, Error> {
         let (reply, answer) = channel::bounded(1);
-        self.tx.send(Command::Submit(Box::new(req), reply)).await.map_err(|_| "the agent is not running".to_string())?;
-        answer.recv().await.map_err(|_| "the agent is not running".to_string())?
+        // The scheduler ends only with the process: a closed channel means it is stopping.
+        self.tx.send(Command::Submit(Box::new(req), reply)).await.map_err(|_| Error::ShuttingDown)?;
+        answer.recv().await.map_err(|_| Error::ShuttingDown)?
     }
 
     pub async fn abort(&self, key: &SessionKey, run_id: Option<&str>) -> Vec<String> {
@@ -195,9 +197,9 @@ impl Scheduler {
         }
     }
 
-    async fn submit(&mut self, req: RunRequest) -> Result<Admission, String> {
+    async fn submit(&mut self, req: RunRequest) -> Result<Admission, Error> {
         if self.stopping.is_some() {
-            return Err("the gateway is shutting down".into());
+            return Err(Error::ShuttingDown);
         }
         if let Some(state) = self.runs.get(&req.run_id) {
             return Ok(match &state.phase {
@@ -212,8 +214,9 @@ impl Scheduler {
         }
         let lane = self.lanes.entry(key.clone()).or_default();
         if lane.queue.len() >= AGENT_LANE_QUEUE_MAX {
-            return Err(format!(
-                "session {key} already has {AGENT_LANE_QUEUE_MAX} messages waiting; wait for them or abort with chat.abort"
+            return Err(Error::busy(
+                format!("session {key} already has {AGENT_LANE_QUEUE_MAX} messages waiting; wait for them or abort with chat.abort"),
+                AGENT_LANE_FULL_RETRY_MS,
             ));
         }
         let run_id = req.run_id.clone();

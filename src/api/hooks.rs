@@ -135,7 +135,7 @@ async fn wake(api: &Arc<Api>, req: &Request, cfg: &Arc<Config>) -> Response {
             }
             Response::json(200, &v)
         }
-        Err(e) => Response::json(503, &json!({"ok": false, "error": e.message})),
+        Err(e) => Response::json(e.http_status(), &json!({"ok": false, "error": e.to_string()})),
     }
 }
 
@@ -170,7 +170,7 @@ async fn agent(api: &Arc<Api>, req: &Request, cfg: &Arc<Config>) -> Response {
     run.timeout = body.get("timeoutSeconds").and_then(Value::as_u64).filter(|s| *s > 0).map(Duration::from_secs);
     match api.gw.agent.submit(run).await {
         Ok(Admission::Done(_) | Admission::InFlight | Admission::Started | Admission::Queued) => {}
-        Err(e) => return Response::json(503, &json!({"ok": false, "error": e, "runId": run_id})),
+        Err(e) => return Response::json(e.http_status(), &json!({"ok": false, "error": e.to_string(), "runId": run_id})),
     }
     if body.get("waitForCompletion").and_then(Value::as_bool) != Some(true) {
         return Response::json(200, &json!({"ok": true, "runId": run_id}));

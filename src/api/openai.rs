@@ -288,6 +288,13 @@ pub enum Delivery {
     Done(Arc<Outcome>),
 }
 
+/// A refused submission in OpenAI's error shape: a full session queue is a rate limit, a
+/// gateway that is stopping is unavailable.
+fn submit_error(e: &crate::error::Error) -> Response {
+    let kind = if e.http_status() == 429 { "rate_limit_error" } else { "api_error" };
+    openai_error(e.http_status(), &e.to_string(), kind)
+}
+
 /// Submits `run` and either hands back its event stream (the run is aborted if the stream's
 /// reader goes away) or waits for its outcome.
 pub async fn deliver(gw: &Arc<Gateway>, mut run: RunRequest, stream: bool) -> Result<Delivery, Response> {
@@ -296,10 +303,10 @@ pub async fn deliver(gw: &Arc<Gateway>, mut run: RunRequest, stream: bool) -> Re
         let (obs_tx, obs_rx) = smol::channel::bounded(HTTP_STREAM_QUEUE);
         run.observer = Some(obs_tx);
         run.abort_without_observer = true;
-        gw.agent.submit(run).await.map_err(|e| openai_error(429, &e, "rate_limit_error"))?;
+        gw.agent.submit(run).await.map_err(|e| submit_error(&e))?;
         return Ok(Delivery::Stream(obs_rx));
     }
-    if let Admission::Done(o) = gw.agent.submit(run).await.map_err(|e| openai_error(429, &e, "rate_limit_error"))? {
+    if let Admission::Done(o) = gw.agent.submit(run).await.map_err(|e| submit_error(&e))? {
         return Ok(Delivery::Done(o));
     }
     match gw.agent.wait(&run_id, AGENT_FINAL_WAIT_MAX).await {

@@ -410,8 +410,7 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
                 return Some(protocol::response_err(&req.id, &handshake::connect_again()));
             }
             if matches!(gw.phase(), Phase::Draining | Phase::Restarting) {
-                let e = ErrorShape::unavailable("gateway stopping").retry_after(1000);
-                return Some(protocol::response_err(&req.id, &e));
+                return Some(protocol::response_err(&req.id, &ErrorShape::from(crate::error::Error::ShuttingDown)));
             }
             let started = Instant::now();
             let call = Call { gw, session, out: outbox, id: &req.id };
@@ -426,13 +425,13 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
                     req.method,
                     short(&session.conn_id),
                     short(&req.id),
-                    e.message
+                    e
                 ),
             }
             match result {
                 Ok(Some(payload)) => Some(protocol::response_ok(&req.id, &payload)),
                 Ok(None) => None,
-                Err(e) => Some(protocol::response_err(&req.id, &e)),
+                Err(e) => Some(protocol::response_err(&req.id, &ErrorShape::from(e))),
             }
         }
     }

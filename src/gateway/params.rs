@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::protocol::ErrorShape;
+use crate::error::Error;
 
 /// Collects validation errors for one value.
 #[derive(Debug, Default)]
@@ -137,11 +137,11 @@ impl Validator {
 
 /// Method params as a closed object: `params` absent or `null` is an empty object; anything else
 /// must be an object whose keys are all in `allowed`.
-pub fn closed<'a>(method: &str, params: &'a Option<Value>, allowed: &[&str]) -> Result<Params<'a>, ErrorShape> {
+pub fn closed<'a>(method: &str, params: &'a Option<Value>, allowed: &[&str]) -> Result<Params<'a>, Error> {
     let map = match params {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(ErrorShape::invalid(format!("invalid {method} params: must be object"))),
+        Some(_) => return Err(Error::invalid(format!("invalid {method} params: must be object"))),
     };
     let mut v = Validator::default();
     if let Some(m) = map {
@@ -151,11 +151,11 @@ pub fn closed<'a>(method: &str, params: &'a Option<Value>, allowed: &[&str]) -> 
 }
 
 /// Method params that ignore unknown keys (the official `health` does).
-pub fn open<'a>(method: &str, params: &'a Option<Value>) -> Result<Params<'a>, ErrorShape> {
+pub fn open<'a>(method: &str, params: &'a Option<Value>) -> Result<Params<'a>, Error> {
     match params {
         None | Some(Value::Null) => Ok(Params { method: method.to_string(), map: None, v: Validator::default() }),
         Some(Value::Object(m)) => Ok(Params { method: method.to_string(), map: Some(m), v: Validator::default() }),
-        Some(_) => Err(ErrorShape::invalid(format!("invalid {method} params: must be object"))),
+        Some(_) => Err(Error::invalid(format!("invalid {method} params: must be object"))),
     }
 }
 
@@ -198,9 +198,9 @@ impl<'a> Params<'a> {
     }
 
     /// `invalid <method> params: <errors>` when anything was wrong.
-    pub fn done(self) -> Result<(), ErrorShape> {
+    pub fn done(self) -> Result<(), Error> {
         let method = self.method;
-        self.v.finish().map_err(|e| ErrorShape::invalid(format!("invalid {method} params: {e}")))
+        self.v.finish().map_err(|e| Error::invalid(format!("invalid {method} params: {e}")))
     }
 }
 
@@ -214,7 +214,7 @@ mod tests {
         let params = Some(json!({"bogusParam": 1}));
         let p = closed("sessions.list", &params, &["limit"]).unwrap();
         let e = p.done().unwrap_err();
-        assert_eq!(e.message, "invalid sessions.list params: at root: unexpected property 'bogusParam'");
+        assert_eq!(e.to_string(), "invalid sessions.list params: at root: unexpected property 'bogusParam'");
     }
 
     #[test]
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(p.opt_int("limit", 1, 5000), None);
         assert_eq!(p.opt_int("maxBytes", 1, 1_000_000), None);
         let e = p.done().unwrap_err();
-        assert_eq!(e.message, "invalid logs.tail params: at /limit: must be >= 1; at /maxBytes: must be integer");
+        assert_eq!(e.to_string(), "invalid logs.tail params: at /limit: must be >= 1; at /maxBytes: must be integer");
     }
 
     #[test]

@@ -73,6 +73,23 @@ impl ErrorShape {
     }
 }
 
+impl From<crate::error::Error> for ErrorShape {
+    /// The one place a crate error becomes the protocol's error object.
+    fn from(e: crate::error::Error) -> ErrorShape {
+        use crate::error::Error;
+        match e {
+            Error::Invalid { message, details } => ErrorShape { details, ..ErrorShape::invalid(message) },
+            Error::UnknownMethod(name) => ErrorShape::unknown_method(&name),
+            Error::MissingScope(scope) => ErrorShape::missing_scope(scope),
+            Error::Busy { message, retry_after_ms, details } => {
+                ErrorShape { details, ..ErrorShape::unavailable(message).retry_after(retry_after_ms) }
+            }
+            Error::ShuttingDown => ErrorShape::unavailable("gateway stopping").retry_after(1000),
+            Error::Unavailable { message, details } => ErrorShape { details, ..ErrorShape::unavailable(message) },
+        }
+    }
+}
+
 /// A request frame from a client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Call, ensure_agent, session_key};
 use crate::agent::message::Message;
 use crate::agent::{Admission, Origin, Outcome, RunRequest, RunStatus, SessionKey};
+use crate::error::Error;
 use crate::gateway::hub::{Outbound, Outbox};
 use crate::gateway::params;
 use crate::gateway::protocol::{self, ErrorShape};
@@ -68,7 +69,7 @@ const AGENT_KEYS: &[&str] = &[
 /// extraSystemPrompt?, deliver?}`. Answers `{status: "accepted"}` now and the result when the run
 /// ends, both on the request's id. Without a session key the run gets its own session
 /// (`agent:<id>:explicit:<runId>`).
-pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, ErrorShape> {
+pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::closed("agent", p, AGENT_KEYS)?;
     p.require(&["message", "idempotencyKey"]);
     let text = p.opt_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
@@ -84,7 +85,7 @@ pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, 
     p.done()?;
     let (Some(text), Some(run_id)) = (text, run_id) else { unreachable!("required params checked") };
     if deliver && !best_effort {
-        return Err(ErrorShape::invalid(
+        return Err(Error::invalid(
             "deliver: no delivery target is available (no chat channel is configured for this run); set bestEffortDeliver to run anyway",
         ));
     }
@@ -107,7 +108,7 @@ pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, 
     req.model = model;
     req.extra_system = extra;
     req.timeout = timeout.filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64));
-    let admission = call.gw.agent.submit(req).await.map_err(ErrorShape::unavailable)?;
+    let admission = call.gw.agent.submit(req).await?;
     if let Admission::Done(outcome) = admission {
         let frame = final_frame(call.id, &outcome);
         call.out.push(Outbound::Frame(frame));
@@ -120,8 +121,8 @@ pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, 
         match agent.wait(&run_id, AGENT_FINAL_WAIT_MAX).await {
             Some(outcome) => send(&out, final_frame(&id, &outcome)),
             None => {
-                let e = ErrorShape::unavailable("the run did not finish in time");
-                send(&out, protocol::response_err_with_payload(&id, &json!({"runId": run_id, "status": "timeout"}), &e));
+                let e = Error::unavailable("the run did not finish in time");
+                send(&out, protocol::response_err_with_payload(&id, &json!({"runId": run_id, "status": "timeout"}), &ErrorShape::from(e)));
             }
         }
     })
@@ -150,7 +151,7 @@ fn final_frame(id: &str, o: &Arc<Outcome>) -> String {
         RunStatus::Error => {
             let message = o.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| "the run failed".into());
             let payload = json!({"runId": o.run_id, "status": "error", "summary": message});
-            protocol::response_err_with_payload(id, &payload, &ErrorShape::unavailable(message.clone()))
+            protocol::response_err_with_payload(id, &payload, &ErrorShape::from(Error::unavailable(message.clone())))
         }
         status => {
             let summary = if status == RunStatus::Aborted { "aborted" } else { "completed" };
@@ -163,7 +164,7 @@ fn final_frame(id: &str, o: &Arc<Outcome>) -> String {
 
 /// `agent.wait {runId, timeoutMs?}` → `{runId, status: ok | error | timeout, startedAt?,
 /// endedAt?, error?}`. Only waits; it never starts anything.
-pub async fn wait(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, ErrorShape> {
+pub async fn wait(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::closed("agent.wait", p, &["runId", "timeoutMs"])?;
     p.require(&["runId"]);
     let run_id = p.opt_str("runId", 1, usize::MAX);
@@ -195,7 +196,7 @@ pub async fn wait(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, E
 /// `wake {mode, text, sessionKey?, agentId?}`: `now` starts a turn on the session (the main one
 /// by default) with the text as a system event; `next-heartbeat` queues the text for the
 /// session's next turn.
-pub async fn wake(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, ErrorShape> {
+pub async fn wake(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::open("wake", p)?;
     p.require(&["mode", "text"]);
     let mode = match p.raw("mode") {
@@ -222,14 +223,14 @@ pub async fn wake_session(
     mode: &str,
     text: &str,
     cfg: Arc<crate::config::Config>,
-) -> Result<Value, ErrorShape> {
+) -> Result<Value, Error> {
     if mode == "now" {
         let run_id = crate::ids::uuid();
         let req = RunRequest::new(run_id.clone(), key, vec![Message::user(format!("System event: {text}"))], Origin::Wake, cfg);
-        agent.submit(req).await.map_err(ErrorShape::unavailable)?;
+        agent.submit(req).await?;
         Ok(json!({"ok": true, "mode": "now", "eventOutcome": "queued", "runId": run_id}))
     } else {
-        agent.queue_system_event(&key, text).map_err(ErrorShape::unavailable)?;
+        agent.queue_system_event(&key, text).map_err(Error::unavailable)?;
         Ok(json!({"ok": true, "mode": mode, "eventOutcome": "queued"}))
     }
 }

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use super::Call;
 use crate::channels::{self, label};
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 use crate::limits::PAIRING_CODE_TTL;
 
 /// Longest a `channels.status` probe may take per channel.
 const PROBE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 /// `channels.status {probe?, timeoutMs?, channel?}`.
-pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("channels.status", p, &["probe", "timeoutMs", "channel"])?;
     let probe = p.opt_bool("probe").unwrap_or(false);
     let timeout = p.opt_int("timeoutMs", 0, 120_000).map(|ms| Duration::from_millis(ms.max(100) as u64)).unwrap_or(PROBE_TIMEOUT_DEFAULT);
@@ -28,28 +28,28 @@ fn channel_param(p: &mut params::Params<'_>) -> Option<String> {
     p.opt_str("channel", 1, 64).map(|c| c.to_ascii_lowercase())
 }
 
-fn known(channel: &str) -> Result<(), ErrorShape> {
+fn known(channel: &str) -> Result<(), Error> {
     if crate::config::channels::KNOWN.contains(&channel) {
         return Ok(());
     }
-    Err(ErrorShape::invalid(format!("unknown channel {channel:?} (this gateway has: {})", crate::config::channels::KNOWN.join(", "))))
+    Err(Error::invalid(format!("unknown channel {channel:?} (this gateway has: {})", crate::config::channels::KNOWN.join(", "))))
 }
 
 /// `channels.start {channel, accountId?}`.
-pub async fn start(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn start(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, _) = start_stop_params("channels.start", p)?;
-    call.gw.channels.start(&channel).map_err(ErrorShape::invalid)?;
+    call.gw.channels.start(&channel).map_err(Error::invalid)?;
     Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
 }
 
 /// `channels.stop {channel, accountId?}`.
-pub async fn stop(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn stop(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, _) = start_stop_params("channels.stop", p)?;
-    call.gw.channels.stop(&channel).map_err(ErrorShape::invalid)?;
+    call.gw.channels.stop(&channel).map_err(Error::invalid)?;
     Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
 }
 
-fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(String, Option<String>), ErrorShape> {
+fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(String, Option<String>), Error> {
     let mut p = params::closed(method, p, &["channel", "accountId"])?;
     p.require(&["channel"]);
     let channel = channel_param(&mut p);
@@ -62,12 +62,10 @@ fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(String, Option<
 }
 
 /// One account per channel here: `default`.
-fn account_is_default(account: Option<&str>) -> Result<(), ErrorShape> {
+fn account_is_default(account: Option<&str>) -> Result<(), Error> {
     match account {
         None | Some("") | Some("default") => Ok(()),
-        Some(other) => {
-            Err(ErrorShape::invalid(format!("unknown account {other:?}: this gateway runs one account per channel (\"default\")")))
-        }
+        Some(other) => Err(Error::invalid(format!("unknown account {other:?}: this gateway runs one account per channel (\"default\")"))),
     }
 }
 
@@ -76,7 +74,7 @@ fn iso(ms: u64) -> String {
 }
 
 /// `channels.pairing.list {channel?, accountId?}`.
-pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("channels.pairing.list", p, &["channel", "accountId"])?;
     let only = channel_param(&mut p);
     let account = p.opt_str("accountId", 1, 64);
@@ -90,7 +88,7 @@ pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     let pending = smol::unblock(move || ids.iter().map(|c| (*c, store.pending(c, now))).collect::<Vec<_>>()).await;
     let mut requests = Vec::new();
     for (channel, list) in pending {
-        let list = list.map_err(|e| ErrorShape::unavailable(format!("cannot read the {channel} pairing requests: {e}")))?;
+        let list = list.map_err(|e| Error::unavailable(format!("cannot read the {channel} pairing requests: {e}")))?;
         for r in list {
             let mut item = json!({
                 "requestId": r.code,
@@ -120,7 +118,7 @@ pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     }))
 }
 
-fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(String, String, Option<bool>), ErrorShape> {
+fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(String, String, Option<bool>), Error> {
     let mut keys = vec!["channel", "accountId", "requestId"];
     keys.extend_from_slice(extra);
     let mut p = params::closed(method, p, &keys)?;
@@ -139,15 +137,15 @@ fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(St
 }
 
 /// `channels.pairing.approve {channel, accountId, requestId, notify?}`: `requestId` is the code.
-pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, code, notify) = resolve_params("channels.pairing.approve", p, &["notify", "bootstrapCommandOwner"])?;
     let store = call.gw.channels.pairing().clone();
     let (ch, c) = (channel.clone(), code.clone());
     let approved = smol::unblock(move || store.approve(&ch, &c, crate::clock::now_ms()))
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot update the pairing store: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot update the pairing store: {e}")))?;
     let Some(req) = approved else {
-        return Err(ErrorShape::invalid(format!("no pending {channel} pairing request with code {code} (codes expire after 1 hour)")));
+        return Err(Error::invalid(format!("no pending {channel} pairing request with code {code} (codes expire after 1 hour)")));
     };
     log::info!(target: "channels", "{channel}: pairing approved for {} ({})", req.sender_id, req.sender_label);
     let notification = if notify == Some(true) {
@@ -163,16 +161,16 @@ pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value
 }
 
 /// `channels.pairing.dismiss {channel, accountId, requestId}`.
-pub async fn pairing_dismiss(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn pairing_dismiss(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, code, _) = resolve_params("channels.pairing.dismiss", p, &[])?;
     let store = call.gw.channels.pairing().clone();
     let (ch, c) = (channel.clone(), code.clone());
     let dismissed = smol::unblock(move || store.dismiss(&ch, &c, crate::clock::now_ms()))
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot update the pairing store: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot update the pairing store: {e}")))?;
     match dismissed {
         Some(req) => Ok(json!({"requestId": code, "senderId": req.sender_id})),
-        None => Err(ErrorShape::invalid(format!("no pending {channel} pairing request with code {code}"))),
+        None => Err(Error::invalid(format!("no pending {channel} pairing request with code {code}"))),
     }
 }
 
@@ -200,7 +198,7 @@ const SEND_KEYS: &[&str] = &[
 
 /// `send {to, message, channel?, accountId?, idempotencyKey}`: text straight to a chat, no agent
 /// run. Media is not supported by this gateway and is refused rather than dropped silently.
-pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("send", p, SEND_KEYS)?;
     p.require(&["to", "idempotencyKey"]);
     let to = p.opt_str("to", 1, 256).unwrap_or_default();
@@ -211,14 +209,14 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     let media = ["mediaUrl", "mediaUrls", "buffer"].iter().any(|k| p.raw(k).is_some());
     p.done()?;
     if media {
-        return Err(ErrorShape::invalid("media is not supported by this gateway; send text in \"message\""));
+        return Err(Error::invalid("media is not supported by this gateway; send text in \"message\""));
     }
     let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
-        return Err(ErrorShape::invalid("send needs a non-empty \"message\""));
+        return Err(Error::invalid("send needs a non-empty \"message\""));
     };
     if let Some(c) = &channel {
         known(c)?;
     }
     account_is_default(account.as_deref())?;
-    call.gw.channels.send(channel.as_deref(), &to, &message, &key).await.map_err(ErrorShape::unavailable)
+    call.gw.channels.send(channel.as_deref(), &to, &message, &key).await.map_err(Error::unavailable)
 }

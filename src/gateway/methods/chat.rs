@@ -8,10 +8,10 @@ use super::{Call, ensure_agent, session_key};
 use crate::agent::message::{self, Message};
 use crate::agent::store::Append;
 use crate::agent::{Admission, Origin, RunRequest, SessionKey};
+use crate::error::Error;
 use crate::gateway::auth::Scope;
 use crate::gateway::hub::Event;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 use crate::limits::{CHAT_HISTORY_DEFAULT_LIMIT, CHAT_HISTORY_DELTA_MAX, CHAT_HISTORY_MAX_BYTES, CHAT_HISTORY_MESSAGE_MAX_CHARS};
 
 const SEND_KEYS: &[&str] = &[
@@ -46,7 +46,7 @@ const SEND_KEYS: &[&str] = &[
 /// `chat.send {sessionKey, message, idempotencyKey, …}` → `{runId, status}`. The answer streams
 /// as `chat` events. `runId` is the idempotency key; sending the same key again reports the
 /// run (`in_flight`, or `ok` once it finished) instead of starting another.
-pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.send", p, SEND_KEYS)?;
     p.require(&["sessionKey", "message", "idempotencyKey"]);
     let raw_key = p.opt_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
@@ -62,10 +62,10 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     p.done()?;
     let (Some(raw_key), Some(text), Some(run_id)) = (raw_key, text, run_id) else { unreachable!("required params checked") };
     if has_attachments {
-        return Err(ErrorShape::invalid("attachments are not supported by this gateway; send text"));
+        return Err(Error::invalid("attachments are not supported by this gateway; send text"));
     }
     if text.trim().is_empty() {
-        return Err(ErrorShape::invalid("message must not be empty"));
+        return Err(Error::invalid("message must not be empty"));
     }
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
@@ -74,7 +74,7 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     }
     let mut req = RunRequest::new(run_id.clone(), key, vec![Message::user(text)], Origin::Chat, cfg);
     req.timeout = timeout_ms.filter(|ms| *ms > 0).map(|ms| Duration::from_millis(ms as u64));
-    let status = match call.gw.agent.submit(req).await.map_err(ErrorShape::unavailable)? {
+    let status = match call.gw.agent.submit(req).await? {
         Admission::Started | Admission::Queued => "started",
         Admission::InFlight => "in_flight",
         Admission::Done(_) => "ok",
@@ -85,7 +85,7 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
 /// `chat.history {sessionKey, limit?, offset?, maxChars?, cursor?}`. Without a cursor: the last
 /// `limit` messages (paging back with `offset`). With a cursor from an earlier answer: what was
 /// added since (`kind: "delta"`), or `kind: "reset"` when the client must reload.
-pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed(
         "chat.history",
         p,
@@ -112,7 +112,7 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorS
         let tail = store
             .read_tail(&key, CHAT_HISTORY_DELTA_MAX + 1, CHAT_HISTORY_MAX_BYTES)
             .await
-            .map_err(|e| ErrorShape::unavailable(format!("cannot read the transcript: {e}")))?;
+            .map_err(|e| Error::unavailable(format!("cannot read the transcript: {e}")))?;
         let Some((entry, tail)) = tail else { return Ok(json!({"kind": "reset"})) };
         if entry.session_id != session_id {
             return Ok(json!({"kind": "reset"}));
@@ -133,7 +133,7 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorS
     let tail = store
         .read_tail(&key, limit + offset + 1, CHAT_HISTORY_MAX_BYTES)
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot read the transcript: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot read the transcript: {e}")))?;
     let Some((entry, tail)) = tail else {
         return Ok(
             json!({"sessionKey": key.to_string(), "messages": [], "hasMore": false, "totalMessages": 0, "sessionInfo": session_info}),
@@ -194,7 +194,7 @@ fn decode_cursor(cursor: &str) -> Option<(String, u64)> {
 
 /// `chat.abort {sessionKey, runId?}`: queued messages first, then the active run (which saves
 /// its partial answer marked aborted).
-pub async fn abort(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn abort(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.abort", p, &["sessionKey", "agentId", "runId", "preserveSideRuns"])?;
     p.require(&["sessionKey"]);
     let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
@@ -211,7 +211,7 @@ pub async fn abort(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
 
 /// `chat.inject {sessionKey, message, label?}`: adds an assistant note to the transcript (no
 /// model run) and shows it to chat clients.
-pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.inject", p, &["sessionKey", "agentId", "message", "label"])?;
     p.require(&["sessionKey", "message"]);
     let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
@@ -227,7 +227,7 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     let (_, created) = store
         .ensure(&key, &workspace, &cfg.session.maintenance)
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot open session: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot open session: {e}")))?;
     let now = crate::clock::now_ms();
     let origin = message::Origin { api: "openclaw", provider: "openclaw", model: "gateway-injected" };
     let mut payload = message::assistant_json(&text, &[], &origin, &Default::default(), message::StopReason::Stop, None, now);
@@ -237,12 +237,12 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     let placed = store
         .append(&key, vec![Append { message: payload, run_id: None }])
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot write the transcript: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot write the transcript: {e}")))?;
     let entry = store.update(&key, |e| {
         e.updated_at = now;
         e.set_preview(&text);
     });
-    let entry = entry.await.map_err(|e| ErrorShape::unavailable(format!("cannot update the session: {e}")))?;
+    let entry = entry.await.map_err(|e| Error::unavailable(format!("cannot update the session: {e}")))?;
     let run_id = format!("inject-{}", crate::ids::uuid());
     let chat = json!({"runId": run_id, "sessionKey": key.to_string(), "agentId": key.agent_id, "seq": 1, "state": "final",
                       "stopReason": "stop", "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now}});
@@ -253,7 +253,7 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
 }
 
 /// Checks that a key names a configured agent; used by methods that take `agentId` alone.
-pub fn main_key(cfg: &crate::config::Config, agent_id: Option<&str>) -> Result<SessionKey, ErrorShape> {
+pub fn main_key(cfg: &crate::config::Config, agent_id: Option<&str>) -> Result<SessionKey, Error> {
     let agent = agent_id.unwrap_or(cfg.agents.default_id());
     ensure_agent(cfg, agent)?;
     Ok(SessionKey::main(agent))

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use super::Call;
 use crate::config::{self, LoadError};
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 
-pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::closed("config.get", p, &[])?.done()?;
     let gw = call.gw;
     let applied = gw.settings().hash.clone();
@@ -79,7 +79,7 @@ pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
 const WRITES_PER_MINUTE: usize = 30;
 
 /// `config.set {raw, baseHash?}`: replaces the file with `raw` (JSON5 text, kept as written).
-pub async fn set(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn set(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("config.set", p, &["raw", "baseHash"])?;
     p.require(&["raw"]);
     let raw = p.opt_str("raw", 1, usize::MAX);
@@ -90,7 +90,7 @@ pub async fn set(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape
 
 /// `config.apply {raw, baseHash?, restartDelayMs?}`: like `config.set`, then an in-process
 /// restart that applies the whole file.
-pub async fn apply(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn apply(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("config.apply", p, &["raw", "baseHash", "sessionKey", "deliveryContext", "note", "restartDelayMs"])?;
     p.require(&["raw"]);
     let raw = p.opt_str("raw", 1, usize::MAX);
@@ -108,7 +108,7 @@ pub async fn apply(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
 /// `config.patch {raw, baseHash?, replacePaths?}`: a JSON merge patch (RFC 7386) of the file:
 /// objects merge, `null` deletes, arrays replace. Shrinking or deleting an existing array must be
 /// confirmed by naming its path in `replacePaths`.
-pub async fn patch(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn patch(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p =
         params::closed("config.patch", p, &["raw", "baseHash", "replacePaths", "sessionKey", "deliveryContext", "note", "restartDelayMs"])?;
     p.require(&["raw"]);
@@ -128,19 +128,19 @@ pub async fn patch(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
     p.opt_str("sessionKey", 0, 512);
     let delay = p.opt_int("restartDelayMs", 0, 60_000).unwrap_or(0) as u64;
     p.done()?;
-    let patch = config::json5::parse(&raw).map_err(|e| ErrorShape::invalid(format!("invalid config.patch raw: {e}")))?;
+    let patch = config::json5::parse(&raw).map_err(|e| Error::invalid(format!("invalid config.patch raw: {e}")))?;
     if !patch.is_object() {
-        return Err(ErrorShape::invalid("invalid config.patch raw: the patch must be a JSON object"));
+        return Err(Error::invalid("invalid config.patch raw: the patch must be a JSON object"));
     }
     let current = match config::load::read(&call.gw.paths.config_path) {
         Ok(s) => s.parsed,
         Err(LoadError::Missing(_)) => Value::Object(Default::default()),
-        Err(LoadError::Invalid(why)) => return Err(ErrorShape::invalid(format!("the current config cannot be patched: {why}"))),
+        Err(LoadError::Invalid(why)) => return Err(Error::invalid(format!("the current config cannot be patched: {why}"))),
     };
     let mut shrunk = Vec::new();
     config::edit::shrinking_lists("", &current, &patch, &replace_paths, &mut shrunk);
     if !shrunk.is_empty() {
-        return Err(ErrorShape::invalid(format!(
+        return Err(Error::invalid(format!(
             "config.patch would shrink or remove the list at {}; add the path to replacePaths to confirm",
             shrunk.join(", ")
         ))
@@ -162,7 +162,7 @@ async fn write(
     base_hash: Option<String>,
     force_restart: bool,
     restart_delay_ms: u64,
-) -> Result<Value, ErrorShape> {
+) -> Result<Value, Error> {
     let gw = call.gw;
     rate_limit(gw, method)?;
     let _guard = gw.config_write.lock().await;
@@ -187,11 +187,11 @@ async fn write(
         let current_hash = config::config_hash(&gw.hash_key, &cur.raw);
         match base_hash {
             None => {
-                return Err(ErrorShape::invalid("config base hash required; read it with config.get and pass it as baseHash")
+                return Err(Error::invalid("config base hash required; read it with config.get and pass it as baseHash")
                     .details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"})));
             }
             Some(b) if b != current_hash => {
-                return Err(ErrorShape::invalid("config changed since it was read; re-run config.get and retry")
+                return Err(Error::invalid("config changed since it was read; re-run config.get and retry")
                     .details(json!({"code": "CONFIG_BASE_HASH_MISMATCH", "currentHash": current_hash})));
             }
             Some(_) => {}
@@ -201,7 +201,7 @@ async fn write(
     let loaded = crate::gateway::admission::check_text(&gw.paths, &gw.opts, raw.clone()).map_err(|issues| invalid_config(&issues))?;
     let plan = crate::gateway::reload::plan_between(&gw.settings(), &loaded);
     crate::fsutil::write_with_backup(path, raw.as_bytes())
-        .map_err(|e| ErrorShape::unavailable(format!("cannot write {}: {e}", gw.paths.display(path))))?;
+        .map_err(|e| Error::unavailable(format!("cannot write {}: {e}", gw.paths.display(path))))?;
     log::info!(target: "config", "{method}: wrote {} ({})", gw.paths.display(path), if plan.is_empty() { "no effective change".into() } else { plan.describe() });
     let mode = loaded.config.gateway.reload_mode;
     let restarts = force_restart
@@ -234,13 +234,13 @@ async fn write(
 }
 
 /// `INVALID_REQUEST invalid config: <path>: <why>; …` with the issues in `details`.
-fn invalid_config(issues: &[config::Issue]) -> ErrorShape {
+fn invalid_config(issues: &[config::Issue]) -> Error {
     let list: Vec<Value> = issues.iter().map(|i| json!({"path": i.path, "message": i.message})).collect();
     let text = issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
-    ErrorShape::invalid(format!("invalid config: {text}")).details(json!({"code": "INVALID_CONFIG", "issues": list}))
+    Error::invalid(format!("invalid config: {text}")).details(json!({"code": "INVALID_CONFIG", "issues": list}))
 }
 
-fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), ErrorShape> {
+fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), Error> {
     let now = std::time::Instant::now();
     let window = std::time::Duration::from_secs(60);
     let mut map = gw.write_limiter.lock().unwrap_or_else(|e| e.into_inner());
@@ -250,9 +250,11 @@ fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), 
     }
     if recent.len() >= WRITES_PER_MINUTE {
         let wait = recent.front().map(|t| window.saturating_sub(now.duration_since(*t))).unwrap_or(window);
-        return Err(ErrorShape::unavailable(format!("rate limit exceeded for {method}; retry after {}s", wait.as_secs().max(1)))
-            .retry_after(wait.as_millis() as u64)
-            .details(json!({"method": method, "limit": "30 per 60s"})));
+        return Err(Error::busy(
+            format!("rate limit exceeded for {method}; retry after {}s", wait.as_secs().max(1)),
+            wait.as_millis() as u64,
+        )
+        .details(json!({"method": method, "limit": "30 per 60s"})));
     }
     recent.push_back(now);
     Ok(())
@@ -260,23 +262,23 @@ fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), 
 
 /// `secrets.reload`: resolves every SecretRef again (a rotated secret file takes effect) without a
 /// restart. A rotated gateway token or password closes the connected clients with 4001.
-pub async fn secrets_reload(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn secrets_reload(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::closed("secrets.reload", p, &[])?.done()?;
     let gw = call.gw;
     let _guard = gw.config_write.lock().await;
     let loaded = match config::load(&gw.paths) {
         Ok(l) => l,
         Err(LoadError::Missing(_)) if gw.opts.allow_unconfigured => config::unconfigured(),
-        Err(e) => return Err(ErrorShape::unavailable(format!("secrets.reload: cannot read the config: {e}"))),
+        Err(e) => return Err(Error::unavailable(format!("secrets.reload: cannot read the config: {e}"))),
     };
     if !loaded.is_valid() {
         let text = loaded.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
         // Strict: the previous secrets stay in force.
-        return Err(ErrorShape::invalid(format!("secrets.reload failed, previous secrets kept: {text}")));
+        return Err(Error::invalid(format!("secrets.reload failed, previous secrets kept: {text}")));
     }
     let old = gw.settings();
     let mut auth = crate::gateway::start::resolve_auth(&gw.paths, &loaded.config, &gw.opts, &old.listen)
-        .map_err(|e| ErrorShape::invalid(format!("secrets.reload failed, previous secrets kept: {}", e.lines.join(" "))))?;
+        .map_err(|e| Error::invalid(format!("secrets.reload failed, previous secrets kept: {}", e.lines.join(" "))))?;
     if old.auth.ephemeral_token && auth.ephemeral_token {
         auth.token = old.auth.token.clone();
     }

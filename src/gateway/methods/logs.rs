@@ -9,23 +9,23 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::Call;
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 use crate::limits::{LOGS_TAIL_DEFAULT_LIMIT, LOGS_TAIL_DEFAULT_MAX_BYTES, LOGS_TAIL_MAX_BYTES, LOGS_TAIL_MAX_LIMIT};
 
-pub fn tail(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn tail(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("logs.tail", p, &["cursor", "limit", "maxBytes"])?;
     let cursor = p.opt_int("cursor", 0, i64::MAX).map(|c| c as u64);
     let limit = p.opt_int("limit", 1, LOGS_TAIL_MAX_LIMIT as i64).map(|l| l as u64).unwrap_or(LOGS_TAIL_DEFAULT_LIMIT);
     let max_bytes = p.opt_int("maxBytes", 1, LOGS_TAIL_MAX_BYTES as i64).map(|m| m as u64).unwrap_or(LOGS_TAIL_DEFAULT_MAX_BYTES);
     p.done()?;
     let Some(file) = crate::logging::current_file() else {
-        return Err(ErrorShape::unavailable("file logging is not available (see logging.file)"));
+        return Err(Error::unavailable("file logging is not available (see logging.file)"));
     };
     // The file is small and in /tmp (usually page cache or tmpfs); reading it inline takes well
     // under a millisecond, so it does not need a blocking-thread hop.
     read_tail(&file, cursor, limit as usize, max_bytes)
-        .map_err(|e| ErrorShape::unavailable(format!("cannot read log file {}: {e}", file.display())))
+        .map_err(|e| Error::unavailable(format!("cannot read log file {}: {e}", file.display())))
 }
 
 /// The tail of `path` as a `LogsTailResult`.

@@ -17,59 +17,98 @@ use super::Gateway;
 use super::auth::Scope;
 use super::handshake::Session;
 use super::hub::Outbox;
-use super::protocol::{ErrorShape, Request};
+use super::protocol::Request;
 use crate::agent::SessionKey;
 use crate::config::Config;
+use crate::error::Error;
 
 /// Events this gateway emits (`hello-ok.features.events`).
 pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];
 
-/// Every implemented method and the scope it needs (from the official schema's `methods` table).
-const METHODS: &[(&str, Scope)] = &[
-    ("health", Scope::Read),
-    ("status", Scope::Read),
-    ("system-presence", Scope::Read),
-    ("last-heartbeat", Scope::Read),
-    ("logs.tail", Scope::Read),
-    ("config.get", Scope::Read),
-    ("config.set", Scope::Admin),
-    ("config.patch", Scope::Admin),
-    ("config.apply", Scope::Admin),
-    ("secrets.reload", Scope::Admin),
-    ("channels.status", Scope::Read),
-    ("channels.start", Scope::Admin),
-    ("channels.stop", Scope::Admin),
-    ("channels.pairing.list", Scope::Pairing),
-    // "dynamic" officially (pairing, plus admin to bootstrap a command owner, which this
-    // gateway does not do).
-    ("channels.pairing.approve", Scope::Pairing),
-    ("channels.pairing.dismiss", Scope::Pairing),
-    ("send", Scope::Write),
-    ("chat.send", Scope::Write),
-    ("chat.history", Scope::Read),
-    ("chat.abort", Scope::Write),
-    ("chat.inject", Scope::Admin),
-    // The official scope is "dynamic": write, admin for /new and /reset commands.
-    ("agent", Scope::Write),
-    ("agent.wait", Scope::Write),
-    ("wake", Scope::Write),
-    ("sessions.list", Scope::Read),
-    ("sessions.reset", Scope::Admin),
-    // "dynamic" officially; deleting a conversation is an administrative act here.
-    ("sessions.delete", Scope::Admin),
-    // "dynamic" officially: label and model are write-level fields.
-    ("sessions.patch", Scope::Write),
-    ("models.list", Scope::Read),
-    ("agents.list", Scope::Read),
-];
+/// Declares the implemented methods once: the [`Method`] enum, each method's official name and
+/// the scope it needs. `hello-ok.features.methods` lists [`Method::ALL`]; [`dispatch`] matches on
+/// the enum, so a method added here without a handler does not compile.
+macro_rules! methods {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $scope:ident;)*) => {
+        /// A method this gateway implements.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Method {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Method {
+            pub const ALL: &'static [Method] = &[$(Method::$variant),*];
+
+            /// The official method name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Method::$variant => $name,)*
+                }
+            }
+
+            /// The scope a connection needs to call it (from the official method table).
+            pub fn scope(self) -> Scope {
+                match self {
+                    $(Method::$variant => Scope::$scope,)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Method> {
+                match name {
+                    $($name => Some(Method::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+methods! {
+    Health = "health", Read;
+    Status = "status", Read;
+    SystemPresence = "system-presence", Read;
+    LastHeartbeat = "last-heartbeat", Read;
+    LogsTail = "logs.tail", Read;
+    ConfigGet = "config.get", Read;
+    ConfigSet = "config.set", Admin;
+    ConfigPatch = "config.patch", Admin;
+    ConfigApply = "config.apply", Admin;
+    SecretsReload = "secrets.reload", Admin;
+    ChannelsStatus = "channels.status", Read;
+    ChannelsStart = "channels.start", Admin;
+    ChannelsStop = "channels.stop", Admin;
+    ChannelsPairingList = "channels.pairing.list", Pairing;
+    /// "dynamic" officially (pairing, plus admin to bootstrap a command owner, which this
+    /// gateway does not do).
+    ChannelsPairingApprove = "channels.pairing.approve", Pairing;
+    ChannelsPairingDismiss = "channels.pairing.dismiss", Pairing;
+    Send = "send", Write;
+    ChatSend = "chat.send", Write;
+    ChatHistory = "chat.history", Read;
+    ChatAbort = "chat.abort", Write;
+    ChatInject = "chat.inject", Admin;
+    /// "dynamic" officially: write, admin for /new and /reset commands.
+    Agent = "agent", Write;
+    AgentWait = "agent.wait", Write;
+    Wake = "wake", Write;
+    SessionsList = "sessions.list", Read;
+    SessionsReset = "sessions.reset", Admin;
+    /// "dynamic" officially; deleting a conversation is an administrative act here.
+    SessionsDelete = "sessions.delete", Admin;
+    /// "dynamic" officially: label and model are write-level fields.
+    SessionsPatch = "sessions.patch", Write;
+    ModelsList = "models.list", Read;
+    AgentsList = "agents.list", Read;
+}
 
 /// The scope a method needs, when the method exists.
 pub fn scope_of(method: &str) -> Option<Scope> {
-    METHODS.iter().find(|(n, _)| *n == method).map(|(_, s)| *s)
+    Method::from_name(method).map(Method::scope)
 }
 
+/// The method names `hello-ok.features.methods` advertises.
 pub fn names() -> Vec<&'static str> {
-    METHODS.iter().map(|(n, _)| *n).collect()
+    Method::ALL.iter().map(|m| m.name()).collect()
 }
 
 /// What a method call needs to know about its caller.
@@ -83,65 +122,84 @@ pub struct Call<'a> {
 
 /// The session a request names, canonicalised against its agent; `INVALID_REQUEST` for a
 /// malformed key or an agent that is not configured.
-pub fn session_key(cfg: &Config, raw: &str, agent_hint: Option<&str>) -> Result<SessionKey, ErrorShape> {
+pub fn session_key(cfg: &Config, raw: &str, agent_hint: Option<&str>) -> Result<SessionKey, Error> {
     if let Some(a) = agent_hint {
         ensure_agent(cfg, a)?;
     }
-    let key = SessionKey::parse(raw, cfg.agents.default_id(), agent_hint).map_err(ErrorShape::invalid)?;
+    let key = SessionKey::parse(raw, cfg.agents.default_id(), agent_hint).map_err(Error::invalid)?;
     ensure_agent(cfg, &key.agent_id)?;
     Ok(key)
 }
 
 /// `INVALID_REQUEST unknown agent id "x"` with the official `UNKNOWN_AGENT_ID` details.
-pub fn ensure_agent(cfg: &Config, id: &str) -> Result<(), ErrorShape> {
+pub fn ensure_agent(cfg: &Config, id: &str) -> Result<(), Error> {
     if cfg.agents.exists(id) {
         return Ok(());
     }
-    Err(ErrorShape::invalid(format!("unknown agent id \"{id}\"")).details(serde_json::json!({"code": "UNKNOWN_AGENT_ID", "agentId": id})))
+    Err(Error::invalid(format!("unknown agent id \"{id}\"")).details(serde_json::json!({"code": "UNKNOWN_AGENT_ID", "agentId": id})))
 }
 
 /// Runs one request. Scope is checked before the method sees its params. `Ok(None)` means the
 /// method answers on its own (later, or more than once).
-pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, ErrorShape> {
-    let Some((_, scope)) = METHODS.iter().find(|(n, _)| *n == req.method) else {
-        return Err(ErrorShape::unknown_method(&req.method));
+pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, Error> {
+    let Some(method) = Method::from_name(&req.method) else {
+        return Err(Error::UnknownMethod(req.method.clone()));
     };
-    if !call.session.scopes.allows(*scope) {
-        return Err(ErrorShape::missing_scope(scope.name()));
+    let scope = method.scope();
+    if !call.session.scopes.allows(scope) {
+        return Err(Error::MissingScope(scope.name()));
     }
     let p = &req.params;
-    let now = match req.method.as_str() {
-        "health" => system::health(call, p),
-        "status" => system::status(call, p).await,
-        "system-presence" => system::presence(call, p),
-        "last-heartbeat" => system::last_heartbeat(call, p),
-        "logs.tail" => logs::tail(call, p),
-        "config.get" => config::get(call, p),
-        "config.set" => config::set(call, p).await,
-        "config.patch" => config::patch(call, p).await,
-        "config.apply" => config::apply(call, p).await,
-        "secrets.reload" => config::secrets_reload(call, p).await,
-        "channels.status" => channels::status(call, p).await,
-        "channels.start" => channels::start(call, p).await,
-        "channels.stop" => channels::stop(call, p).await,
-        "channels.pairing.list" => channels::pairing_list(call, p).await,
-        "channels.pairing.approve" => channels::pairing_approve(call, p).await,
-        "channels.pairing.dismiss" => channels::pairing_dismiss(call, p).await,
-        "send" => channels::send(call, p).await,
-        "chat.send" => chat::send(call, p).await,
-        "chat.history" => chat::history(call, p).await,
-        "chat.abort" => chat::abort(call, p).await,
-        "chat.inject" => chat::inject(call, p).await,
-        "agent" => return agent::agent(call, p).await,
-        "agent.wait" => return agent::wait(call, p).await,
-        "wake" => return agent::wake(call, p).await,
-        "sessions.list" => sessions::list(call, p).await,
-        "sessions.reset" => sessions::reset(call, p).await,
-        "sessions.delete" => sessions::delete(call, p).await,
-        "sessions.patch" => sessions::patch(call, p).await,
-        "models.list" => models::list(call, p),
-        "agents.list" => models::agents(call, p),
-        other => Err(ErrorShape::unknown_method(other)),
+    let now = match method {
+        Method::Health => system::health(call, p),
+        Method::Status => system::status(call, p).await,
+        Method::SystemPresence => system::presence(call, p),
+        Method::LastHeartbeat => system::last_heartbeat(call, p),
+        Method::LogsTail => logs::tail(call, p),
+        Method::ConfigGet => config::get(call, p),
+        Method::ConfigSet => config::set(call, p).await,
+        Method::ConfigPatch => config::patch(call, p).await,
+        Method::ConfigApply => config::apply(call, p).await,
+        Method::SecretsReload => config::secrets_reload(call, p).await,
+        Method::ChannelsStatus => channels::status(call, p).await,
+        Method::ChannelsStart => channels::start(call, p).await,
+        Method::ChannelsStop => channels::stop(call, p).await,
+        Method::ChannelsPairingList => channels::pairing_list(call, p).await,
+        Method::ChannelsPairingApprove => channels::pairing_approve(call, p).await,
+        Method::ChannelsPairingDismiss => channels::pairing_dismiss(call, p).await,
+        Method::Send => channels::send(call, p).await,
+        Method::ChatSend => chat::send(call, p).await,
+        Method::ChatHistory => chat::history(call, p).await,
+        Method::ChatAbort => chat::abort(call, p).await,
+        Method::ChatInject => chat::inject(call, p).await,
+        Method::Agent => return agent::agent(call, p).await,
+        Method::AgentWait => return agent::wait(call, p).await,
+        Method::Wake => return agent::wake(call, p).await,
+        Method::SessionsList => sessions::list(call, p).await,
+        Method::SessionsReset => sessions::reset(call, p).await,
+        Method::SessionsDelete => sessions::delete(call, p).await,
+        Method::SessionsPatch => sessions::patch(call, p).await,
+        Method::ModelsList => models::list(call, p),
+        Method::AgentsList => models::agents(call, p),
     };
     now.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_method_table_and_the_advertised_list_agree() {
+        assert_eq!(names().len(), Method::ALL.len());
+        for m in Method::ALL {
+            assert_eq!(Method::from_name(m.name()), Some(*m), "{m:?}");
+            assert_eq!(scope_of(m.name()), Some(m.scope()));
+        }
+        let mut unique = names();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), Method::ALL.len(), "no name twice");
+        assert_eq!(Method::from_name("no.such.method"), None);
+    }
 }

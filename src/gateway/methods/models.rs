@@ -6,13 +6,13 @@ use super::{Call, ensure_agent};
 use crate::agent::providers::{self, ErrorKind, OFFLINE_MODEL, OFFLINE_PROVIDER};
 use crate::config::Config;
 use crate::config::agents::{AgentEntry, BUILTIN_PROVIDERS};
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 
 /// `models.list {view?, agentId?}`: the models configured under `models.providers` and the ones
 /// the agents name, each with whether it can be used now. With nothing configured the list holds
 /// only the offline responder, tagged `offline`.
-pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("models.list", p, &["agentId", "includeProviderCapabilities", "preparedOnly", "refresh", "view"])?;
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let prepared = p.opt_bool("preparedOnly").unwrap_or(false);
@@ -23,7 +23,7 @@ pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
     }
     p.done()?;
     if prepared && refresh {
-        return Err(ErrorShape::invalid("invalid models.list params: preparedOnly and refresh cannot both be true"));
+        return Err(Error::invalid("invalid models.list params: preparedOnly and refresh cannot both be true"));
     }
     let cfg = call.gw.settings().loaded.config.clone();
     if let Some(a) = &agent_id {
@@ -88,7 +88,7 @@ fn choice(cfg: &Config, reference: &str) -> Option<Value> {
 }
 
 /// `agents.list` (`AgentsListResult`).
-pub fn agents(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn agents(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::closed("agents.list", p, &[])?.done()?;
     let cfg = call.gw.settings().loaded.config.clone();
     let implicit = AgentEntry { id: cfg.agents.default_id().to_string(), ..Default::default() };

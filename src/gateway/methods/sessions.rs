@@ -7,8 +7,8 @@ use super::{Call, ensure_agent, session_key};
 use crate::agent::SessionKey;
 use crate::agent::providers::{self, ErrorKind};
 use crate::agent::store::SessionEntry;
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 use crate::limits::SESSIONS_LIST_DEFAULT_LIMIT;
 
 /// A session as `sessions.list` and `sessions.changed` show it (`SessionRow`).
@@ -87,7 +87,7 @@ const LIST_KEYS: &[&str] = &[
 
 /// `sessions.list {limit?, offset?, activeMinutes?, agentId?, search?, label?, sortBy?, …}`,
 /// newest first.
-pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("sessions.list", p, LIST_KEYS)?;
     let limit = p.opt_int("limit", 1, i64::MAX).map(|n| n as usize).unwrap_or(SESSIONS_LIST_DEFAULT_LIMIT);
     let offset = p.opt_int("offset", 0, i64::MAX).map(|n| n as usize).unwrap_or(0);
@@ -112,7 +112,7 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
     let store = call.gw.agent.store();
     let mut all: Vec<(String, SessionEntry)> = Vec::new();
     for a in &agents {
-        all.extend(store.list(a).await.map_err(|e| ErrorShape::unavailable(format!("cannot read the sessions of {a}: {e}")))?);
+        all.extend(store.list(a).await.map_err(|e| Error::unavailable(format!("cannot read the sessions of {a}: {e}")))?);
     }
     let now = crate::clock::now_ms();
     all.retain(|(key, e)| {
@@ -173,7 +173,7 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShap
 
 /// `sessions.reset {key, reason?}`: a fresh transcript under the same key (the old one is kept).
 /// A run in progress is aborted first.
-pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("sessions.reset", p, &["key", "agentId", "reason"])?;
     p.require(&["key"]);
     let raw_key = p.opt_str("key", 1, usize::MAX);
@@ -188,7 +188,7 @@ pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
     call.gw.agent.abort(&key, None).await;
     let workspace = call.gw.agent.workspace_for(&cfg, &key.agent_id);
     let store = call.gw.agent.store();
-    let unavailable = |e: std::io::Error| ErrorShape::unavailable(format!("cannot reset session {key}: {e}"));
+    let unavailable = |e: std::io::Error| Error::unavailable(format!("cannot reset session {key}: {e}"));
     let (entry, previous) = match store.reset(&key, &workspace).await.map_err(unavailable)? {
         Some((old, entry)) => (entry, Some(old)),
         None => (store.ensure(&key, &workspace, &cfg.session.maintenance).await.map_err(unavailable)?.0, None),
@@ -200,7 +200,7 @@ pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSha
 /// `sessions.delete {key, deleteTranscript?}` (`SessionsDeleteResult`). The transcript is kept
 /// aside (listed in `archived`) unless `deleteTranscript` is true. The main session cannot be
 /// deleted; reset it instead.
-pub async fn delete(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn delete(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed(
         "sessions.delete",
         p,
@@ -225,20 +225,18 @@ pub async fn delete(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     if key.is_main() {
-        return Err(ErrorShape::invalid(format!("cannot delete the main session {key}; use sessions.reset to start it over")));
+        return Err(Error::invalid(format!("cannot delete the main session {key}; use sessions.reset to start it over")));
     }
     let store = call.gw.agent.store();
     if let Some(expected) = expected {
-        let current = store.get(&key).await.map_err(|e| ErrorShape::unavailable(e.to_string()))?.map(|e| e.session_id);
+        let current = store.get(&key).await.map_err(|e| Error::unavailable(e.to_string()))?.map(|e| e.session_id);
         if current.as_deref() != Some(expected.as_str()) {
-            return Err(
-                ErrorShape::invalid(format!("session {key} is not {expected} any more")).details(json!({"reason": "session-changed"}))
-            );
+            return Err(Error::invalid(format!("session {key} is not {expected} any more")).details(json!({"reason": "session-changed"})));
         }
     }
     call.gw.agent.abort(&key, None).await;
     let archived =
-        store.delete(&key, delete_transcript).await.map_err(|e| ErrorShape::unavailable(format!("cannot delete session {key}: {e}")))?;
+        store.delete(&key, delete_transcript).await.map_err(|e| Error::unavailable(format!("cannot delete session {key}: {e}")))?;
     let deleted = archived.is_some();
     if deleted {
         notify(call, &key, "deleted", None).await;
@@ -293,7 +291,7 @@ const PATCH_KEYS: &[&str] = &[
 
 /// `sessions.patch {key, label?, model?}`: `null` clears a value. The session is created if it
 /// does not exist yet.
-pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("sessions.patch", params, PATCH_KEYS)?;
     p.require(&["key"]);
     let raw_key = p.opt_str("key", 1, usize::MAX);
@@ -312,7 +310,7 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
     if let Some(Value::Object(m)) = params {
         let unsupported: Vec<&str> = m.keys().map(String::as_str).filter(|k| !PATCH_SUPPORTED.contains(k)).collect();
         if !unsupported.is_empty() {
-            return Err(ErrorShape::invalid(format!(
+            return Err(Error::invalid(format!(
                 "sessions.patch: {} not supported by this gateway (supported: label, model)",
                 unsupported.join(", ") + if unsupported.len() == 1 { " is" } else { " are" }
             )));
@@ -326,7 +324,7 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
         // (the key may come later), and runs will say what is missing.
         if let Err(e) = providers::resolve(&cfg, m) {
             if e.kind == ErrorKind::Config {
-                return Err(ErrorShape::invalid(format!("model: {}", e.message)));
+                return Err(Error::invalid(format!("model: {}", e.message)));
             }
         }
     }
@@ -335,7 +333,7 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
     store
         .ensure(&key, &workspace, &cfg.session.maintenance)
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot open session {key}: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot open session {key}: {e}")))?;
     let entry = store
         .update(&key, |e| {
             if let Some(l) = label {
@@ -347,8 +345,8 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
             e.updated_at = crate::clock::now_ms();
         })
         .await
-        .map_err(|e| ErrorShape::unavailable(format!("cannot update session {key}: {e}")))?
-        .ok_or_else(|| ErrorShape::unavailable(format!("session {key} vanished")))?;
+        .map_err(|e| Error::unavailable(format!("cannot update session {key}: {e}")))?
+        .ok_or_else(|| Error::unavailable(format!("session {key} vanished")))?;
     notify(call, &key, "patched", Some(&entry)).await;
     let effective = entry.model_override.clone().or(cfg.agents.model_for(&key.agent_id).primary.clone());
     let resolved = match effective.as_deref().map(|m| cfg.agents.expand_alias(m).to_string()) {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Call;
+use crate::error::Error;
 use crate::gateway::params;
-use crate::gateway::protocol::ErrorShape;
 use crate::gateway::{Gateway, Phase};
 
 /// This gateway's own presence entry.
@@ -92,7 +92,7 @@ pub fn health_snapshot(gw: &Arc<Gateway>, full: bool) -> Value {
 }
 
 /// `health {probe?}`: the snapshot. Unknown params are ignored, as the official gateway does.
-pub fn health(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn health(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::open("health", p)?;
     p.opt_bool("probe");
     p.done()?;
@@ -100,7 +100,7 @@ pub fn health(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
 }
 
 /// `status`: a summary of the running gateway.
-pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::open("status", p)?;
     p.opt_bool("includeChannelSummary");
     p.done()?;
@@ -164,7 +164,7 @@ pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorSh
 }
 
 /// `system-presence`: the presence entries (this gateway).
-pub fn presence(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn presence(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::closed("system-presence", p, &[])?.done()?;
     Ok(json!([self_presence(call.gw)]))
 }
@@ -172,7 +172,7 @@ pub fn presence(call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape>
 /// `last-heartbeat`: the last heartbeat run's event, or `null` before the first one (the official
 /// answer on a fresh gateway). This gateway runs no heartbeats (see the README), so it is always
 /// `null`; `openclaw status --deep` shows "Last heartbeat: none".
-pub fn last_heartbeat(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, ErrorShape> {
+pub fn last_heartbeat(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::open("last-heartbeat", p)?.done()?;
     Ok(Value::Null)
 }

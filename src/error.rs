@@ -1,0 +1,103 @@
+//! The crate's error: what went wrong, in terms a caller can act on. It becomes the protocol's
+//! `ErrorShape` in one place (`impl From<Error> for rpc::protocol::ErrorShape`) and an HTTP
+//! status and body in one place (`api::error_response`), so the same failure reads the same on
+//! every surface: a gateway that is stopping is `UNAVAILABLE` over WebSocket and 503 over HTTP.
+
+use serde_json::Value;
+use std::fmt;
+
+/// A failure, by what the caller can do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The request is malformed, or names something this gateway does not have: fix the
+    /// request. (`INVALID_REQUEST`, HTTP 400.)
+    Invalid { message: String, details: Option<Value> },
+    /// No such method. (`INVALID_REQUEST` `unknown method: …`.)
+    UnknownMethod(String),
+    /// The caller's connection lacks this scope. (`FORBIDDEN` `MISSING_SCOPE`, HTTP 403.)
+    MissingScope(&'static str),
+    /// A limit was reached (a full queue, too many writes); retry after the pause. (`UNAVAILABLE`
+    /// with `retryAfterMs`, HTTP 429 with `Retry-After`.)
+    Busy { message: String, retry_after_ms: u64, details: Option<Value> },
+    /// The gateway is stopping or restarting; retry shortly. (`UNAVAILABLE`, HTTP 503.)
+    ShuttingDown,
+    /// Something the request depends on failed: the disk, a model provider, a chat service.
+    /// (`UNAVAILABLE`, HTTP 503.)
+    Unavailable { message: String, details: Option<Value> },
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid { message: message.into(), details: None }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::Unavailable { message: message.into(), details: None }
+    }
+
+    pub fn busy(message: impl Into<String>, retry_after_ms: u64) -> Error {
+        Error::Busy { message: message.into(), retry_after_ms, details: None }
+    }
+
+    /// The same error with machine-readable details (ignored by the variants that have none).
+    pub fn details(mut self, value: Value) -> Error {
+        match &mut self {
+            Error::Invalid { details, .. } | Error::Busy { details, .. } | Error::Unavailable { details, .. } => *details = Some(value),
+            Error::UnknownMethod(_) | Error::MissingScope(_) | Error::ShuttingDown => {}
+        }
+        self
+    }
+
+    /// The HTTP status of this error on the gateway's HTTP surface.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Invalid { .. } | Error::UnknownMethod(_) => 400,
+            Error::MissingScope(_) => 403,
+            Error::Busy { .. } => 429,
+            Error::ShuttingDown | Error::Unavailable { .. } => 503,
+        }
+    }
+
+    pub fn details_value(&self) -> Option<&Value> {
+        match self {
+            Error::Invalid { details, .. } | Error::Busy { details, .. } | Error::Unavailable { details, .. } => details.as_ref(),
+            Error::UnknownMethod(_) | Error::MissingScope(_) | Error::ShuttingDown => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Invalid { message, .. } | Error::Busy { message, .. } | Error::Unavailable { message, .. } => f.write_str(message),
+            Error::UnknownMethod(name) => write!(f, "unknown method: {name}"),
+            Error::MissingScope(scope) => write!(f, "missing scope: {scope}"),
+            Error::ShuttingDown => f.write_str("gateway stopping"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_status_and_message() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::invalid("bad"), 400, "bad"),
+            (Error::UnknownMethod("x.y".into()), 400, "unknown method: x.y"),
+            (Error::MissingScope("operator.admin"), 403, "missing scope: operator.admin"),
+            (Error::busy("slow down", 2000), 429, "slow down"),
+            (Error::ShuttingDown, 503, "gateway stopping"),
+            (Error::unavailable("disk full"), 503, "disk full"),
+        ];
+        for (e, status, text) in cases {
+            assert_eq!(e.http_status(), status, "{e:?}");
+            assert_eq!(e.to_string(), text);
+        }
+        let d = Error::invalid("x").details(serde_json::json!({"code": "C"}));
+        assert_eq!(d.details_value().and_then(|v| v["code"].as_str()), Some("C"));
+    }
+}
