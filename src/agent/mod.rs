@@ -142,6 +142,27 @@ impl Origin {
     }
 }
 
+/// How `wake` delivers its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeMode {
+    /// Start a turn now.
+    Now,
+    /// Ride along with the session's next turn.
+    NextHeartbeat,
+}
+
+impl WakeMode {
+    /// The official names, for params and answers.
+    pub const CHOICES: &'static [(&'static str, WakeMode)] = &[("now", WakeMode::Now), ("next-heartbeat", WakeMode::NextHeartbeat)];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WakeMode::Now => "now",
+            WakeMode::NextHeartbeat => "next-heartbeat",
+        }
+    }
+}
+
 /// A run to start.
 pub struct RunRequest {
     /// The caller's idempotency key: a second request with the same id joins the first.
@@ -497,6 +518,30 @@ impl Agent {
 
     /// Queues `text` for the session's next turn. Bounded: a session holds at most
     /// [`SYSTEM_EVENTS_PER_SESSION`] events and only so many sessions may hold any.
+    /// `wake`: with [`WakeMode::Now`] a turn starts on the session with the text as a system
+    /// event (its run id is returned); with [`WakeMode::NextHeartbeat`] the text waits for the
+    /// session's next turn.
+    pub async fn wake(
+        &self,
+        key: SessionKey,
+        mode: WakeMode,
+        text: &str,
+        config: Arc<Config>,
+    ) -> Result<Option<String>, crate::error::Error> {
+        match mode {
+            WakeMode::Now => {
+                let run_id = crate::ids::uuid();
+                let req = RunRequest::new(run_id.clone(), key, vec![Message::user(format!("System event: {text}"))], Origin::Wake, config);
+                self.submit(req).await?;
+                Ok(Some(run_id))
+            }
+            WakeMode::NextHeartbeat => {
+                self.queue_system_event(&key, text).map_err(|e| crate::error::Error::busy(e, crate::limits::AGENT_LANE_FULL_RETRY_MS))?;
+                Ok(None)
+            }
+        }
+    }
+
     pub fn queue_system_event(&self, key: &SessionKey, text: &str) -> Result<(), String> {
         let mut map = self.shared.system_events.lock().unwrap_or_else(|e| e.into_inner());
         let k = key.to_string();

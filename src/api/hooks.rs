@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::{Api, json_body, not_found};
 use crate::agent::message::Message;
-use crate::agent::{Admission, Origin, RunRequest, RunStatus, SessionKey};
+use crate::agent::{Admission, Origin, RunRequest, RunStatus, SessionKey, WakeMode};
 use crate::config::Config;
 use crate::config::model::RateLimit;
 use crate::gateway::auth;
-use crate::gateway::methods::agent::wake_session;
 use crate::limits::{AUTH_FAILURE_DELAY, HOOK_COMPLETION_WAIT_MAX, HOOKS_RATE_LOCKOUT, HOOKS_RATE_MAX_ATTEMPTS, HOOKS_RATE_WINDOW};
 use crate::net::http::{Head, Request, Response};
 
@@ -114,27 +113,22 @@ async fn wake(api: &Arc<Api>, req: &Request, cfg: &Arc<Config>) -> Response {
     let Some(text) = body.get("text").and_then(Value::as_str).filter(|t| !t.trim().is_empty()) else {
         return bad("text required");
     };
-    let mode = match body.get("mode").and_then(Value::as_str).unwrap_or("now") {
-        m @ ("now" | "next-heartbeat") => m,
-        _ => return bad("mode must be \"now\" or \"next-heartbeat\""),
+    let requested = body.get("mode").and_then(Value::as_str).unwrap_or("now");
+    let Some(mode) = WakeMode::CHOICES.iter().find(|(n, _)| *n == requested).map(|(_, m)| *m) else {
+        return bad("mode must be \"now\" or \"next-heartbeat\"");
     };
     let agent_id = match hook_agent(cfg, body.get("agentId").and_then(Value::as_str)) {
         Ok(a) => a,
         Err(e) => return bad(&e),
     };
     let key = match requested_key(cfg, body.get("sessionKey").and_then(Value::as_str), &agent_id) {
-        Ok(Some(_)) if mode != "now" => return bad("sessionKey requires mode \"now\""),
+        Ok(Some(_)) if mode != WakeMode::Now => return bad("sessionKey requires mode \"now\""),
         Ok(Some(k)) => k,
         Ok(None) => SessionKey::main(&agent_id),
         Err(e) => return bad(&e),
     };
-    match wake_session(&api.gw.agent, key, mode, &untrusted("wake", text), cfg.clone()).await {
-        Ok(mut v) => {
-            if let Value::Object(m) = &mut v {
-                m.remove("runId");
-            }
-            Response::json(200, &v)
-        }
+    match api.gw.agent.wake(key, mode, &untrusted("wake", text), cfg.clone()).await {
+        Ok(_) => Response::json(200, &json!({"ok": true, "mode": mode.name(), "eventOutcome": "queued"})),
         Err(e) => Response::json(e.http_status(), &json!({"ok": false, "error": e.to_string()})),
     }
 }

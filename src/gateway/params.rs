@@ -193,6 +193,21 @@ impl<'a> Params<'a> {
         self.v.string(v, &format!("/{key}"), min, max).map(str::to_string)
     }
 
+    /// A required string. When it is missing or invalid the error is recorded and an empty string
+    /// stands in: [`Params::done`] then fails, so the stand-in is never used. (List the key in
+    /// [`Params::require`] too, which reports a missing key the official way.)
+    pub fn req_str(&mut self, key: &str, min: usize, max: usize) -> String {
+        self.opt_str(key, min, max).unwrap_or_default()
+    }
+
+    /// A value from a closed set (`must be equal to one of the allowed values` otherwise).
+    pub fn choice<T: Copy>(&mut self, key: &str, choices: &[(&str, T)]) -> Option<T> {
+        let v = self.raw(key)?;
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        let picked = self.v.one_of(v, &format!("/{key}"), &names)?;
+        choices.iter().find(|(n, _)| *n == picked).map(|(_, t)| *t)
+    }
+
     pub fn validator(&mut self) -> &mut Validator {
         &mut self.v
     }

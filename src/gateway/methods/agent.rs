@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Call, ensure_agent, session_key};
 use crate::agent::message::Message;
-use crate::agent::{Admission, Origin, Outcome, RunRequest, RunStatus, SessionKey};
+use crate::agent::{Admission, Origin, Outcome, RunRequest, RunStatus, SessionKey, WakeMode};
 use crate::error::Error;
 use crate::gateway::hub::{Outbound, Outbox};
 use crate::gateway::params;
@@ -72,8 +72,8 @@ const AGENT_KEYS: &[&str] = &[
 pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::closed("agent", p, AGENT_KEYS)?;
     p.require(&["message", "idempotencyKey"]);
-    let text = p.opt_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
-    let run_id = p.opt_str("idempotencyKey", 1, usize::MAX);
+    let text = p.req_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
+    let run_id = p.req_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let raw_key = p.opt_str("sessionKey", 0, usize::MAX).filter(|k| !k.trim().is_empty());
     let provider = p.opt_str("provider", 0, usize::MAX).filter(|s| !s.is_empty());
@@ -83,7 +83,6 @@ pub async fn agent(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, 
     let deliver = p.opt_bool("deliver").unwrap_or(false);
     let best_effort = p.opt_bool("bestEffortDeliver").unwrap_or(false);
     p.done()?;
-    let (Some(text), Some(run_id)) = (text, run_id) else { unreachable!("required params checked") };
     if deliver && !best_effort {
         return Err(Error::invalid(
             "deliver: no delivery target is available (no chat channel is configured for this run); set bestEffortDeliver to run anyway",
@@ -167,10 +166,9 @@ fn final_frame(id: &str, o: &Arc<Outcome>) -> String {
 pub async fn wait(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::closed("agent.wait", p, &["runId", "timeoutMs"])?;
     p.require(&["runId"]);
-    let run_id = p.opt_str("runId", 1, usize::MAX);
+    let run_id = p.req_str("runId", 1, usize::MAX);
     let timeout = p.opt_int("timeoutMs", 0, i64::MAX).map(|ms| Duration::from_millis(ms as u64)).unwrap_or(AGENT_WAIT_DEFAULT);
     p.done()?;
-    let Some(run_id) = run_id else { unreachable!("required params checked") };
     let (agent, out, id) = (call.gw.agent.clone(), call.out.clone(), call.id.to_string());
     // Answered from its own task, so the connection keeps serving other requests meanwhile.
     crate::rt::spawn(async move {
@@ -199,38 +197,20 @@ pub async fn wait(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, E
 pub async fn wake(call: &Call<'_>, p: &Option<Value>) -> Result<Option<Value>, Error> {
     let mut p = params::open("wake", p)?;
     p.require(&["mode", "text"]);
-    let mode = match p.raw("mode") {
-        Some(v) => p.validator().one_of(v, "/mode", &["now", "next-heartbeat"]).map(str::to_string),
-        None => None,
-    };
-    let text = p.opt_str("text", 1, usize::MAX);
+    let mode = p.choice("mode", WakeMode::CHOICES).unwrap_or(WakeMode::Now);
+    let text = p.req_str("text", 1, usize::MAX);
     let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     p.done()?;
-    let (Some(mode), Some(text)) = (mode, text) else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = match raw_key {
         Some(k) => session_key(&cfg, &k, agent_id.as_deref())?,
         None => super::chat::main_key(&cfg, agent_id.as_deref())?,
     };
-    wake_session(&call.gw.agent, key, &mode, &text, cfg).await.map(Some)
-}
-
-/// Shared by the `wake` method and `POST /hooks/wake`.
-pub async fn wake_session(
-    agent: &crate::agent::Agent,
-    key: SessionKey,
-    mode: &str,
-    text: &str,
-    cfg: Arc<crate::config::Config>,
-) -> Result<Value, Error> {
-    if mode == "now" {
-        let run_id = crate::ids::uuid();
-        let req = RunRequest::new(run_id.clone(), key, vec![Message::user(format!("System event: {text}"))], Origin::Wake, cfg);
-        agent.submit(req).await?;
-        Ok(json!({"ok": true, "mode": "now", "eventOutcome": "queued", "runId": run_id}))
-    } else {
-        agent.queue_system_event(&key, text).map_err(Error::unavailable)?;
-        Ok(json!({"ok": true, "mode": mode, "eventOutcome": "queued"}))
+    let run_id = call.gw.agent.wake(key, mode, &text, cfg).await?;
+    let mut out = json!({"ok": true, "mode": mode.name(), "eventOutcome": "queued"});
+    if let Some(id) = run_id {
+        out["runId"] = json!(id);
     }
+    Ok(Some(out))
 }

@@ -43,24 +43,40 @@ const SEND_KEYS: &[&str] = &[
     "idempotencyKey",
 ];
 
+/// `queueMode` of `chat.send`: what to do when the session is busy. This gateway queues every
+/// message behind the active run (`followup`); `interrupt` aborts the active run first. `steer`
+/// and `collect` need mid-run injection, which this gateway does not do, and act as `followup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueMode {
+    Steer,
+    Followup,
+    Collect,
+    Interrupt,
+}
+
+impl QueueMode {
+    const CHOICES: &'static [(&'static str, QueueMode)] = &[
+        ("steer", QueueMode::Steer),
+        ("followup", QueueMode::Followup),
+        ("collect", QueueMode::Collect),
+        ("interrupt", QueueMode::Interrupt),
+    ];
+}
+
 /// `chat.send {sessionKey, message, idempotencyKey, …}` → `{runId, status}`. The answer streams
 /// as `chat` events. `runId` is the idempotency key; sending the same key again reports the
 /// run (`in_flight`, or `ok` once it finished) instead of starting another.
 pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.send", p, SEND_KEYS)?;
     p.require(&["sessionKey", "message", "idempotencyKey"]);
-    let raw_key = p.opt_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
-    let text = p.opt_str("message", 0, crate::limits::RUN_INPUT_MAX_CHARS);
-    let run_id = p.opt_str("idempotencyKey", 1, usize::MAX);
+    let raw_key = p.req_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
+    let text = p.req_str("message", 0, crate::limits::RUN_INPUT_MAX_CHARS);
+    let run_id = p.req_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let timeout_ms = p.opt_int("timeoutMs", 0, i64::MAX);
-    let queue_mode = match p.raw("queueMode") {
-        Some(v) => p.validator().one_of(v, "/queueMode", &["steer", "followup", "collect", "interrupt"]).map(str::to_string),
-        None => None,
-    };
+    let queue_mode = p.choice("queueMode", QueueMode::CHOICES);
     let has_attachments = p.raw("attachments").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     p.done()?;
-    let (Some(raw_key), Some(text), Some(run_id)) = (raw_key, text, run_id) else { unreachable!("required params checked") };
     if has_attachments {
         return Err(Error::invalid("attachments are not supported by this gateway; send text"));
     }
@@ -69,7 +85,7 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     }
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
-    if queue_mode.as_deref() == Some("interrupt") {
+    if queue_mode == Some(QueueMode::Interrupt) {
         call.gw.agent.abort(&key, None).await;
     }
     let mut req = RunRequest::new(run_id.clone(), key, vec![Message::user(text)], Origin::Chat, cfg);
@@ -92,14 +108,13 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
         &["sessionKey", "agentId", "cursor", "limit", "offset", "pendingBefore", "inputRunIds", "messageId", "sessionId", "maxChars"],
     )?;
     p.require(&["sessionKey"]);
-    let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
+    let raw_key = p.req_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let cursor = p.opt_str("cursor", 0, 4096);
     let limit = p.opt_int("limit", 1, 1000).map(|n| n as usize).unwrap_or(CHAT_HISTORY_DEFAULT_LIMIT);
     let offset = p.opt_int("offset", 0, 1_000_000).map(|n| n as usize).unwrap_or(0);
     let max_chars = p.opt_int("maxChars", 1, 500_000).map(|n| n as usize).unwrap_or(CHAT_HISTORY_MESSAGE_MAX_CHARS);
     p.done()?;
-    let Some(raw_key) = raw_key else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     let active = call.gw.agent.active(&key).await;
@@ -197,12 +212,11 @@ fn decode_cursor(cursor: &str) -> Option<(String, u64)> {
 pub async fn abort(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.abort", p, &["sessionKey", "agentId", "runId", "preserveSideRuns"])?;
     p.require(&["sessionKey"]);
-    let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
+    let raw_key = p.req_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let run_id = p.opt_str("runId", 1, usize::MAX);
     p.opt_bool("preserveSideRuns");
     p.done()?;
-    let Some(raw_key) = raw_key else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     let ids = call.gw.agent.abort(&key, run_id.as_deref()).await;
@@ -214,12 +228,11 @@ pub async fn abort(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
 pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.inject", p, &["sessionKey", "agentId", "message", "label"])?;
     p.require(&["sessionKey", "message"]);
-    let raw_key = p.opt_str("sessionKey", 1, usize::MAX);
+    let raw_key = p.req_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
-    let text = p.opt_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
+    let text = p.req_str("message", 1, crate::limits::RUN_INPUT_MAX_CHARS);
     let label = p.opt_str("label", 0, 100);
     p.done()?;
-    let (Some(raw_key), Some(text)) = (raw_key, text) else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     let workspace = call.gw.agent.workspace_for(&cfg, &key.agent_id);

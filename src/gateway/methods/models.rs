@@ -18,9 +18,8 @@ pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let prepared = p.opt_bool("preparedOnly").unwrap_or(false);
     let refresh = p.opt_bool("refresh").unwrap_or(false);
     p.opt_bool("includeProviderCapabilities");
-    if let Some(v) = p.raw("view") {
-        p.validator().one_of(v, "/view", &["default", "configured", "provider-config", "all"]);
-    }
+    // Every view lists the same models here: the configured ones and those the agents name.
+    p.choice("view", &[("default", ()), ("configured", ()), ("provider-config", ()), ("all", ())]);
     p.done()?;
     if prepared && refresh {
         return Err(Error::invalid("invalid models.list params: preparedOnly and refresh cannot both be true"));

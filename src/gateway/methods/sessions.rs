@@ -95,10 +95,14 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let search = p.opt_str("search", 0, usize::MAX).map(|s| s.to_lowercase()).filter(|s| !s.is_empty());
     let label = p.opt_str("label", 1, 512);
-    let by_interaction = match p.raw("sortBy") {
-        Some(v) => p.validator().one_of(v, "/sortBy", &["updatedAt", "lastInteractionAt"]) == Some("lastInteractionAt"),
-        None => false,
-    };
+    /// `sortBy`: newest first by the last update (the default) or by the last interaction.
+    #[derive(Clone, Copy, PartialEq)]
+    enum SortBy {
+        UpdatedAt,
+        LastInteractionAt,
+    }
+    let by_interaction = p.choice("sortBy", &[("updatedAt", SortBy::UpdatedAt), ("lastInteractionAt", SortBy::LastInteractionAt)])
+        == Some(SortBy::LastInteractionAt);
     let include_last = p.opt_bool("includeLastMessage").unwrap_or(false);
     p.done()?;
     let cfg = call.gw.settings().loaded.config.clone();
@@ -176,13 +180,11 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
 pub async fn reset(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("sessions.reset", p, &["key", "agentId", "reason"])?;
     p.require(&["key"]);
-    let raw_key = p.opt_str("key", 1, usize::MAX);
+    let raw_key = p.req_str("key", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
-    if let Some(v) = p.raw("reason") {
-        p.validator().one_of(v, "/reason", &["new", "reset"]);
-    }
+    // `new` and `reset` do the same here: a fresh transcript for the key.
+    p.choice("reason", &[("new", ()), ("reset", ())]);
     p.done()?;
-    let Some(raw_key) = raw_key else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     call.gw.agent.abort(&key, None).await;
@@ -216,12 +218,11 @@ pub async fn delete(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> 
         ],
     )?;
     p.require(&["key"]);
-    let raw_key = p.opt_str("key", 1, usize::MAX);
+    let raw_key = p.req_str("key", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let delete_transcript = p.opt_bool("deleteTranscript").unwrap_or(false);
     let expected = p.opt_str("expectedSessionId", 1, usize::MAX);
     p.done()?;
-    let Some(raw_key) = raw_key else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     if key.is_main() {
@@ -294,7 +295,7 @@ const PATCH_KEYS: &[&str] = &[
 pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("sessions.patch", params, PATCH_KEYS)?;
     p.require(&["key"]);
-    let raw_key = p.opt_str("key", 1, usize::MAX);
+    let raw_key = p.req_str("key", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
     let label = match p.raw("label") {
         None => None,
@@ -316,7 +317,6 @@ pub async fn patch(call: &Call<'_>, params: &Option<Value>) -> Result<Value, Err
             )));
         }
     }
-    let Some(raw_key) = raw_key else { unreachable!("required params checked") };
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
     if let Some(Some(m)) = &model {
