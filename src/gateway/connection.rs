@@ -237,8 +237,16 @@ fn truncate_reason(reason: &str) -> String {
     reason[..end].to_string()
 }
 
+/// A long id as its first 8 and last 4 characters, for log lines. Ids come from clients, so
+/// the cut is made at characters, not bytes.
 fn short(id: &str) -> String {
-    if id.len() > 12 { format!("{}…{}", &id[..8], &id[id.len() - 4..]) } else { id.to_string() }
+    let count = id.chars().count();
+    if count <= 12 {
+        return id.to_string();
+    }
+    let head: String = id.chars().take(8).collect();
+    let tail: String = id.chars().skip(count - 4).collect();
+    format!("{head}…{tail}")
 }
 
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
@@ -394,5 +402,18 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
                 Err(e) => Some(protocol::response_err(&req.id, &e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ids_are_shortened_at_characters_not_bytes() {
+        assert_eq!(short("1:60b4d761-209a-4906-9fc7-d4aef55bf540"), "1:60b4d7…f540");
+        assert_eq!(short("r1"), "r1");
+        assert_eq!(short(&"ü".repeat(13)), "üüüüüüüü…üüüü");
+        assert_eq!(short("k\nr1\u{fffd}\u{fffd}-abcdefgh"), "k\nr1\u{fffd}\u{fffd}-a…efgh");
     }
 }
