@@ -194,12 +194,18 @@ pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option
         if offset.is_some_and(|o| update_id < o) {
             continue;
         }
-        let next = (update_id + 1).to_string();
+        // No offset can confirm an update numbered i64::MAX; such an update is as broken as one
+        // without a number, and skipped the same way.
+        let Some(next_id) = update_id.checked_add(1) else {
+            log::debug!(target: "channels", "telegram: skipped update {update_id}: no offset can follow it");
+            continue;
+        };
+        let next = next_id.to_string();
         match inbound(&update, bot_id, username, &next) {
             Some(msg) => link.accept(msg).await.map(|_| ())?,
             None => link.set_cursor(next).await?,
         }
-        *offset = Some(update_id + 1);
+        *offset = Some(next_id);
     }
     Ok(())
 }
@@ -250,6 +256,29 @@ mod tests {
         assert_eq!(target("123"), (json!(123), None));
         assert_eq!(target("telegram:-100:topic:42"), (json!(-100), Some(42)));
         assert_eq!(target("@news"), (json!("@news"), None));
+    }
+
+    #[test]
+    fn an_update_numbered_i64_max_is_skipped_and_the_rest_recorded() {
+        let dir = std::env::temp_dir().join(format!("oc-tg-{}", crate::ids::uuid()));
+        let journal = std::sync::Arc::new(super::super::journal::Journal::open(&dir).unwrap());
+        let access = cfg::Access {
+            dm_policy: cfg::DmPolicy::Open,
+            allow_from: vec!["*".into()],
+            group_policy: cfg::GroupPolicy::Open,
+            group_allow_from: Vec::new(),
+            groups: Vec::new(),
+            require_mention: false,
+        };
+        let link = Link::detached("telegram", access, journal.clone());
+        let message = |text: &str| json!({"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": text});
+        let updates = vec![json!({"update_id": i64::MAX, "message": message("broken")}), json!({"update_id": 5, "message": message("hi")})];
+        let mut offset = None;
+        smol::block_on(record(&link, updates, &mut offset, 1, "bot")).unwrap();
+        assert_eq!(offset, Some(6));
+        let pending = journal.pending();
+        assert_eq!(pending.iter().map(|e| e.msg.text.as_str()).collect::<Vec<_>>(), ["hi"]);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
