@@ -290,7 +290,14 @@ fn replay(inner: &mut Inner, f: File) -> io::Result<()> {
                     inner.remember(&id);
                 }
             }
-            ("cursor", _) => inner.cursor = line.value,
+            // A cursor line without its value is as damaged as an unreadable one: skipped,
+            // not taken as "no cursor" (the compaction would then write a file that reads back
+            // with the pending entries' cursor instead).
+            ("cursor", _) => {
+                if line.value.is_some() {
+                    inner.cursor = line.value;
+                }
+            }
             ("reply", Some(id)) => {
                 if let Some(&i) = by_id.get(&id) {
                     inner.pending[i].reply = line.text;
@@ -373,6 +380,19 @@ mod tests {
         drop(j);
         let j = Journal::open(&d).unwrap();
         assert_eq!(j.pending().len(), 2, "appends after a torn line are readable");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_cursor_line_without_its_value_is_skipped() {
+        let d = dir("cursorless");
+        let mut text = serde_json::to_string(&json!({"op": "in", "msg": msg("1")})).unwrap();
+        text.push_str("\n{\"op\":\"cursor\"}\n{\"op\":\"cursor\",\"value\":null}\n");
+        std::fs::write(d.join("journal.jsonl"), text).unwrap();
+        let j = Journal::open(&d).unwrap();
+        assert_eq!(j.cursor().as_deref(), Some("c1"));
+        drop(j);
+        assert_eq!(Journal::open(&d).unwrap().cursor().as_deref(), Some("c1"), "and the compacted file reads back the same");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
