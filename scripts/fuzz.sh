@@ -12,7 +12,7 @@
 #
 # Each target starts from its committed seeds (fuzz/corpus/<target>, read only) plus what earlier
 # runs found (fuzz/target/work/<target>, kept between runs). A crash leaves its input in
-# fuzz/artifacts/<target>/: minimise it with `cargo +nightly fuzz tmin <target> <file>`, copy it
+# fuzz/artifacts/<target>/ (the whole log in fuzz/target/logs/<target>.log): minimise it with `cargo +nightly fuzz tmin <target> <file>`, copy it
 # to fuzz/regressions/<target>/ (cargo test replays that folder), and fix the bug. The executions
 # of every target are summed up in fuzz/target/fuzz-summary.txt.
 set -euo pipefail
@@ -38,13 +38,14 @@ scratch_base=/tmp
 export OPENCLAW_FUZZ_DIR
 OPENCLAW_FUZZ_DIR=$(mktemp -d "$scratch_base/openclaw-fuzz.XXXXXX")
 dicts=$(mktemp -d)
-logs=$(mktemp -d)
+logs=fuzz/target/logs
+mkdir -p "$logs"
 pids=()
 # Job control: each target runs in its own process group, so a crash elsewhere can stop it whole.
 set -m
 cleanup() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
-  rm -rf "$OPENCLAW_FUZZ_DIR" "$dicts" "$logs"
+  rm -rf "$OPENCLAW_FUZZ_DIR" "$dicts"
 }
 trap cleanup EXIT
 

@@ -364,6 +364,9 @@ async fn glance(ws: &mut Ws) -> Result<Option<Value>, ()> {
 /// response head.
 async fn upgrade(port: u16) -> io::Result<(Async<TcpStream>, Vec<u8>)> {
     let mut stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await?;
+    // A frame without an answer and the health request right after it would otherwise wait
+    // for a delayed ACK (40 ms) each.
+    stream.get_ref().set_nodelay(true)?;
     let leftover = crate::net::ws::client_handshake(&mut stream, &format!("127.0.0.1:{port}"), "/", &[]).await?;
     Ok((stream, leftover))
 }
