@@ -145,6 +145,8 @@ pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const CONFIG_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Deepest `$include` nesting.
 pub const CONFIG_MAX_INCLUDE_DEPTH: usize = 10;
+/// Largest secret file read through a `file` secret provider (`secrets.providers.<alias>.path`).
+pub const SECRET_FILE_MAX_BYTES: u64 = 1024 * 1024;
 /// Deepest nesting of objects and arrays inside one JSON5 document.
 pub const JSON5_MAX_DEPTH: usize = 128;
 
