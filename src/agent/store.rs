@@ -325,7 +325,7 @@ impl Store {
                 line["runId"] = json!(run);
             }
             placed.push(Appended { seq: cursor.next_seq, id: id.clone() });
-            cursor.next_seq += 1;
+            cursor.next_seq = cursor.next_seq.saturating_add(1);
             cursor.last_id = Some(id);
             lines.push(line);
         }
@@ -610,7 +610,9 @@ fn find_cursor(path: &Path) -> io::Result<Cursor> {
         Err(e) => return Err(e),
     };
     Ok(match last {
-        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0) + 1, last_id: e["id"].as_str().map(str::to_string) },
+        // A damaged last line may carry u64::MAX: numbers then stay there rather than wrap to
+        // 0 and repeat the transcript's.
+        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0).saturating_add(1), last_id: e["id"].as_str().map(str::to_string) },
         None => Cursor { next_seq: 1, last_id: None },
     })
 }
@@ -801,6 +803,27 @@ mod tests {
             assert!(store.delete(&SessionKey::new("main", "b"), true).await.unwrap().is_none());
         });
         assert_eq!(std::fs::read(&outside).unwrap(), b"{\"keep\":true}\n", "the file outside is untouched");
+    }
+
+    #[test]
+    fn a_transcript_ending_at_the_largest_sequence_number_does_not_wrap_around() {
+        use std::io::Write;
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
+            let path = store.transcript_path("main", &entry);
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(format!("{}\n", json!({"type": "message", "seq": u64::MAX})).as_bytes())
+                .unwrap();
+            let again = Store::new(&dir);
+            let msg = || vec![Append { message: json!({"role": "user", "content": "x"}), run_id: None }];
+            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
+            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
+        });
     }
 
     #[test]
