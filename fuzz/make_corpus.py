@@ -191,6 +191,64 @@ add("gateway_rpc", b"\x07" + ws_frame(9, b"ping") + ws_frame(8, b"\x03\xe8bye"))
 add("gateway_rpc", b"\x07" + ws_frame(2, b"\xff\xfe"))
 add("gateway_rpc", b"\x07\x81\xff\x7f\xff\xff\xff\xff\xff\xff\xff")
 
+# ---- gateway_http: [mode, path index (high bit: GET), body] or [0, raw request] ------------------
+HTTP_PATHS = ["/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/models/offline/echo", "/tools/invoke",
+              "/hooks/wake", "/hooks/agent", "/hooks/other", "/whatsapp/webhook", "/health", "/ready", "/startup", "/"]
+
+
+def http_call(path, body, get=False, mode=1, query=None):
+    pick = HTTP_PATHS.index(path) | (0x80 if get else 0)
+    head = bytes([mode | (4 if query is not None else 0), pick])
+    if query is not None:
+        head += query.encode() + b"\xff"
+    add("gateway_http", head + (body if isinstance(body, bytes) else j(body).encode()))
+
+
+tools = [{"type": "function", "function": {"name": "lookup", "description": "find", "parameters": {"type": "object"}}}]
+http_call("/v1/chat/completions", {"model": "openclaw", "messages": [{"role": "system", "content": "be brief"},
+                                                                    {"role": "user", "content": "hi"}]})
+http_call("/v1/chat/completions", {"model": "openclaw/main", "stream": True, "user": "bob",
+                                   "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
+http_call("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+http_call("/v1/chat/completions", {"model": "openclaw", "tools": tools, "messages": [
+    {"role": "user", "content": "find x"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "found"}]})
+http_call("/v1/chat/completions", {"model": "openclaw"}, mode=9)
+http_call("/v1/responses", {})
+http_call("/v1/responses", {"model": "openclaw", "input": "hi", "instructions": "be brief"})
+http_call("/v1/responses", {"model": "openclaw", "input": "x", "previous_response_id": "resp_unknown"})
+http_call("/v1/responses", {"model": "openclaw", "input": "hi", "stream": True})
+http_call("/v1/responses", {"model": "openclaw", "input": [{"role": "user", "content": [{"type": "input_text", "text": "find x"}]},
+                                                           {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+                            "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}], "stream": True})
+http_call("/v1/models", b"", get=True)
+http_call("/v1/models/offline/echo", b"", get=True)
+http_call("/tools/invoke", {"tool": "time", "args": {}})
+http_call("/tools/invoke", {"name": "ls", "args": {"path": "."}})
+http_call("/tools/invoke", {"tool": "read", "args": {"path": "../../etc/hostname"}})
+http_call("/tools/invoke", {"tool": "exec", "args": {"command": "true"}})
+http_call("/tools/invoke", {"tool": "sessions_list", "agentId": "main"})
+http_call("/hooks/wake", {"text": "the package arrived"})
+http_call("/hooks/wake", {"text": "x", "mode": "next-heartbeat"})
+http_call("/hooks/agent", {"message": "summarise my day", "name": "calendar"})
+http_call("/hooks/agent", {"message": "and now wait", "waitForCompletion": True})
+http_call("/hooks/agent", {"message": "x", "channel": "telegram", "to": "42", "sessionKey": "mine"})
+http_call("/hooks/wake", {"text": "x"}, query="token=abc")
+http_call("/hooks/other", {})
+http_call("/whatsapp/webhook", wa_notification_seed := {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [
+    {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "123"},
+                                    "contacts": [{"wa_id": "15550001", "profile": {"name": "Ann"}}],
+                                    "messages": [{"from": "15550001", "id": "wamid.1", "type": "text", "text": {"body": "hi"}}]}}]}]})
+http_call("/whatsapp/webhook", b"", get=True, query="hub.mode=subscribe&hub.verify_token=fuzz-verify-token&hub.challenge=42")
+http_call("/whatsapp/webhook", b"", get=True, query="hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42")
+http_call("/health", b"", get=True)
+http_call("/ready", b"", get=True)
+http_call("/startup", b"", get=True)
+http_call("/", b"", get=True)
+for r in requests[:12]:
+    add("gateway_http", b"\x00" + r)
+
 # ---- json5 and config -----------------------------------------------------------------------------
 json5_docs = [
     "{gateway: {auth: {token: 'abc123secret'}}, // abc123secret again\n}",

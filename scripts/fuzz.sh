@@ -12,9 +12,10 @@
 #
 # Each target starts from its committed seeds (fuzz/corpus/<target>, read only) plus what earlier
 # runs found (fuzz/target/work/<target>, kept between runs). A crash leaves its input in
-# fuzz/artifacts/<target>/ (the whole log in fuzz/target/logs/<target>.log): minimise it with `cargo +nightly fuzz tmin <target> <file>`, copy it
-# to fuzz/regressions/<target>/ (cargo test replays that folder), and fix the bug. The executions
-# of every target are summed up in fuzz/target/fuzz-summary.txt.
+# fuzz/artifacts/<target>/ and the whole log in fuzz/target/logs/<target>.log: minimise the input
+# with `cargo +nightly fuzz tmin <target> <file>`, copy it to fuzz/regressions/<target>/ (cargo
+# test replays that folder), and fix the bug. The executions of every target are summed up in
+# fuzz/target/fuzz-summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,7 @@ trap cleanup EXIT
 dict_for() {
   case "$1" in
     http_request | http_response) echo http ;;
+    gateway_http) echo http json ;;
     gateway_rpc) echo json gateway config ;;
     json5) echo json json5 ;;
     config) echo json json5 config ;;

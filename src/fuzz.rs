@@ -29,7 +29,7 @@ use crate::net::sse::{SseEvent, SseParser};
 
 mod gateway;
 
-pub use gateway::gateway_rpc;
+pub use gateway::{gateway_http, gateway_rpc};
 
 /// The targets, by name: what `fuzz/fuzz_targets/<name>.rs` calls, and what the corpus replay
 /// looks up for `fuzz/corpus/<name>/`.
@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("http_request", http_request),
     ("http_response", http_response),
     ("gateway_rpc", gateway_rpc),
+    ("gateway_http", gateway_http),
     ("json5", json5),
     ("config", config),
     ("sse", sse),

@@ -1,9 +1,11 @@
-//! The `gateway_rpc` target: a real gateway in this process (started on the first input, state
-//! and home in the scratch directory, port 0 on loopback, a known token) and WebSocket
-//! connections to it. Each input becomes frames on those connections; afterwards the gateway
-//! must still answer `health` on the admin connection (on a new one when it closed the old one
-//! by protocol: a restart, a close for a bad frame). A panic on any gateway thread, a gateway
-//! that stops, or one that no longer answers is a crash of this process.
+//! The `gateway_rpc` and `gateway_http` targets: a real gateway in this process (started on the
+//! first input, state and home in the scratch directory, port 0 on loopback, a known token, every
+//! HTTP route enabled) and connections to it. For `gateway_rpc` each input becomes WebSocket
+//! frames; afterwards the gateway must still answer `health` on the admin connection (on a new
+//! one when it closed the old one by protocol: a restart, a close for a bad frame). For
+//! `gateway_http` each input becomes an HTTP request; afterwards `GET /health` must answer. A
+//! panic on any gateway thread, a gateway that stops, or one that no longer answers is a crash
+//! of this process.
 //!
 //! Inputs that would make a config write point the gateway at files outside its scratch
 //! directory (a log file, a workspace), substitute environment variables into it, or lift the
@@ -32,6 +34,26 @@ use crate::gateway::start::{self, Background, RunOptions};
 
 /// The token of the fuzz gateway (given as a flag, so no config write can change it).
 const TOKEN: &str = "fuzz-gateway-token-5f2c8e1a";
+/// `hooks.token` of the fuzz gateway's config.
+const HOOKS_TOKEN: &str = "fuzz-hooks-token-7d41";
+/// `channels.whatsapp.appSecret`: webhook deliveries signed with it get past the signature check.
+const WHATSAPP_APP_SECRET: &str = "fuzz-whatsapp-app-secret";
+/// The paths `gateway_http` builds requests for.
+const HTTP_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/models",
+    "/v1/models/offline/echo",
+    "/tools/invoke",
+    "/hooks/wake",
+    "/hooks/agent",
+    "/hooks/other",
+    "/whatsapp/webhook",
+    "/health",
+    "/ready",
+    "/startup",
+    "/",
+];
 /// Longest wait for one answer before the connection counts as busy.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 /// Longest wait for the gateway to accept a connection again (an in-process restart).
@@ -80,6 +102,28 @@ pub fn gateway_rpc(data: &[u8]) {
     }
 }
 
+/// The HTTP API of a real gateway (the same in-process gateway as [`gateway_rpc`]): request
+/// heads and bodies through the real routes — the OpenAI-compatible `/v1` endpoints,
+/// `/tools/invoke`, the hooks, the WhatsApp webhook, the probes. Afterwards the gateway must
+/// still answer `GET /health`.
+///
+/// Input: a mode byte (bits 0–1 zero: the rest is sent as is; else a request is built: bit 2 a
+/// query string up to the first `0xff`, bit 3 no credentials), a byte choosing the path (high
+/// bit: GET instead of POST), then the body. Built requests carry the token the route wants and,
+/// for the WhatsApp webhook, a valid signature. Answers that come late on purpose (a refused
+/// token) are not waited for.
+pub fn gateway_http(data: &[u8]) {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    let live = live.get_or_insert_with(Live::start);
+    smol::block_on(live.http(data));
+    if PANICKED.load(Ordering::SeqCst) {
+        panic!("a gateway thread panicked (message above)");
+    }
+    if live.gateway.thread.is_finished() {
+        panic!("the gateway stopped");
+    }
+}
+
 impl Live {
     fn start() -> Live {
         let previous = std::panic::take_hook();
@@ -102,8 +146,15 @@ impl Live {
             }
         }
         let config_path = state_dir.join("openclaw.json");
+        // Every HTTP route enabled; WhatsApp's Graph API on a closed port, so nothing leaves the
+        // machine; no file writes through /tools/invoke.
         let config = json!({
-            "gateway": {"mode": "local"},
+            "gateway": {"mode": "local", "http": {"endpoints": {"chatCompletions": {"enabled": true}, "responses": {"enabled": true}}},
+                        "tools": {"deny": ["write"]}},
+            "hooks": {"enabled": true, "token": HOOKS_TOKEN},
+            "channels": {"whatsapp": {"accessToken": "fuzz-access-token", "phoneNumberId": "123", "appSecret": WHATSAPP_APP_SECRET,
+                                      "verifyToken": "fuzz-verify-token", "graphRoot": "http://127.0.0.1:9", "dmPolicy": "open",
+                                      "allowFrom": ["*"]}},
             "logging": {"level": "debug", "consoleLevel": "silent", "file": root.join("gateway.log"), "maxFileBytes": 1 << 20},
         });
         if let Err(e) = std::fs::write(&config_path, config.to_string()) {
@@ -213,6 +264,82 @@ impl Live {
             }
         }
         self.check_admin().await;
+    }
+
+    async fn http(&mut self, data: &[u8]) {
+        use smol::io::{AsyncReadExt, AsyncWriteExt};
+        let mut input = Input::new(data);
+        let mode = input.byte();
+        if let Ok(mut stream) = tcp(self.port()).await {
+            if mode & 3 == 0 {
+                let _ = stream.write_all(input.rest()).await;
+                let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
+                let mut sink = vec![0u8; 64 * 1024];
+                let drain = async { while let Ok(1..) = stream.read(&mut sink).await {} };
+                // A refused token is answered after a deliberate delay; the gateway finishes the
+                // request on its own while the next input runs.
+                drain
+                    .or(async {
+                        Timer::after(GLANCE).await;
+                    })
+                    .await;
+            } else {
+                let pick = input.byte();
+                let path = HTTP_PATHS[pick as usize % HTTP_PATHS.len()];
+                let method = if pick & 0x80 != 0 { "GET" } else { "POST" };
+                let query = if mode & 4 != 0 { format!("?{}", text(input.field())) } else { String::new() };
+                let body = input.rest();
+                let mut head = format!(
+                    "{method} {path}{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                let credentials = mode & 8 == 0;
+                if credentials {
+                    let token = if path.starts_with("/hooks/") { HOOKS_TOKEN } else { TOKEN };
+                    head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+                }
+                if path == "/whatsapp/webhook" {
+                    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WHATSAPP_APP_SECRET.as_bytes());
+                    let tag = crate::encoding::hex(ring::hmac::sign(&key, body).as_ref());
+                    head.push_str(&format!("X-Hub-Signature-256: sha256={tag}\r\n"));
+                }
+                head.push_str("\r\n");
+                let mut request = head.into_bytes();
+                request.extend_from_slice(body);
+                // Without credentials the answer is a 401 after a deliberate delay, not worth
+                // waiting for.
+                if stream.write_all(&request).await.is_ok() && credentials {
+                    let t = crate::net::client::Timeouts { connect: ANSWER_WAIT, head: ANSWER_WAIT, idle: ANSWER_WAIT };
+                    if let Ok(mut resp) = crate::net::client::read_response(stream, method, &t).await {
+                        let _ = resp.text(4 << 20, ANSWER_WAIT).await;
+                    }
+                }
+            }
+        }
+        self.check_http().await;
+    }
+
+    /// A new connection gets `200` from `GET /health`.
+    async fn check_http(&self) {
+        use smol::io::AsyncWriteExt;
+        let deadline = Instant::now() + RECONNECT_WAIT;
+        loop {
+            let attempt = async {
+                let mut stream = tcp(self.port()).await?;
+                stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await?;
+                let t = crate::net::client::Timeouts { connect: ANSWER_WAIT, head: ANSWER_WAIT, idle: ANSWER_WAIT };
+                let resp = crate::net::client::read_response(stream, "GET", &t).await?;
+                if resp.status == 200 { Ok(()) } else { Err(io::Error::other(format!("/health answered {}", resp.status))) }
+            }
+            .await;
+            match attempt {
+                Ok(()) => return,
+                Err(e) if Instant::now() >= deadline => panic!("the gateway no longer answers GET /health: {e}"),
+                Err(_) => {
+                    Timer::after(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     /// Whether a request may be sent (see the module documentation for what is skipped).
@@ -360,13 +487,19 @@ async fn glance(ws: &mut Ws) -> Result<Option<Value>, ()> {
     next_json(ws, GLANCE).await
 }
 
-/// A TCP connection upgraded to a WebSocket; returns the socket and the bytes read past the
-/// response head.
-async fn upgrade(port: u16) -> io::Result<(Async<TcpStream>, Vec<u8>)> {
-    let mut stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await?;
+/// A TCP connection to the gateway.
+async fn tcp(port: u16) -> io::Result<Async<TcpStream>> {
+    let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await?;
     // A frame without an answer and the health request right after it would otherwise wait
     // for a delayed ACK (40 ms) each.
     stream.get_ref().set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// A TCP connection upgraded to a WebSocket; returns the socket and the bytes read past the
+/// response head.
+async fn upgrade(port: u16) -> io::Result<(Async<TcpStream>, Vec<u8>)> {
+    let mut stream = tcp(port).await?;
     let leftover = crate::net::ws::client_handshake(&mut stream, &format!("127.0.0.1:{port}"), "/", &[]).await?;
     Ok((stream, leftover))
 }
