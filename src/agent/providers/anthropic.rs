@@ -102,10 +102,10 @@ pub async fn open(model: &ResolvedModel, req: &ModelRequest<'_>) -> Result<Strea
 impl Stream {
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, ProviderError> {
         loop {
-            if let Some(e) = self.decoder.out.pop_front() {
+            if let Some(e) = self.decoder.pop() {
                 return Ok(Some(e));
             }
-            if self.decoder.done {
+            if self.decoder.is_done() {
                 return Ok(None);
             }
             let event = self.body.next(&self.decoder.model).await?;
