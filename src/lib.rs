@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP routes of the gateway port.
 //! - [`agent`]: sessions, transcripts, model providers, tools and the run scheduler.
 //! - [`logging`], [`clock`], [`limits`], [`sys`], [`fsutil`], [`rt`]: shared plumbing.
+//! - [`fuzz`]: the entry points of the fuzz targets in `fuzz/` (not used by the program).
 
 pub mod agent;
 pub mod api;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod encoding;
 pub mod error;
 pub mod fsutil;
+pub mod fuzz;
 pub mod gateway;
 pub mod ids;
 pub mod limits;

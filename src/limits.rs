@@ -121,6 +121,11 @@ pub const WS_PING_INTERVAL: Duration = Duration::from_secs(25);
 pub const WS_CLOSE_GRACE: Duration = Duration::from_millis(1000);
 /// Time one outbound frame may take to reach the socket before the client counts as stuck.
 pub const WS_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pings a client may send in a burst, and how fast that allowance refills. Clients ping every
+/// few seconds at most; a flood of pings costs the gateway a read and a pong each while the
+/// peer need not read anything, so past this the connection is closed (1008).
+pub const WS_PEER_PING_BURST: u32 = 64;
+pub const WS_PEER_PINGS_PER_SECOND: u32 = 4;
 
 // ---- Auth -----------------------------------------------------------------------------------
 
@@ -161,6 +166,8 @@ pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const CONFIG_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 /// Deepest `$include` nesting.
 pub const CONFIG_MAX_INCLUDE_DEPTH: usize = 10;
+/// Largest secret file read through a `file` secret provider (`secrets.providers.<alias>.path`).
+pub const SECRET_FILE_MAX_BYTES: u64 = 1024 * 1024;
 /// Deepest nesting of objects and arrays inside one JSON5 document.
 pub const JSON5_MAX_DEPTH: usize = 128;
 

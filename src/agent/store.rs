@@ -180,8 +180,7 @@ impl Store {
     }
 
     pub fn transcript_path(&self, agent_id: &str, entry: &SessionEntry) -> PathBuf {
-        let name = entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id));
-        self.sessions_dir(agent_id).join(name)
+        self.sessions_dir(agent_id).join(transcript_name(entry))
     }
 
     /// Locks the store and makes sure `agent_id`'s index is loaded.
@@ -310,7 +309,7 @@ impl Store {
             .get(&key.to_string())
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("session {key} does not exist")))?;
-        let path = sessions.dir.join(entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id)));
+        let path = sessions.dir.join(transcript_name(&entry));
         let mut cursor = match sessions.cursors.get(&entry.session_id) {
             Some(c) => c.clone(),
             None => {
@@ -330,7 +329,7 @@ impl Store {
                 line["runId"] = json!(run);
             }
             placed.push(Appended { seq: cursor.next_seq, id: id.clone() });
-            cursor.next_seq += 1;
+            cursor.next_seq = cursor.next_seq.saturating_add(1);
             cursor.last_id = Some(id);
             lines.push(line);
         }
@@ -378,7 +377,7 @@ impl Store {
         sessions.cursors.remove(&entry.session_id);
         persist(sessions).await?;
         self.note(&key.agent_id, sessions);
-        let path = sessions.dir.join(entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id)));
+        let path = sessions.dir.join(transcript_name(&entry));
         let archived = smol::unblock(move || -> io::Result<Vec<PathBuf>> {
             if !path.exists() {
                 return Ok(Vec::new());
@@ -484,7 +483,7 @@ async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenanc
     for key in &doomed {
         if let Some(entry) = sessions.index.remove(key) {
             sessions.cursors.remove(&entry.session_id);
-            files.push(sessions.dir.join(entry.session_file.unwrap_or_else(|| format!("{}.jsonl", entry.session_id))));
+            files.push(sessions.dir.join(transcript_name(&entry)));
         }
     }
     log::info!(target: "agent", "agent {agent_id}: pruned {} sessions (session.maintenance)", doomed.len());
@@ -541,6 +540,20 @@ fn load(dir: &Path) -> io::Result<AgentSessions> {
             }
         }
     };
+    // The index is outside data: a damaged or hand-edited entry must not make the store read,
+    // append to, rename or delete a file outside this directory.
+    index.retain(|key, entry| {
+        let inside = plain_file_name(&transcript_name(entry));
+        if !inside {
+            log::warn!(
+                target: "agent",
+                "{}: session {key:?} names the transcript {:?}, which is not a file in this directory; the entry is ignored",
+                path.display(),
+                transcript_name(entry)
+            );
+        }
+        inside
+    });
     // A run that was in progress when the gateway died will never finish.
     for entry in index.values_mut() {
         if entry.status.as_deref() == Some("running") {
@@ -549,6 +562,16 @@ fn load(dir: &Path) -> io::Result<AgentSessions> {
         }
     }
     Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new() })
+}
+
+/// The transcript file of `entry` inside its sessions directory.
+fn transcript_name(entry: &SessionEntry) -> String {
+    entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id))
+}
+
+/// Whether `name` names a file directly inside a directory (no separator, not `.` or `..`).
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
 /// An index made from the transcripts' headers; where several transcripts claim a key, the most
@@ -597,7 +620,9 @@ fn find_cursor(path: &Path) -> io::Result<Cursor> {
         Err(e) => return Err(e),
     };
     Ok(match last {
-        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0) + 1, last_id: e["id"].as_str().map(str::to_string) },
+        // A damaged last line may carry u64::MAX: numbers then stay there rather than wrap to
+        // 0 and repeat the transcript's.
+        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0).saturating_add(1), last_id: e["id"].as_str().map(str::to_string) },
         None => Cursor { next_seq: 1, last_id: None },
     })
 }
@@ -762,6 +787,52 @@ mod tests {
             let again = Store::new(&dir);
             let placed = again.append(&key, vec![Append { message: json!({"role": "user", "content": "b"}), run_id: None }]).await.unwrap();
             assert_eq!(placed[0].seq, 3);
+        });
+    }
+
+    #[test]
+    fn an_index_naming_files_outside_its_directory_is_not_followed() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        let sessions = dir.join("agents/main/sessions");
+        std::fs::create_dir_all(&sessions).unwrap();
+        let outside = dir.join("outside.jsonl");
+        std::fs::write(&outside, b"{\"keep\":true}\n").unwrap();
+        std::fs::write(
+            sessions.join(INDEX_FILE),
+            json!({"agent:main:main": {"sessionId": "a", "sessionFile": "../../../outside.jsonl"},
+                   "agent:main:b": {"sessionId": "../../../outside"},
+                   "agent:main:c": {"sessionId": "c", "sessionFile": "c.jsonl"}})
+            .to_string(),
+        )
+        .unwrap();
+        smol::block_on(async {
+            let keys: Vec<String> = store.list("main").await.unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["agent:main:c"], "entries naming other files are ignored");
+            assert!(store.delete(&key, false).await.unwrap().is_none());
+            assert!(store.delete(&SessionKey::new("main", "b"), true).await.unwrap().is_none());
+        });
+        assert_eq!(std::fs::read(&outside).unwrap(), b"{\"keep\":true}\n", "the file outside is untouched");
+    }
+
+    #[test]
+    fn a_transcript_ending_at_the_largest_sequence_number_does_not_wrap_around() {
+        use std::io::Write;
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
+            let path = store.transcript_path("main", &entry);
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(format!("{}\n", json!({"type": "message", "seq": u64::MAX})).as_bytes())
+                .unwrap();
+            let again = Store::new(&dir);
+            let msg = || vec![Append { message: json!({"role": "user", "content": "x"}), run_id: None }];
+            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
+            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
         });
     }
 

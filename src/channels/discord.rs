@@ -95,7 +95,7 @@ impl From<RestError> for SendError {
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     Channel(String),
     User(String),
 }
@@ -106,7 +106,7 @@ fn snowflake(id: &str) -> bool {
 }
 
 /// `channel:<id>`, `user:<id>`, `<@id>` or a bare channel id (also with a `discord:` prefix).
-fn target(to: &str) -> Result<Target, String> {
+pub(crate) fn target(to: &str) -> Result<Target, String> {
     let t = to.trim();
     let t = t.strip_prefix("discord:").unwrap_or(t);
     let (user, id) = if let Some(id) = t.strip_prefix("channel:") {
@@ -249,7 +249,7 @@ impl Client {
 }
 
 /// Seconds (`"1.25"`) as a duration; see [`secs`].
-fn seconds(text: &str) -> Option<Duration> {
+pub(crate) fn seconds(text: &str) -> Option<Duration> {
     text.trim().parse::<f64>().ok().and_then(secs)
 }
 
@@ -260,7 +260,7 @@ fn secs(s: f64) -> Option<Duration> {
 }
 
 /// Discord's error text: `message`, with the first field error of an "Invalid Form Body".
-fn error_text(body: &Value) -> String {
+pub(crate) fn error_text(body: &Value) -> String {
     fn first_error(v: &Value, path: &mut Vec<String>) -> Option<String> {
         let map = v.as_object()?;
         if let Some(m) = map.get("_errors").and_then(|e| e[0]["message"].as_str()) {
@@ -318,7 +318,7 @@ struct Session {
 
 /// What the receiver knows across connections.
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     /// The session to Resume; `None` means the next connection Identifies.
     session: Option<Session>,
     /// Last sequence number handled on the session (heartbeats and Resume carry it).
@@ -331,7 +331,7 @@ struct State {
 
 impl State {
     /// What a saved journal cursor restores (a fresh start without one).
-    fn restore(cursor: Option<&str>) -> State {
+    pub(crate) fn restore(cursor: Option<&str>) -> State {
         let Some(r) = cursor.and_then(ResumeState::parse) else { return State::default() };
         State {
             session: Some(Session { id: r.session_id, resume_url: r.resume_url }),
@@ -343,7 +343,7 @@ impl State {
     }
 
     /// The journal cursor that resumes after `seq` (after the current sequence when `None`).
-    fn cursor_at(&self, seq: Option<u64>) -> Option<String> {
+    pub(crate) fn cursor_at(&self, seq: Option<u64>) -> Option<String> {
         let s = self.session.as_ref()?;
         let state = ResumeState {
             session_id: s.id.clone(),
@@ -358,7 +358,7 @@ impl State {
 
 /// How a connection ended.
 #[derive(Debug)]
-enum End {
+pub(crate) enum End {
     /// Reconnect and Resume the session if there is one (a drop, a zombie, op 7, a close that
     /// allows it).
     Resume(String),
@@ -525,7 +525,14 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
 
 /// Handles one dispatch; `seq` counts as seen only once the event is handled, so a message that
 /// could not be recorded is replayed by the Resume that follows.
-async fn dispatch(link: &Link, state: &mut State, t: &str, d: &Value, seq: Option<u64>, ready_at: &mut Option<Instant>) -> Result<(), End> {
+pub(crate) async fn dispatch(
+    link: &Link,
+    state: &mut State,
+    t: &str,
+    d: &Value,
+    seq: Option<u64>,
+    ready_at: &mut Option<Instant>,
+) -> Result<(), End> {
     match t {
         "READY" => {
             let id = d["session_id"].as_str().unwrap_or_default();
@@ -579,7 +586,7 @@ async fn save_cursor(link: &Link, state: &State) {
 }
 
 /// A close from Discord: fatal codes stop the channel, the rest reconnect.
-fn closed(code: u16, reason: &str) -> End {
+pub(crate) fn closed(code: u16, reason: &str) -> End {
     let said = if reason.is_empty() { String::new() } else { format!(": {reason}") };
     match code {
         4004 => End::Fatal("Discord rejected the bot token (4004 Authentication failed); check channels.discord.token".into(), "auth-failed"),
@@ -647,6 +654,11 @@ async fn hello(ws: &mut Ws) -> Result<Duration, End> {
         Err(End::Resume(format!("no Hello from the gateway within {} ms", limit.as_millis())))
     })
     .await?;
+    hello_interval(&payload)
+}
+
+/// The heartbeat interval a Hello payload names, within the bounds we accept.
+pub(crate) fn hello_interval(payload: &Value) -> Result<Duration, End> {
     let ms = payload["d"]["heartbeat_interval"].as_f64().filter(|_| payload["op"].as_u64() == Some(op::HELLO));
     match ms.and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()) {
         Some(i) if (limits::DISCORD_HEARTBEAT_MIN..=limits::DISCORD_HEARTBEAT_MAX).contains(&i) => Ok(i),

@@ -167,7 +167,7 @@ impl Journal {
         let mut j = self.lock();
         j.append(&json!({"op": "sent", "id": id, "chunk": chunk}))?;
         if let Some(e) = j.pending.iter_mut().find(|e| e.msg.id == id) {
-            e.sent = e.sent.max(chunk + 1);
+            e.sent = e.sent.max(chunk.saturating_add(1));
         }
         Ok(())
     }
@@ -233,8 +233,10 @@ impl Inner {
             if let Some(r) = &e.reply {
                 push(json!({"op": "reply", "id": e.msg.id, "text": r}));
             }
-            for chunk in 0..e.sent {
-                push(json!({"op": "sent", "id": e.msg.id, "chunk": chunk}));
+            // One line says it: the replay takes the highest chunk sent. (A line per chunk made
+            // a damaged count of a billion a billion lines.)
+            if let Some(last) = e.sent.checked_sub(1) {
+                push(json!({"op": "sent", "id": e.msg.id, "chunk": last}));
             }
         }
         // Last, so it wins over the cursors the pending entries carry.
@@ -289,7 +291,11 @@ fn replay(inner: &mut Inner, f: File) -> io::Result<()> {
                     inner.remember(&id);
                 }
             }
-            ("cursor", _) => inner.cursor = line.value,
+            // A cursor line without its value is as damaged as an unreadable one: skipped,
+            // not taken as "no cursor" (the compaction would then write a file that reads back
+            // with the pending entries' cursor instead).
+            ("cursor", _) if line.value.is_some() => inner.cursor = line.value,
+            ("cursor", _) => {}
             ("reply", Some(id)) => {
                 if let Some(&i) = by_id.get(&id) {
                     inner.pending[i].reply = line.text;
@@ -297,7 +303,7 @@ fn replay(inner: &mut Inner, f: File) -> io::Result<()> {
             }
             ("sent", Some(id)) => {
                 if let (Some(&i), Some(chunk)) = (by_id.get(&id), line.chunk) {
-                    inner.pending[i].sent = inner.pending[i].sent.max(chunk + 1);
+                    inner.pending[i].sent = inner.pending[i].sent.max(chunk.saturating_add(1));
                 }
             }
             ("done", Some(id)) => {
@@ -372,6 +378,40 @@ mod tests {
         drop(j);
         let j = Journal::open(&d).unwrap();
         assert_eq!(j.pending().len(), 2, "appends after a torn line are readable");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_cursor_line_without_its_value_is_skipped() {
+        let d = dir("cursorless");
+        let mut text = serde_json::to_string(&json!({"op": "in", "msg": msg("1")})).unwrap();
+        text.push_str("\n{\"op\":\"cursor\"}\n{\"op\":\"cursor\",\"value\":null}\n");
+        std::fs::write(d.join("journal.jsonl"), text).unwrap();
+        let j = Journal::open(&d).unwrap();
+        assert_eq!(j.cursor().as_deref(), Some("c1"));
+        drop(j);
+        assert_eq!(Journal::open(&d).unwrap().cursor().as_deref(), Some("c1"), "and the compacted file reads back the same");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_chunk_count_neither_overflows_nor_blows_up_the_compaction() {
+        let d = dir("chunks");
+        let lines = [
+            json!({"op": "in", "msg": msg("1")}),
+            json!({"op": "sent", "id": "1", "chunk": u64::MAX}),
+            json!({"op": "in", "msg": msg("2")}),
+            json!({"op": "sent", "id": "2", "chunk": 1_000_000_000_000u64}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(d.join("journal.jsonl"), text).unwrap();
+        let j = Journal::open(&d).unwrap();
+        let sent: Vec<usize> = j.pending().iter().map(|e| e.sent).collect();
+        assert_eq!(sent, [usize::MAX, 1_000_000_000_001]);
+        assert!(std::fs::metadata(d.join("journal.jsonl")).unwrap().len() < 4096, "one line per entry's chunks");
+        drop(j);
+        let again: Vec<usize> = Journal::open(&d).unwrap().pending().iter().map(|e| e.sent).collect();
+        assert_eq!(again, sent);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -195,6 +195,13 @@ pub struct Link {
 }
 
 impl Link {
+    /// A link recording into `journal` under `access`, outside the registry: no worker reads it
+    /// and its status is its own. The fuzz target hands it to the receivers' reading steps.
+    pub(crate) fn detached(id: &'static str, access: cfg::Access, journal: Arc<Journal>) -> Link {
+        let (wake, _) = smol::channel::bounded(1);
+        Link { id, tuning: Tuning::from_env(), access: Arc::new(access), status: Arc::default(), journal, wake }
+    }
+
     fn status(&self) -> std::sync::MutexGuard<'_, Status> {
         lock(&self.status)
     }

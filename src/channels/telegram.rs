@@ -21,7 +21,7 @@ pub struct Client {
 
 /// A failed Bot API call.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status (0 for a network failure).
     status: u16,
     description: String,
@@ -49,13 +49,7 @@ impl Client {
             description: format!("{method}: {e}"),
             retry_after: None,
         })?;
-        if reply.status == 200 && reply.body["ok"] == json!(true) {
-            return Ok(reply.body["result"].clone());
-        }
-        let description =
-            reply.body["description"].as_str().map(str::to_string).unwrap_or_else(|| format!("{method}: HTTP {}", reply.status));
-        let retry_after = reply.body["parameters"]["retry_after"].as_u64().map(Duration::from_secs).or(reply.retry_after);
-        Err(ApiError { status: reply.status, description, retry_after })
+        answer(method, reply)
     }
 
     pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>) -> Result<String, SendError> {
@@ -87,6 +81,16 @@ impl Client {
         let me = self.call("getMe", &json!({}), limits::CHANNEL_REQUEST_TIMEOUT).await.map_err(|e| e.to_string())?;
         Ok(json!({"bot": {"id": me["id"], "username": me["username"]}}))
     }
+}
+
+/// A Bot API answer: its `result`, or the error with Telegram's description and `retry_after`.
+pub(crate) fn answer(method: &str, reply: ApiReply) -> Result<Value, ApiError> {
+    if reply.status == 200 && reply.body["ok"] == json!(true) {
+        return Ok(reply.body["result"].clone());
+    }
+    let description = reply.body["description"].as_str().map(str::to_string).unwrap_or_else(|| format!("{method}: HTTP {}", reply.status));
+    let retry_after = reply.body["parameters"]["retry_after"].as_u64().map(Duration::from_secs).or(reply.retry_after);
+    Err(ApiError { status: reply.status, description, retry_after })
 }
 
 /// `123`, `@channel`, `-100123:topic:42` (also with a `telegram:` prefix) → chat and topic.
@@ -121,8 +125,7 @@ pub async fn receive(client: Client, link: Link) {
             }
         }
     };
-    let bot_id = me["id"].as_i64().unwrap_or(0);
-    let username = me["username"].as_str().unwrap_or_default().to_string();
+    let (bot_id, username) = identity(&me);
     link.connected(Some(format!("@{username}")));
     let mut offset: Option<i64> = link.cursor().and_then(|c| c.parse().ok());
     let poll_secs = link.tuning.poll_timeout.as_secs().max(1);
@@ -170,25 +173,41 @@ pub async fn receive(client: Client, link: Link) {
         if connected_since.elapsed() >= link.tuning.healthy_after {
             backoff.reset();
         }
-        for update in updates {
-            let Some(update_id) = update["update_id"].as_i64() else { continue };
-            if offset.is_some_and(|o| update_id < o) {
-                continue;
-            }
-            let next = (update_id + 1).to_string();
-            let recorded = match inbound(&update, bot_id, &username, &next) {
-                Some(msg) => link.accept(msg).await.map(|_| ()),
-                None => link.set_cursor(next).await,
-            };
-            if let Err(e) = recorded {
-                // Not on disk: do not confirm it; the same updates come again.
-                link.disconnected(&format!("cannot record an incoming message: {e}"));
-                link.pause(&mut backoff, None).await;
-                break;
-            }
-            offset = Some(update_id + 1);
+        if let Err(e) = record(&link, updates, &mut offset, bot_id, &username).await {
+            // Not on disk: do not confirm it; the same updates come again.
+            link.disconnected(&format!("cannot record an incoming message: {e}"));
+            link.pause(&mut backoff, None).await;
         }
     }
+}
+
+/// The bot's id and username from `getMe`.
+pub(crate) fn identity(me: &Value) -> (i64, String) {
+    (me["id"].as_i64().unwrap_or(0), me["username"].as_str().unwrap_or_default().to_string())
+}
+
+/// Records one poll's updates in order, moving `offset` past each one on disk. Stops at the first
+/// that cannot be recorded, which (with the rest) comes again in the next poll.
+pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option<i64>, bot_id: i64, username: &str) -> std::io::Result<()> {
+    for update in updates {
+        let Some(update_id) = update["update_id"].as_i64() else { continue };
+        if offset.is_some_and(|o| update_id < o) {
+            continue;
+        }
+        // No offset can confirm an update numbered i64::MAX; such an update is as broken as one
+        // without a number, and skipped the same way.
+        let Some(next_id) = update_id.checked_add(1) else {
+            log::debug!(target: "channels", "telegram: skipped update {update_id}: no offset can follow it");
+            continue;
+        };
+        let next = next_id.to_string();
+        match inbound(&update, bot_id, username, &next) {
+            Some(msg) => link.accept(msg).await.map(|_| ())?,
+            None => link.set_cursor(next).await?,
+        }
+        *offset = Some(next_id);
+    }
+    Ok(())
 }
 
 /// The message in an update, if it is one the agent can answer (text or a caption).
@@ -237,6 +256,29 @@ mod tests {
         assert_eq!(target("123"), (json!(123), None));
         assert_eq!(target("telegram:-100:topic:42"), (json!(-100), Some(42)));
         assert_eq!(target("@news"), (json!("@news"), None));
+    }
+
+    #[test]
+    fn an_update_numbered_i64_max_is_skipped_and_the_rest_recorded() {
+        let dir = std::env::temp_dir().join(format!("oc-tg-{}", crate::ids::uuid()));
+        let journal = std::sync::Arc::new(super::super::journal::Journal::open(&dir).unwrap());
+        let access = cfg::Access {
+            dm_policy: cfg::DmPolicy::Open,
+            allow_from: vec!["*".into()],
+            group_policy: cfg::GroupPolicy::Open,
+            group_allow_from: Vec::new(),
+            groups: Vec::new(),
+            require_mention: false,
+        };
+        let link = Link::detached("telegram", access, journal.clone());
+        let message = |text: &str| json!({"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": text});
+        let updates = vec![json!({"update_id": i64::MAX, "message": message("broken")}), json!({"update_id": 5, "message": message("hi")})];
+        let mut offset = None;
+        smol::block_on(record(&link, updates, &mut offset, 1, "bot")).unwrap();
+        assert_eq!(offset, Some(6));
+        let pending = journal.pending();
+        assert_eq!(pending.iter().map(|e| e.msg.text.as_str()).collect::<Vec<_>>(), ["hi"]);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -408,8 +408,15 @@ impl Parser<'_> {
         if magnitude == i64::MAX as u64 + 1 {
             return Ok(Value::Number(i64::MIN.into()));
         }
-        self.pos = start;
-        Err(self.error("number out of range"))
+        // Below i64: a double, as every JSON5 (and JSON) number may be, like a positive integer
+        // beyond u64 already is.
+        match Number::from_f64(-(magnitude as f64)) {
+            Some(n) => Ok(Value::Number(n)),
+            None => {
+                self.pos = start;
+                Err(self.error("number out of range"))
+            }
+        }
     }
 }
 
@@ -457,6 +464,15 @@ continued',
     fn plain_json_parses_identically_to_serde_json() {
         let text = r#"{"a":[1,2.5,-7,"x\n\u00e9",{"b":null}],"c":true,"big":18446744073709551615,"neg":-9223372036854775808}"#;
         assert_eq!(parse(text).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn integers_beyond_i64_and_u64_become_doubles_like_in_json() {
+        for text in ["-9223372036854775809", "-18446744073709551616", "18446744073709551616", "-0x8000000000000001"] {
+            let v = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(v.is_f64(), "{text} -> {v}");
+        }
+        assert_eq!(parse("-9223372036854775809").unwrap(), serde_json::from_str::<Value>("-9223372036854775809").unwrap());
     }
 
     #[test]

@@ -403,10 +403,20 @@ fn lookup_ref(r: &SecretRef, resolver: &Resolver, providers: &[SecretProvider]) 
             let file = p.path.as_ref().ok_or("the file provider has no path")?;
             let file = super::paths::expand_tilde(&file.to_string_lossy(), resolver.home);
             let meta = std::fs::metadata(&file).map_err(|e| format!("cannot read secret file {}: {e}", file.display()))?;
-            if meta.len() > 1024 * 1024 {
-                return Err(format!("secret file {} is larger than 1 MiB", file.display()));
+            // A device or a pipe reports no length and may never end (/dev/zero, a FIFO nobody
+            // writes): only a regular file is read, and never past the bound.
+            if !meta.is_file() || meta.len() > limits::SECRET_FILE_MAX_BYTES {
+                return Err(format!("secret file {} must be a regular file of at most 1 MiB", file.display()));
             }
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read secret file {}: {e}", file.display()))?;
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&file)
+                .and_then(|f| f.take(limits::SECRET_FILE_MAX_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|e| format!("cannot read secret file {}: {e}", file.display()))?;
+            if bytes.len() as u64 > limits::SECRET_FILE_MAX_BYTES {
+                return Err(format!("secret file {} must be a regular file of at most 1 MiB", file.display()));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| format!("cannot read secret file {}: not valid UTF-8", file.display()))?;
             if p.single_value {
                 return Ok(text.trim_end_matches(['\n', '\r']).to_string());
             }
@@ -665,6 +675,22 @@ mod tests {
         }));
         assert!(c.issues.is_empty(), "{:?}", c.issues);
         assert_eq!(cfg.gateway.auth.token.unwrap().expose(), "filetok");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_secret_file_that_is_not_a_regular_file_is_refused_without_reading_it() {
+        let dir = std::env::temp_dir().join(format!("oc-secret-{}", crate::ids::uuid()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_files = [dir.to_str().unwrap().to_string(), "/dev/zero".to_string()];
+        for path in not_files.iter().filter(|p| std::path::Path::new(p).exists()) {
+            let (cfg, c) = check(json!({
+                "secrets": {"providers": {"vault": {"source": "file", "path": path, "mode": "singleValue"}}},
+                "gateway": {"auth": {"token": {"source": "file", "provider": "vault", "id": "x"}}}
+            }));
+            assert!(cfg.gateway.auth.token.is_none());
+            assert!(c.issues.iter().any(|i| i.to_string().contains("must be a regular file")), "{path}: {:?}", c.issues);
+        }
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -23,7 +23,10 @@ use super::hub::{ClientInfo, Member, Outbound, Outbox};
 use super::methods::{self, Call};
 use super::protocol::{self, ErrorShape, Inbound};
 use super::{Gateway, Phase};
-use crate::limits::{WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PREAUTH_MAX_PAYLOAD, WS_WRITE_BUFFER_MAX};
+use crate::limits::{
+    WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
+    WS_WRITE_BUFFER_MAX,
+};
 use crate::net::http::{self, Head};
 use crate::net::server::Upgraded;
 use crate::net::ws::{self, WsIo};
@@ -261,6 +264,37 @@ fn short(id: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// A token bucket for the pings a client sends: [`WS_PEER_PING_BURST`] at once, refilled at
+/// [`WS_PEER_PINGS_PER_SECOND`]. Each ping makes tungstenite read it and queue a pong, so a peer
+/// that floods pings and never reads keeps the gateway busy without ever filling a buffer that
+/// the send timeout would notice.
+struct PingAllowance {
+    tokens: u32,
+    refilled_at: Instant,
+}
+
+impl PingAllowance {
+    fn new(now: Instant) -> PingAllowance {
+        PingAllowance { tokens: WS_PEER_PING_BURST, refilled_at: now }
+    }
+
+    /// Takes one ping from the allowance; false when there is none left.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed_ms = now.saturating_duration_since(self.refilled_at).as_millis();
+        let earned = elapsed_ms.saturating_mul(u128::from(WS_PEER_PINGS_PER_SECOND)) / 1000;
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.tokens = self.tokens.saturating_add(earned).min(WS_PEER_PING_BURST);
+            self.refilled_at = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
 async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
     let id = gw.next_conn_id();
@@ -282,6 +316,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
 
     let (mut sink, mut stream) = ws.split();
     let alive = AtomicBool::new(true);
+    let mut pings = PingAllowance::new(Instant::now());
 
     let reader = async {
         while let Some(msg) = stream.next().await {
@@ -289,6 +324,10 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
             let text = match msg {
                 Ok(Message::Text(t)) => t.to_string(),
                 Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(Message::Ping(_)) if !pings.take(Instant::now()) => {
+                    outbox.push(Outbound::Close { code: 1008, reason: "too many pings".into() });
+                    return std::future::pending::<&str>().await;
+                }
                 Ok(Message::Close(_)) => continue, // tungstenite answers it; the stream ends next.
                 Ok(_) => continue,
                 Err(e) => {
@@ -434,5 +473,33 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
                 Err(e) => Some(protocol::response_err(&req.id, &ErrorShape::from(e))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_ping_flood_exhausts_the_allowance_and_a_steady_pinger_never_does() {
+        let start = Instant::now();
+        let mut flood = PingAllowance::new(start);
+        let granted = (0..1000).filter(|_| flood.take(start)).count();
+        assert_eq!(granted, WS_PEER_PING_BURST as usize);
+        // Refilled over time, but never beyond the burst.
+        assert!(flood.take(start + Duration::from_secs(1)));
+        let mut steady = PingAllowance::new(start);
+        for second in 0..600 {
+            assert!(steady.take(start + Duration::from_secs(second)), "a ping a second is allowed");
+        }
+    }
+
+    #[test]
+    fn long_ids_are_shortened_at_characters_not_bytes() {
+        assert_eq!(short("1:60b4d761-209a-4906-9fc7-d4aef55bf540"), "1:60b4d7…f540");
+        assert_eq!(short("r1"), "r1");
+        assert_eq!(short(&"ü".repeat(13)), "üüüüüüüü…üüüü");
+        assert_eq!(short("k\nr1\u{fffd}\u{fffd}-abcdefgh"), "k\nr1\u{fffd}\u{fffd}-a…efgh");
     }
 }

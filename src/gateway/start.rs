@@ -78,6 +78,29 @@ pub fn run(paths: Paths, opts: RunOptions) -> u8 {
     }
 }
 
+/// A gateway running on a thread of this process.
+pub struct Background {
+    /// The addresses it listened on at start (an in-process restart may move them; the state
+    /// lock records the current port).
+    pub bound: Vec<std::net::SocketAddr>,
+    /// Ends with the gateway, carrying its exit code.
+    pub thread: std::thread::JoinHandle<u8>,
+}
+
+/// Starts the gateway on a thread of its own and returns once it listens, or why it cannot
+/// start. For a gateway inside another program (the fuzz target runs its requests against
+/// one); the `openclaw` binary uses [`run`]. Logging follows the config; signals reach it as
+/// they would reach the binary.
+pub fn spawn(paths: Paths, opts: RunOptions) -> Result<Background, StartError> {
+    let prepared = prepare(paths, &opts)?;
+    let bound = prepared.settings.listen.bound.clone();
+    let thread = std::thread::Builder::new()
+        .name("openclaw-gateway".into())
+        .spawn(move || crate::rt::block_on(super::lifecycle::serve(prepared, opts)))
+        .map_err(|e| StartError::failure(vec![format!("cannot start the gateway thread: {e}")]))?;
+    Ok(Background { bound, thread })
+}
+
 fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     // `symlink_metadata`: a dangling link or a link loop at the config path is the user's, and
     // must be reported by the loader, not replaced by a new dev config.

@@ -235,6 +235,13 @@ pub async fn send(req: &Request, t: &Timeouts) -> io::Result<Response> {
         stream.flush().await
     })
     .await?;
+    read_response(stream, req.method, t).await
+}
+
+/// Reads the response to a request already sent on `stream` (the head within `t.head`) and
+/// decides how its body is delimited. Generic over the stream so the fuzz target can feed it
+/// from memory; the program only ever uses [`Stream`].
+pub async fn read_response<S: AsyncRead + Unpin>(mut stream: S, method: &str, t: &Timeouts) -> io::Result<Response<S>> {
     let deadline = Instant::now() + t.head;
     let mut buf = Vec::with_capacity(CLIENT_READ_BUFFER);
     loop {
@@ -245,7 +252,7 @@ pub async fn send(req: &Request, t: &Timeouts) -> io::Result<Response> {
             continue;
         }
         let mut resp = Response { status, headers, stream, buf, framing: Framing::Close, idle: t.idle };
-        resp.framing = if req.method == "HEAD" || status == 204 || status == 304 {
+        resp.framing = if method == "HEAD" || status == 204 || status == 304 {
             Framing::Done
         } else if resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
             Framing::ChunkSize
@@ -259,7 +266,11 @@ pub async fn send(req: &Request, t: &Timeouts) -> io::Result<Response> {
     }
 }
 
-async fn read_head(stream: &mut Stream, buf: &mut Vec<u8>, deadline: Instant) -> io::Result<(u16, Vec<(String, String)>, usize)> {
+async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> io::Result<(u16, Vec<(String, String)>, usize)> {
     loop {
         if let Some(end) = find_head_end(buf) {
             let mut storage = [httparse::EMPTY_HEADER; 100];
@@ -291,7 +302,7 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 
 /// Reads once into `buf`. Cancel-safe: `buf` changes only after the read completed, so a caller
 /// may drop this future (racing it against a timer) without corrupting the buffer.
-async fn read_more(stream: &mut Stream, buf: &mut Vec<u8>) -> io::Result<usize> {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut scratch = [0u8; CLIENT_READ_BUFFER];
     let n = stream.read(&mut scratch).await?;
     buf.extend_from_slice(scratch.get(..n).unwrap_or_default());
@@ -319,18 +330,18 @@ enum Framing {
 }
 
 /// A response whose body has not been read yet.
-pub struct Response {
+pub struct Response<S = Stream> {
     pub status: u16,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
-    stream: Stream,
+    stream: S,
     /// Bytes read from the socket and not handed out yet.
     buf: Vec<u8>,
     framing: Framing,
     idle: Duration,
 }
 
-impl Response {
+impl<S: AsyncRead + Unpin> Response<S> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }

@@ -72,7 +72,8 @@ fn twenty_clients_that_never_read_stay_within_the_shared_budget_and_readers_get_
 
 #[test]
 fn a_peer_that_pings_and_never_reads_is_closed_before_it_costs_memory() {
-    // The gateway's own ping finds the stuck socket: it cannot be written for 2 s.
+    // A flood of pings is refused outright (1008); a slower peer that stops reading is found by
+    // the gateway's own ping, which cannot be written for 2 s.
     let mut gw = measured().env("OPENCLAW_WS_PING_INTERVAL_MS", "500").env("OPENCLAW_WS_SEND_TIMEOUT_MS", "2000").start();
     let pid = gw.child.id();
     let (closed, grew) = block_on(async {

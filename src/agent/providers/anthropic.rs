@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 
 use super::{ErrorKind, ModelRequest, ProviderError, ResolvedModel, SseBody, StreamEvent, parse_arguments, post, stream_error};
 use crate::agent::message::{Message, StopReason, ToolCall, Usage};
+use crate::net::sse::SseEvent;
 
 /// `anthropic-version` header value (the stable API version).
 const API_VERSION: &str = "2023-06-01";
@@ -28,8 +29,14 @@ enum Block {
 }
 
 pub struct Stream {
-    model: ResolvedModel,
     body: SseBody,
+    decoder: Decoder,
+}
+
+/// Turns the body's server-sent events into [`StreamEvent`]s. Kept apart from the socket so the
+/// fuzz target can feed it events from memory.
+pub(crate) struct Decoder {
+    model: ResolvedModel,
     out: VecDeque<StreamEvent>,
     blocks: Vec<(u64, Block)>,
     usage: Usage,
@@ -89,42 +96,56 @@ pub async fn open(model: &ResolvedModel, req: &ModelRequest<'_>) -> Result<Strea
         headers.push(("x-api-key".to_string(), key.expose().to_string()));
     }
     let resp = post(model, url, headers, &body(model, req)).await?;
-    Ok(Stream {
-        model: model.clone(),
-        body: SseBody::new(resp),
-        out: VecDeque::new(),
-        blocks: Vec::new(),
-        usage: Usage::default(),
-        stop: None,
-        done: false,
-    })
+    Ok(Stream { body: SseBody::new(resp), decoder: Decoder::new(model.clone()) })
 }
 
 impl Stream {
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, ProviderError> {
         loop {
-            if let Some(e) = self.out.pop_front() {
+            if let Some(e) = self.decoder.pop() {
                 return Ok(Some(e));
             }
-            if self.done {
+            if self.decoder.is_done() {
                 return Ok(None);
             }
-            let Some(event) = self.body.next(&self.model).await? else {
-                if self.stop.is_none() {
-                    return Err(super::cut_off(&self.model));
-                }
-                self.end();
-                continue;
-            };
-            if event.data.trim().is_empty() {
-                continue;
-            }
-            let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-                ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream event: {e}", self.model.provider))
-            })?;
-            let kind = event.event.as_deref().or(data["type"].as_str()).unwrap_or("").to_string();
-            self.event(&kind, &data)?;
+            let event = self.body.next(&self.decoder.model).await?;
+            self.decoder.feed(event)?;
         }
+    }
+}
+
+impl Decoder {
+    pub(crate) fn new(model: ResolvedModel) -> Decoder {
+        Decoder { model, out: VecDeque::new(), blocks: Vec::new(), usage: Usage::default(), stop: None, done: false }
+    }
+
+    /// The next decoded event, once [`Decoder::feed`] produced one.
+    pub(crate) fn pop(&mut self) -> Option<StreamEvent> {
+        self.out.pop_front()
+    }
+
+    /// Whether the stream is over (nothing more to feed).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Decodes the body's next event; `None` is the end of the body.
+    pub(crate) fn feed(&mut self, event: Option<SseEvent>) -> Result<(), ProviderError> {
+        let Some(event) = event else {
+            if self.stop.is_none() {
+                return Err(super::cut_off(&self.model));
+            }
+            self.end();
+            return Ok(());
+        };
+        if event.data.trim().is_empty() {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
+            ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream event: {e}", self.model.provider))
+        })?;
+        let kind = event.event.as_deref().or(data["type"].as_str()).unwrap_or("").to_string();
+        self.event(&kind, &data)
     }
 
     fn event(&mut self, kind: &str, data: &Value) -> Result<(), ProviderError> {

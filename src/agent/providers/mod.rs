@@ -348,7 +348,7 @@ async fn post(model: &ResolvedModel, url: Url, headers: Vec<(String, String)>, b
 }
 
 /// A non-2xx answer as an error with the provider's message.
-fn http_error(model: &ResolvedModel, status: u16, body: &str, retry_after: Option<Duration>) -> ProviderError {
+pub(crate) fn http_error(model: &ResolvedModel, status: u16, body: &str, retry_after: Option<Duration>) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     // OpenAI: {"error": {"message", "type", "code"}}; Anthropic: {"type": "error", "error": {"type", "message"}}.
     let err = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));

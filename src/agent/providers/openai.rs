@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use super::{ErrorKind, ModelRequest, ProviderError, ResolvedModel, SseBody, StreamEvent, parse_arguments, post, stream_error};
 use crate::agent::message::{Message, StopReason, ToolCall, Usage};
 use crate::config::agents::MaxTokensField;
+use crate::net::sse::SseEvent;
 
 /// A tool call being assembled from fragments.
 #[derive(Debug, Default)]
@@ -22,8 +23,14 @@ struct PartialCall {
 }
 
 pub struct Stream {
-    model: ResolvedModel,
     body: SseBody,
+    decoder: Decoder,
+}
+
+/// Turns the body's server-sent events into [`StreamEvent`]s. Kept apart from the socket so the
+/// fuzz target can feed it events from memory.
+pub(crate) struct Decoder {
+    model: ResolvedModel,
     out: VecDeque<StreamEvent>,
     calls: Vec<(u64, PartialCall)>,
     finish: Option<StopReason>,
@@ -76,42 +83,64 @@ pub async fn open(model: &ResolvedModel, req: &ModelRequest<'_>) -> Result<Strea
         headers.push(("Authorization".to_string(), format!("Bearer {}", key.expose())));
     }
     let resp = post(model, base.join("chat/completions"), headers, &body(model, req)).await?;
-    Ok(Stream { model: model.clone(), body: SseBody::new(resp), out: VecDeque::new(), calls: Vec::new(), finish: None, done: false })
+    Ok(Stream { body: SseBody::new(resp), decoder: Decoder::new(model.clone()) })
 }
 
 impl Stream {
     pub async fn next(&mut self) -> Result<Option<StreamEvent>, ProviderError> {
         loop {
-            if let Some(e) = self.out.pop_front() {
+            if let Some(e) = self.decoder.pop() {
                 return Ok(Some(e));
             }
-            if self.done {
+            if self.decoder.is_done() {
                 return Ok(None);
             }
-            let Some(event) = self.body.next(&self.model).await? else {
-                // Some servers close the connection instead of sending [DONE]; that is only an
-                // error when the model had not finished.
-                if self.finish.is_none() {
-                    return Err(super::cut_off(&self.model));
-                }
-                self.end();
-                continue;
-            };
-            let data = event.data.trim();
-            if data == "[DONE]" {
-                // [DONE] without a finish_reason is a normal stop (tool calls turn it into ToolUse).
-                self.finish.get_or_insert(StopReason::Stop);
-                self.end();
-                continue;
-            }
-            if data.is_empty() {
-                continue;
-            }
-            let chunk: Value = serde_json::from_str(data).map_err(|e| {
-                ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {e}", self.model.provider))
-            })?;
-            self.chunk(&chunk)?;
+            let event = self.body.next(&self.decoder.model).await?;
+            self.decoder.feed(event)?;
         }
+    }
+}
+
+impl Decoder {
+    pub(crate) fn new(model: ResolvedModel) -> Decoder {
+        Decoder { model, out: VecDeque::new(), calls: Vec::new(), finish: None, done: false }
+    }
+
+    /// The next decoded event, once [`Decoder::feed`] produced one.
+    pub(crate) fn pop(&mut self) -> Option<StreamEvent> {
+        self.out.pop_front()
+    }
+
+    /// Whether the stream is over (nothing more to feed).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Decodes the body's next event; `None` is the end of the body.
+    pub(crate) fn feed(&mut self, event: Option<SseEvent>) -> Result<(), ProviderError> {
+        let Some(event) = event else {
+            // Some servers close the connection instead of sending [DONE]; that is only an
+            // error when the model had not finished.
+            if self.finish.is_none() {
+                return Err(super::cut_off(&self.model));
+            }
+            self.end();
+            return Ok(());
+        };
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            // [DONE] without a finish_reason is a normal stop (tool calls turn it into ToolUse).
+            self.finish.get_or_insert(StopReason::Stop);
+            self.end();
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {e}", self.model.provider))
+        })?;
+        self.chunk(&chunk)
     }
 
     fn chunk(&mut self, chunk: &Value) -> Result<(), ProviderError> {
