@@ -1,8 +1,10 @@
 //! The crate's error: what went wrong, in terms a caller can act on. It becomes the protocol's
-//! `ErrorShape` in one place (`impl From<Error> for rpc::protocol::ErrorShape`) and an HTTP
+//! `ErrorShape` in one place (`impl From<Error> for ErrorShape`, below, next to the wire
+//! shape itself so that the shared state can refuse a connect without importing the RPC layer) and an HTTP
 //! status and body in one place (`api::error_response`), so the same failure reads the same on
 //! every surface: a gateway that is stopping is `UNAVAILABLE` over WebSocket and 503 over HTTP.
 
+use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 
@@ -78,6 +80,88 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Error codes of `ErrorShape.code` (a closed set in the official protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request is malformed, refused, or names something unknown.
+    InvalidRequest,
+    /// The connection lacks a scope the method needs.
+    Forbidden,
+    /// The client must pair a device identity first.
+    NotPaired,
+    /// The gateway cannot serve the request right now (starting, overloaded, upstream failure).
+    Unavailable,
+}
+
+/// `ErrorShape`: the `error` object of a failed response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorShape {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ErrorShape {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorShape { code, message: message.into(), details: None, retryable: None, retry_after_ms: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.retryable = Some(true);
+        self.retry_after_ms = Some(ms);
+        self
+    }
+
+    /// `unknown method: <name>`.
+    pub fn unknown_method(method: &str) -> Self {
+        Self::invalid(format!("unknown method: {method}"))
+    }
+
+    /// `missing scope: <scope>` with `MISSING_SCOPE` details.
+    pub fn missing_scope(scope: &str) -> Self {
+        Self::new(ErrorCode::Forbidden, format!("missing scope: {scope}")).details(serde_json::json!({
+            "code": "MISSING_SCOPE",
+            "missingScope": scope,
+            "requiredScopes": [scope],
+        }))
+    }
+}
+
+impl From<Error> for ErrorShape {
+    /// The one place a crate error becomes the protocol's error object.
+    fn from(e: Error) -> ErrorShape {
+        match e {
+            Error::Invalid { message, details } => ErrorShape { details, ..ErrorShape::invalid(message) },
+            Error::UnknownMethod(name) => ErrorShape::unknown_method(&name),
+            Error::MissingScope(scope) => ErrorShape::missing_scope(scope),
+            Error::Busy { message, retry_after_ms, details } => {
+                ErrorShape { details, ..ErrorShape::unavailable(message).retry_after(retry_after_ms) }
+            }
+            Error::ShuttingDown => ErrorShape::unavailable("gateway stopping").retry_after(1000),
+            Error::Unavailable { message, details } => ErrorShape { details, ..ErrorShape::unavailable(message) },
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -304,10 +304,10 @@ pub fn config(data: &[u8]) {
     }
     let plan = config::reload::diff(&json!({}), &resolved, &config::model::is_used_section);
     let _ = (plan.describe(), plan.needs_restart());
-    let opts = crate::gateway::start::RunOptions { port: Some(0), ..Default::default() };
-    let _ = crate::gateway::start::check_mode(&paths, &loaded, &opts);
+    let opts = crate::gateway::rules::RunOptions { port: Some(0), ..Default::default() };
+    let _ = crate::gateway::rules::check_mode(&paths, &loaded, &opts);
     if loaded.is_valid() {
-        let _ = crate::gateway::start::build_settings(&paths, loaded, &opts, &[7; 32]);
+        let _ = crate::gateway::rules::build_settings(&paths, loaded, &opts, &[7; 32]);
     }
 }
 
@@ -633,7 +633,7 @@ pub fn session_index(data: &[u8]) {
     smol::block_on(async {
         let Ok(list) = store.list("main").await else { return };
         for (key, entry) in list.iter().take(4) {
-            let _ = crate::gateway::methods::sessions::row(key, entry, false);
+            let _ = crate::rpc::methods::sessions::row(key, entry, false);
             let Ok(k) = SessionKey::parse(key, "main", None) else { continue };
             if k.to_string() != *key || k.agent_id != "main" {
                 continue;

@@ -7,9 +7,19 @@
 //! - [`config`]: paths, JSON5 reading, `$include`/`${VAR}`, the typed config, secrets.
 //! - [`net`]: HTTP/1.1 (server and client), TLS, SSE and the WebSocket upgrade; knows nothing of
 //!   OpenClaw.
-//! - [`gateway`]: the resident process: start-up rules, the protocol, the event hub.
-//! - [`api`]: the HTTP routes of the gateway port.
+//! - [`daemon`]: the gateway process: start, signals, in-process restarts, config polling, the
+//!   state-dir lock, the systemd watchdog.
+//! - [`router`]: the one port's route table: HTTP routes, webhooks and the WebSocket upgrade.
+//! - [`rpc`]: the WebSocket RPC: connections, handshake, frames, typed params, the method table.
+//! - [`api`]: the HTTP API: probes, `/v1` (OpenAI-compatible), `/tools/invoke`, hooks.
+//! - [`gateway`]: the shared state of a running gateway (settings, phase, auth, the event hub,
+//!   the start-up rules, config admission and apply); imported by the three above, imports none.
+//! - [`channels`]: the chat channels (Telegram, Discord, WhatsApp) and their journal.
 //! - [`agent`]: sessions, transcripts, model providers, tools and the run scheduler.
+//! - [`service`]: systemd units, launchd agents and the notify protocol.
+//!
+//! Imports point down this list (cli → daemon → router → rpc, api → gateway → channels → agent →
+//! config → net → plumbing); nothing imports a module above it.
 //! - [`logging`], [`clock`], [`limits`], [`sys`], [`fsutil`], [`rt`]: shared plumbing.
 //! - [`fuzz`]: the entry points of the fuzz targets in `fuzz/` (not used by the program).
 
@@ -19,6 +29,7 @@ pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod encoding;
 pub mod error;
 pub mod fsutil;
@@ -28,9 +39,12 @@ pub mod ids;
 pub mod limits;
 pub mod logging;
 pub mod net;
+pub mod router;
+pub mod rpc;
 pub mod rt;
 pub mod service;
 pub mod sys;
+pub mod url;
 
 /// The version this build reports (`hello-ok.server.version`, `openclaw --version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

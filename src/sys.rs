@@ -248,6 +248,17 @@ pub fn interface_addrs() -> Vec<IpAddr> {
     out
 }
 
+/// A duration in milliseconds from the environment variable `name`, else `default` (also for a
+/// value that is not a positive number).
+pub fn env_ms(name: &str, default: std::time::Duration) -> std::time::Duration {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&v| v > 0)
+        .map(std::time::Duration::from_millis)
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

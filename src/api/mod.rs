@@ -1,10 +1,7 @@
-//! HTTP on the gateway port: routing, auth, the error formats, and the headers every response
-//! carries. The WebSocket upgrade (any path) is handed to [`crate::gateway::connection`].
-//!
-//! Routes: probes ([`probes`]); the OpenAI-compatible API ([`openai`], [`responses`]), off until
-//! `gateway.http.endpoints.*.enabled`; `POST /tools/invoke` ([`tools`]); webhooks under
-//! `hooks.path` ([`hooks`]) when `hooks.enabled`. Endpoints are looked up per request, so a hot
-//! config reload enables or disables them at once.
+//! The HTTP API of the gateway port: probes ([`probes`]); the OpenAI-compatible API ([`openai`],
+//! [`responses`]); `POST /tools/invoke` ([`tools`]); webhooks under `hooks.path` ([`hooks`]);
+//! bearer auth and the error bodies they share. Which request reaches which handler is the
+//! router's decision (`crate::router`).
 
 pub mod hooks;
 pub mod openai;
@@ -18,12 +15,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::gateway::auth::{self, RateLimiter};
-use crate::limits::{AUTH_FAILURE_DELAY, HOOKS_MAX_BODY_BYTES, RESPONSES_REMEMBERED, TOOLS_INVOKE_MAX_BODY_BYTES, V1_MAX_BODY_BYTES};
+use crate::limits::{AUTH_FAILURE_DELAY, RESPONSES_REMEMBERED};
 use crate::net::http::{Head, Request, Response};
-use crate::net::server::{Service, Upgraded};
 
 /// The HTTP side of the gateway.
 pub struct Api {
@@ -32,115 +27,6 @@ pub struct Api {
     hooks_limiter: Mutex<RateLimiter>,
     /// `/v1/responses` ids and the sessions they continue (`previous_response_id`), newest last.
     responses: Mutex<VecDeque<(String, String)>>,
-}
-
-/// The routes this gateway serves, decided from the head alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    /// `/health`, `/healthz`.
-    Live,
-    /// `/ready`, `/readyz`.
-    Ready,
-    /// `/startup`, `/startupz`.
-    Startup,
-    /// `GET /v1/models`.
-    Models,
-    /// `GET /v1/models/{id}`.
-    Model,
-    /// `POST /v1/chat/completions`.
-    ChatCompletions,
-    /// `POST /v1/responses`.
-    Responses,
-    /// `POST /tools/invoke`.
-    ToolsInvoke,
-    /// `POST <hooks.path>/<name>`.
-    Hook,
-    /// `GET|POST <channels.whatsapp.webhookPath>`: the WhatsApp Cloud API webhook.
-    WhatsApp,
-}
-
-impl Route {
-    /// The route for `path`, given which optional endpoints the config enables.
-    fn find(path: &str, cfg: &Config) -> Option<Route> {
-        let http = &cfg.gateway.http;
-        let route = match path {
-            "/health" | "/healthz" => Route::Live,
-            "/ready" | "/readyz" => Route::Ready,
-            "/startup" | "/startupz" => Route::Startup,
-            "/v1/models" => Route::Models,
-            "/v1/chat/completions" => Route::ChatCompletions,
-            "/v1/responses" => Route::Responses,
-            "/tools/invoke" => Route::ToolsInvoke,
-            p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => Route::Model,
-            p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
-            p if whatsapp_path(cfg) == Some(p) => Route::WhatsApp,
-            _ => return None,
-        };
-        let enabled = match route {
-            Route::Models | Route::Model => http.chat_completions || http.responses,
-            Route::ChatCompletions => http.chat_completions,
-            Route::Responses => http.responses,
-            _ => true,
-        };
-        enabled.then_some(route)
-    }
-
-    /// Methods the route answers (for 405 and `Allow`).
-    fn allow(self) -> &'static [&'static str] {
-        match self {
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => &["GET", "HEAD"],
-            Route::ChatCompletions | Route::Responses | Route::ToolsInvoke | Route::Hook => &["POST"],
-            Route::WhatsApp => &["GET", "POST"],
-        }
-    }
-
-    /// Largest body the route reads.
-    fn body_limit(self) -> usize {
-        match self {
-            // Probes take no body; a small one is read and ignored so keep-alive still works.
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => 1024,
-            Route::ChatCompletions | Route::Responses => V1_MAX_BODY_BYTES,
-            Route::ToolsInvoke => TOOLS_INVOKE_MAX_BODY_BYTES,
-            Route::Hook => HOOKS_MAX_BODY_BYTES,
-            Route::WhatsApp => crate::limits::WHATSAPP_WEBHOOK_MAX_BODY_BYTES,
-        }
-    }
-}
-
-/// The WhatsApp webhook path when that channel is configured and built in.
-fn whatsapp_path(cfg: &Config) -> Option<&str> {
-    if !cfg!(feature = "whatsapp") {
-        return None;
-    }
-    match &cfg.channels.get("whatsapp")?.service {
-        crate::config::channels::Service::WhatsApp(w) => Some(w.webhook_path.as_str()),
-        _ => None,
-    }
-}
-
-/// Meta's subscription check (GET) and message deliveries (POST), signed with the app secret
-/// (checked in the channel, which refuses everything when no secret is configured).
-#[cfg(feature = "whatsapp")]
-async fn whatsapp_webhook(gw: &Gateway, req: Request) -> Response {
-    use crate::channels::whatsapp;
-    let Some((link, channel)) = gw.channels.link("whatsapp") else {
-        return error(503, "the WhatsApp channel is not running (see `openclaw channels status`)");
-    };
-    let crate::config::channels::Service::WhatsApp(w) = &channel.service else { return not_found() };
-    if req.head.method == "GET" {
-        let q = |k: &str| req.head.query_param(k).and_then(openai::percent_decode);
-        return match whatsapp::verify(w, q("hub.mode").as_deref(), q("hub.verify_token").as_deref(), q("hub.challenge").as_deref()) {
-            Ok(challenge) => Response::text(200, &challenge),
-            Err((status, why)) => error(status, why),
-        };
-    }
-    let (status, body) = whatsapp::deliver(&link, w, req.head.header("x-hub-signature-256"), &req.body).await;
-    Response::json(status, &body)
-}
-
-#[cfg(not(feature = "whatsapp"))]
-async fn whatsapp_webhook(_gw: &Gateway, _req: Request) -> Response {
-    not_found()
 }
 
 /// The JSON error body: `{"error":{"message":…,"type":…}}` (the shape the official HTTP APIs use).
@@ -195,22 +81,10 @@ impl Api {
         Api { gw, hooks_limiter: Mutex::new(RateLimiter::default()), responses: Mutex::new(VecDeque::new()) }
     }
 
-    /// Headers every response carries (as the official gateway sends them).
-    fn finish(&self, mut resp: Response) -> Response {
-        resp = resp
-            .header("X-Content-Type-Options", "nosniff")
-            .header("Referrer-Policy", "no-referrer")
-            .header("Permissions-Policy", "camera=(), microphone=(self), geolocation=()");
-        if let Some(hsts) = &self.gw.settings().loaded.config.gateway.http.strict_transport_security {
-            resp = resp.header("Strict-Transport-Security", hsts.clone());
-        }
-        resp
-    }
-
     /// Gateway HTTP auth: `Authorization: Bearer <gateway token or password>` (nothing needed
     /// with `auth.mode: none`), behind the same failed-attempt limiter as WebSocket connects.
     /// A valid bearer is a full operator.
-    async fn authorize(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
+    pub async fn authorize(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
         let checked = self.check_bearer(head, peer);
         if matches!(&checked, Err(r) if r.status == 401) {
             smol::Timer::after(AUTH_FAILURE_DELAY).await;
@@ -220,7 +94,7 @@ impl Api {
 
     /// [`Api::authorize`] without the delay after a failure: used before a body is read, so a
     /// caller without the secret cannot make the gateway buffer megabytes.
-    fn check_bearer(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
+    pub fn check_bearer(&self, head: &Head, peer: SocketAddr) -> Result<(), Response> {
         let settings = self.gw.settings();
         let key = auth::limiter_key(peer.ip(), None, &settings.auth.rate_limit);
         if let Some(k) = &key {
@@ -252,58 +126,5 @@ impl Api {
 
     pub fn response_session(&self, id: &str) -> Option<String> {
         self.responses.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().find(|(r, _)| r == id).map(|(_, k)| k.clone())
-    }
-}
-
-impl Service for Api {
-    fn admit(&self, head: &Head, peer: SocketAddr) -> Result<usize, Response> {
-        let cfg = self.gw.settings().loaded.config.clone();
-        let Some(route) = Route::find(&head.path, &cfg) else {
-            return Err(self.finish(not_found()));
-        };
-        if !route.allow().contains(&head.method.as_str()) {
-            let allow = route.allow().join(", ");
-            return Err(self.finish(Response::text(405, "Method Not Allowed").header("Allow", allow)));
-        }
-        // Routes that take a large body are refused before it is read when the secret is wrong.
-        match route {
-            Route::ChatCompletions | Route::Responses | Route::ToolsInvoke => self.check_bearer(head, peer).map_err(|r| self.finish(r))?,
-            Route::Hook => hooks::check(self, head, peer, &cfg).map_err(|r| self.finish(r))?,
-            _ => {}
-        }
-        Ok(route.body_limit())
-    }
-
-    async fn respond(self: &Arc<Self>, req: Request, peer: SocketAddr) -> Response {
-        let cfg = self.gw.settings().loaded.config.clone();
-        let resp = match Route::find(&req.head.path, &cfg) {
-            Some(Route::Live) => probes::live(),
-            Some(Route::Ready) => probes::ready(&self.gw, peer),
-            Some(Route::Startup) => probes::startup(&self.gw, peer),
-            Some(Route::Hook) => hooks::handle(self, req, peer, &cfg).await,
-            Some(Route::WhatsApp) => whatsapp_webhook(&self.gw, req).await,
-            Some(route) => match self.authorize(&req.head, peer).await {
-                Err(refused) => refused,
-                Ok(()) => match route {
-                    Route::Models => openai::models(&self.gw, &cfg),
-                    Route::Model => openai::model(&self.gw, &cfg, &req.head.path),
-                    Route::ChatCompletions => openai::chat_completions(&self.gw, req, cfg).await,
-                    Route::Responses => responses::create(self, req, cfg).await,
-                    Route::ToolsInvoke => tools::invoke(&self.gw, req, cfg).await,
-                    _ => not_found(),
-                },
-            },
-            // Disabled between admit and respond by a reload.
-            None => not_found(),
-        };
-        self.finish(resp)
-    }
-
-    async fn upgrade(self: &Arc<Self>, head: Head, io: Upgraded, peer: SocketAddr) {
-        crate::gateway::connection::serve(self.gw.clone(), head, io, peer).await;
-    }
-
-    fn error_response(&self, status: u16, message: &str) -> Response {
-        self.finish(error(status, message))
     }
 }

@@ -84,7 +84,7 @@ pub struct Tuning {
 
 impl Tuning {
     pub fn from_env() -> Tuning {
-        let ms = limits::env_ms;
+        let ms = crate::sys::env_ms;
         Tuning {
             poll_timeout: ms("OPENCLAW_CHANNEL_POLL_TIMEOUT_MS", limits::TELEGRAM_POLL_TIMEOUT),
             stall_grace: ms("OPENCLAW_CHANNEL_STALL_GRACE_MS", limits::CHANNEL_STALL_GRACE),

@@ -13,7 +13,7 @@ use smol::stream::StreamExt;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, Paths, secret::Secret};
-use crate::gateway::protocol::ErrorShape;
+use crate::rpc::protocol::ErrorShape;
 
 /// Flags every client command accepts.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +99,7 @@ pub fn resolve_target(paths: &Paths, cfg: &Config, flags: &TargetFlags) -> Resul
         .or_else(|| g.remote.password.clone());
     if token.is_none() && password.is_none() {
         // This user's own gateway running with a runtime-only token shares it in the state dir.
-        token = crate::gateway::runtime_token::read(&paths.state_dir);
+        token = crate::daemon::runtime_token::read(&paths.state_dir);
     }
     let url = format!("ws://127.0.0.1:{port}");
     Ok(Target { url, host: "127.0.0.1".into(), port, path: "/".into(), token, password, source: "local", timeout })
@@ -108,7 +108,7 @@ pub fn resolve_target(paths: &Paths, cfg: &Config, flags: &TargetFlags) -> Resul
 /// The local gateway's port: the running gateway of this state directory first (it records the
 /// port it really bound), then what the gateway would pick.
 pub fn local_port(paths: &Paths, cfg: &Config) -> u16 {
-    if let Some(owner) = crate::gateway::lock::live_owner(&paths.state_dir) {
+    if let Some(owner) = crate::daemon::lock::live_owner(&paths.state_dir) {
         if let Some(p) = owner.port {
             return p;
         }
@@ -382,7 +382,7 @@ struct ErrorWire {
 
 impl ErrorWire {
     fn into_shape(self) -> ErrorShape {
-        use crate::gateway::protocol::ErrorCode;
+        use crate::rpc::protocol::ErrorCode;
         let code = match self.code.as_str() {
             "FORBIDDEN" => ErrorCode::Forbidden,
             "NOT_PAIRED" => ErrorCode::NotPaired,

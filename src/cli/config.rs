@@ -15,7 +15,7 @@ use super::print_json;
 use crate::config::edit::{self, Step};
 use crate::config::{self, LoadError, Paths};
 use crate::gateway::admission;
-use crate::gateway::start::RunOptions;
+use crate::gateway::rules::RunOptions;
 
 /// Read and change the config file (`~/.openclaw/openclaw.json`).
 #[derive(FromArgs, Debug)]
@@ -287,7 +287,7 @@ fn gateway_in_charge(paths: &Paths, flags: &TargetFlags, cfg: &config::Config) -
     flags.url.is_some()
         || std::env::var("OPENCLAW_GATEWAY_URL").is_ok_and(|u| !u.is_empty())
         || cfg.gateway.mode.as_deref() == Some("remote")
-        || crate::gateway::lock::live_owner(&paths.state_dir).is_some()
+        || crate::daemon::lock::live_owner(&paths.state_dir).is_some()
 }
 
 impl Writer {

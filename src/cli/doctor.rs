@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::client::CliError;
 use crate::config::{self, Paths};
-use crate::gateway::start::RunOptions;
+use crate::gateway::rules::RunOptions;
 use crate::service::Manager;
 
 /// Check the config, permissions, auth, port, service and log directory (`--fix` repairs).
@@ -221,7 +221,7 @@ fn check_permissions(d: &mut Doctor) {
 
 fn check_auth(d: &mut Doctor, cfg: &config::Config) {
     let paths = d.paths;
-    let Ok(listen) = crate::gateway::start::resolve_listen(paths, cfg, &RunOptions::default()) else { return };
+    let Ok(listen) = crate::gateway::rules::resolve_listen(paths, cfg, &RunOptions::default()) else { return };
     let has_secret = cfg.gateway.auth.token.is_some()
         || cfg.gateway.auth.password.is_some()
         || std::env::var("OPENCLAW_GATEWAY_TOKEN").is_ok_and(|v| !v.is_empty())
@@ -248,12 +248,12 @@ fn check_auth(d: &mut Doctor, cfg: &config::Config) {
 
 fn check_port(d: &mut Doctor, cfg: &config::Config) {
     let paths = d.paths;
-    let Ok(listen) = crate::gateway::start::resolve_listen(paths, cfg, &RunOptions::default()) else { return };
+    let Ok(listen) = crate::gateway::rules::resolve_listen(paths, cfg, &RunOptions::default()) else { return };
     let port = listen.port;
     match std::net::TcpListener::bind(("127.0.0.1", port)) {
         Ok(_) => d.ok("port", format!("port {port} is free")),
         Err(_) => {
-            let ours = crate::gateway::lock::live_owner(&paths.state_dir);
+            let ours = crate::daemon::lock::live_owner(&paths.state_dir);
             let holders = crate::sys::listeners_on_port(port);
             if let Some(o) = ours.filter(|o| holders.iter().any(|h| h.pid == o.pid) || o.port == Some(port)) {
                 d.ok("port", format!("port {port} is used by this profile's gateway (pid {})", o.pid));
@@ -291,7 +291,7 @@ fn check_service(d: &mut Doctor) {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
             let cfg = super::client::client_config(paths);
-            let port = crate::gateway::start::resolve_listen(paths, &cfg, &RunOptions::default())
+            let port = crate::gateway::rules::resolve_listen(paths, &cfg, &RunOptions::default())
                 .map(|l| l.port)
                 .unwrap_or(crate::limits::DEFAULT_PORT);
             let spec = crate::service::spec(paths, manager, port, exe);

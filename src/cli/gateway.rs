@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::client::{self, CallError, CliError, GatewayClient, TargetFlags};
 use super::{print_json, service};
 use crate::config::{self, AuthMode, BindMode, Paths};
-use crate::gateway::start::{self, RunOptions};
+use crate::daemon::start::{self, RunOptions};
 
 /// Run the gateway (WebSocket protocol, HTTP API and probes on one port), or manage it.
 #[derive(FromArgs, Debug)]
@@ -194,7 +194,7 @@ fn call(paths: &Paths, cmd: CallCmd) -> Result<(), CliError> {
         Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| CliError::new(format!("--params is not valid JSON: {e}")))?),
         None => None,
     };
-    let scope = crate::gateway::methods::scope_of(&cmd.method).map(|s| s.name()).unwrap_or("operator.read");
+    let scope = crate::rpc::methods::scope_of(&cmd.method).map(|s| s.name()).unwrap_or("operator.read");
     let flags = TargetFlags { url: cmd.url, token: cmd.token, password: cmd.password, timeout_ms: cmd.timeout };
     let payload = client::one_call(paths, &flags, &[scope], &cmd.method, params)?;
     if cmd.json {
@@ -219,8 +219,8 @@ fn status(paths: &Paths, cmd: StatusCmd) -> Result<(), CliError> {
     let manager = crate::service::Manager::detect(false);
     let svc = crate::service::state(paths, manager);
     let unit_name = crate::service::service_name(paths, manager);
-    let owner = crate::gateway::lock::live_owner(&paths.state_dir);
-    let listen = start::resolve_listen(paths, &cfg, &RunOptions::default()).ok();
+    let owner = crate::daemon::lock::live_owner(&paths.state_dir);
+    let listen = crate::gateway::rules::resolve_listen(paths, &cfg, &RunOptions::default()).ok();
     let log_file = cfg.logging.file.clone().unwrap_or_else(|| crate::logging::dated_path(&paths.log_stem()));
 
     let started = std::time::Instant::now();

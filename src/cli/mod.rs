@@ -80,7 +80,7 @@ pub fn main() -> u8 {
         Ok(paths) => paths,
         Err(e) => {
             eprintln!("openclaw: {e}");
-            return crate::gateway::start::EXIT_CONFIG;
+            return crate::gateway::rules::EXIT_CONFIG;
         }
     };
     match command {

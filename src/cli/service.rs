@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::client::CliError;
 use crate::config::Paths;
-use crate::gateway::start::RunOptions;
+use crate::gateway::rules::RunOptions;
 use crate::service::{self, Manager};
 
 /// Install the gateway as a service that starts at boot (systemd user unit, or launchd agent).
@@ -64,7 +64,7 @@ fn service_port(paths: &Paths, flag: Option<u16>) -> u16 {
         return p;
     }
     let cfg = super::client::client_config(paths);
-    crate::gateway::start::resolve_listen(paths, &cfg, &RunOptions::default()).map(|l| l.port).unwrap_or(crate::limits::DEFAULT_PORT)
+    crate::gateway::rules::resolve_listen(paths, &cfg, &RunOptions::default()).map(|l| l.port).unwrap_or(crate::limits::DEFAULT_PORT)
 }
 
 fn current_exe() -> Result<PathBuf, CliError> {
@@ -220,14 +220,14 @@ pub fn stop(paths: &Paths, cmd: StopCmd) -> Result<(), CliError> {
         return Ok(());
     }
     // No service: stop the gateway this profile started, by its pid.
-    let Some(owner) = crate::gateway::lock::live_owner(&paths.state_dir) else {
+    let Some(owner) = crate::daemon::lock::live_owner(&paths.state_dir) else {
         println!("No gateway is running for {}.", paths.display(&paths.state_dir));
         return Ok(());
     };
     crate::sys::kill(owner.pid, libc::SIGTERM).map_err(|e| CliError::new(format!("cannot signal pid {}: {e}", owner.pid)))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if crate::gateway::lock::live_owner(&paths.state_dir).is_none() {
+        if crate::daemon::lock::live_owner(&paths.state_dir).is_none() {
             println!("Stopped the gateway (pid {}).", owner.pid);
             return Ok(());
         }
@@ -248,7 +248,7 @@ pub fn restart(paths: &Paths, cmd: RestartCmd) -> Result<(), CliError> {
         println!("Restarted {name}.");
         return Ok(());
     }
-    let Some(owner) = crate::gateway::lock::live_owner(&paths.state_dir) else {
+    let Some(owner) = crate::daemon::lock::live_owner(&paths.state_dir) else {
         return Err(CliError::new(format!(
             "No gateway is running for {} and no service is installed. Start it with `{} gateway`.",
             paths.display(&paths.state_dir),

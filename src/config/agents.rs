@@ -515,7 +515,7 @@ pub(super) fn models(c: &mut Checker, root: &Section, resolver: &Resolver, secre
             };
             let base_url = c.text(&p, "baseUrl");
             if let Some(url) = &base_url {
-                if let Err(e) = crate::net::client::Url::parse(url) {
+                if let Err(e) = crate::url::Url::parse(url) {
                     c.issue(&p.child_path("baseUrl"), e);
                 }
             }

@@ -335,7 +335,7 @@ fn credential(
 
 fn url(c: &mut Checker, s: &Section, key: &str, default: &str) -> String {
     match c.text(s, key) {
-        Some(u) => match crate::net::client::Url::parse(&u) {
+        Some(u) => match crate::url::Url::parse(&u) {
             Ok(_) => u.trim_end_matches('/').to_string(),
             Err(e) => {
                 c.issue(&s.child_path(key), format!("not a usable http(s) URL: {e}"));

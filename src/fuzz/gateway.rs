@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use super::{Input, scratch_root, text};
 use crate::config::{AuthMode, BindMode, Paths};
-use crate::gateway::protocol::{Inbound, parse_inbound};
-use crate::gateway::start::{self, Background, RunOptions};
+use crate::daemon::start::{self, Background, RunOptions};
+use crate::rpc::protocol::{Inbound, parse_inbound};
 
 /// The token of the fuzz gateway (given as a flag, so no config write can change it).
 const TOKEN: &str = "fuzz-gateway-token-5f2c8e1a";
@@ -178,7 +178,7 @@ impl Live {
     }
 
     fn port(&self) -> u16 {
-        crate::gateway::lock::read_owner(&self.state_dir)
+        crate::daemon::lock::read_owner(&self.state_dir)
             .and_then(|o| o.port)
             .or_else(|| self.gateway.bound.first().map(|a| a.port()))
             .unwrap_or(0)
@@ -205,7 +205,7 @@ impl Live {
                 let _ = ws.send(msg).await;
             }
             m @ 3..=5 => {
-                let names = crate::gateway::methods::names();
+                let names = crate::rpc::methods::names();
                 let pick = input.byte() as usize;
                 let method = match pick % (names.len() + 2) {
                     i if i < names.len() => names[i].to_string(),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::start::{self, RunOptions};
+use super::rules::{self as start, RunOptions};
 use crate::config::{self, Config, Issue, Loaded, Paths};
 use crate::limits::CONFIG_MAX_FILE_BYTES;
 

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::protocol::{ErrorCode, ErrorShape};
 use crate::config::model::RateLimit;
 use crate::config::{AuthMode, secret::Secret};
+use crate::error::{ErrorCode, ErrorShape};
 use crate::limits::{AUTH_RATE_MAX_TRACKED, DEVICE_SIGNATURE_SKEW_MS};
 
 /// Operator scopes. `operator.admin` satisfies every scope; `write` satisfies `read` and `talk`.

@@ -8,6 +8,7 @@
 //! "slow consumer", as the official gateway closes a slow client). Stalled readers therefore
 //! cost at most the shared budget, and never slow the others.
 
+use serde::Serialize;
 use smol::channel::{self, Receiver, Sender};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,8 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use super::auth::{Scope, Scopes};
-use super::protocol::StateVersion;
 use crate::limits::WS_QUEUE_ITEM_OVERHEAD;
+
+/// `stateVersion` of presence and health events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StateVersion {
+    pub presence: u64,
+    pub health: u64,
+}
 
 pub type ConnId = u64;
 

@@ -1,21 +1,20 @@
-//! The resident gateway: shared state ([`Gateway`]), start-up ([`start`]), the WebSocket protocol
-//! ([`connection`], [`handshake`], [`protocol`], [`methods`]) and the event hub ([`hub`]).
+//! The state of a running gateway, shared by every surface above it: [`Gateway`] (settings,
+//! phase, the agent and the channels), the start-up [`rules`], [`auth`], the event [`hub`], the
+//! config [`admission`] checks and how a new config is [`apply`]-ed. The one-port router
+//! (`crate::router`), the HTTP API (`crate::api`) and the WebSocket RPC (`crate::rpc`) import it;
+//! it imports none of them. The process around it (start, signals, reload polling) is
+//! `crate::daemon`.
+//!
+//! The event hub lives here rather than in the RPC layer because it is state that lower parts
+//! publish into (config reloads, channel status, the agent's notices); the RPC connections are
+//! its subscribers.
 
 pub mod admission;
-pub mod agent_events;
+pub mod apply;
 pub mod auth;
-pub mod connection;
-pub mod handshake;
 pub mod hub;
-pub mod lifecycle;
-pub mod lock;
-pub mod methods;
-pub mod params;
-pub mod protocol;
-pub mod reload;
-pub mod runtime_token;
-pub mod start;
-pub mod watchdog;
+pub mod rules;
+pub mod tuning;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -24,12 +23,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::config::{BindMode, Loaded, Paths};
-use crate::limits::Tuning;
 use crate::net::server::ConnectionCount;
 use auth::{AuthSettings, RateLimiter};
 use hub::Hub;
-use protocol::StateVersion;
+use hub::StateVersion;
 use smol::channel::Sender;
+use tuning::Tuning;
 
 /// Life-cycle phase, as the probes and `connect` report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +135,7 @@ pub struct Gateway {
     pub connections: ConnectionCount,
     pub limiter: Mutex<RateLimiter>,
     /// The flags the gateway was started with (they still win on an in-process restart).
-    pub opts: start::RunOptions,
+    pub opts: rules::RunOptions,
     /// The main loop's control queue.
     pub control: Sender<Control>,
     /// Serialises config writes (`config.set`/`patch`/`apply`) so a `baseHash` check and its
@@ -152,19 +151,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The shared state for a gateway about to serve; the tuning is read from the environment
+    /// here, once per process start.
     pub fn new(
         paths: Paths,
-        tuning: Tuning,
         settings: Settings,
         hash_key: Vec<u8>,
         log_file: Option<PathBuf>,
-        opts: start::RunOptions,
+        opts: rules::RunOptions,
         control: Sender<Control>,
+        notices: Sender<crate::agent::Notice>,
     ) -> Gateway {
+        let tuning = Tuning::from_env();
         let connections = ConnectionCount::new(tuning.max_connections, tuning.max_pending_connections);
         let hub = Hub::start(tuning.max_buffered_bytes_total);
-        let (notices, notices_rx) = smol::channel::bounded(crate::limits::AGENT_NOTICE_QUEUE);
-        crate::rt::spawn(agent_events::run(hub.clone(), notices_rx)).detach();
         let agent = crate::agent::Agent::start(paths.clone(), notices);
         let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone()));
         Gateway {

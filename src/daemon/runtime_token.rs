@@ -54,7 +54,7 @@ mod tests {
         sync(&dir, Some(&token)).unwrap();
         assert_eq!(std::fs::metadata(path(&dir)).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(read(&dir).is_none(), "no live gateway holds the state lock");
-        let mut lock = super::super::lock::acquire(&dir, std::time::Duration::ZERO).unwrap();
+        let mut lock = crate::daemon::lock::acquire(&dir, std::time::Duration::ZERO).unwrap();
         lock.record(18789, std::path::Path::new("/x/openclaw.json"));
         assert_eq!(read(&dir).map(|t| t.expose().to_string()), Some("runtime-token-123".to_string()));
         sync(&dir, None).unwrap();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::Call;
 use crate::channels::{self, label};
 use crate::error::Error;
-use crate::gateway::params;
 use crate::limits::PAIRING_CODE_TTL;
+use crate::rpc::params;
 
 /// Longest a `channels.status` probe may take per channel.
 const PROBE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);

@@ -13,14 +13,14 @@ pub mod system;
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::Gateway;
-use super::auth::Scope;
 use super::handshake::Session;
-use super::hub::Outbox;
 use super::protocol::Request;
 use crate::agent::SessionKey;
 use crate::config::Config;
 use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::gateway::auth::Scope;
+use crate::gateway::hub::Outbox;
 
 /// Events this gateway emits (`hello-ok.features.events`).
 pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];

@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::handshake::{self, Peer, Session};
-use super::hub::{ClientInfo, Member, Outbound, Outbox};
 use super::methods::{self, Call};
 use super::protocol::{self, ErrorShape, Inbound};
-use super::{Gateway, Phase};
+use crate::gateway::hub::{ClientInfo, Member, Outbound, Outbox};
+use crate::gateway::{Gateway, Phase};
 use crate::limits::{
     WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
     WS_WRITE_BUFFER_MAX,

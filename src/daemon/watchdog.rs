@@ -9,9 +9,10 @@ use smol::future::FutureExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Gateway;
-use crate::limits::{CHANNEL_RECOVERY_BUDGET, NOTIFY_STATUS_INTERVAL, WATCHDOG_PROBE_TIMEOUT, env_ms};
+use crate::gateway::Gateway;
+use crate::limits::{CHANNEL_RECOVERY_BUDGET, NOTIFY_STATUS_INTERVAL, WATCHDOG_PROBE_TIMEOUT};
 use crate::service::notify::{Notifier, status_line};
+use crate::sys::env_ms;
 
 /// Runs while the gateway runs (under a notify-aware service manager).
 pub async fn run(gw: Arc<Gateway>, notifier: Arc<Notifier>) {

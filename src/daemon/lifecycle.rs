@@ -10,13 +10,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::hub::Event;
 use super::lock::StateLock;
 use super::start::{self, EXIT_FAILURE, Prepared, RunOptions};
-use super::{Control, Gateway, Listen, Phase};
-use crate::api::Api;
 use crate::config::{self, Loaded};
-use crate::limits::{self, Tuning};
+use crate::gateway::hub::Event;
+use crate::gateway::{Control, Gateway, Listen, Phase};
+use crate::limits;
+use crate::router::Router;
 
 /// `restartExpectedMs` announced with a restart's `shutdown` event.
 const RESTART_EXPECTED_MS: u64 = 1000;
@@ -28,10 +28,10 @@ struct Acceptors {
 }
 
 impl Acceptors {
-    fn start(listeners: Vec<Async<TcpListener>>, api: &Arc<Api>, gw: &Arc<Gateway>) -> Acceptors {
+    fn start(listeners: Vec<Async<TcpListener>>, router: &Arc<Router>, gw: &Arc<Gateway>) -> Acceptors {
         let tasks = listeners
             .into_iter()
-            .map(|l| crate::rt::spawn(crate::net::server::serve(l, api.clone(), gw.connections.clone(), gw.tuning.http)))
+            .map(|l| crate::rt::spawn(crate::net::server::serve(l, router.clone(), gw.connections.clone(), gw.tuning.http)))
             .collect();
         Acceptors { _tasks: tasks }
     }
@@ -47,8 +47,10 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
         }
     };
     let (control, requests) = channel::bounded::<Control>(16);
-    let gw = Arc::new(Gateway::new(paths, Tuning::from_env(), settings, hash_key, log_file, opts, control.clone()));
-    let api = Arc::new(Api::new(gw.clone()));
+    let (notices, notices_rx) = channel::bounded(limits::AGENT_NOTICE_QUEUE);
+    let gw = Arc::new(Gateway::new(paths, settings, hash_key, log_file, opts, control.clone(), notices));
+    crate::rt::spawn(crate::rpc::agent_events::run(gw.hub.clone(), notices_rx)).detach();
+    let router = Arc::new(Router::new(gw.clone()));
     // Load the default agent's session index in the background, so health and status can count
     // its sessions before the first message arrives.
     let preload = gw.clone();
@@ -59,7 +61,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
         }
     })
     .detach();
-    let mut acceptors = Acceptors::start(listeners, &api, &gw);
+    let mut acceptors = Acceptors::start(listeners, &router, &gw);
     let _periodic = crate::rt::spawn(periodic_events(gw.clone()));
     let (reload_now, reload_requests) = channel::bounded::<bool>(4);
     let _reloader = crate::rt::spawn(super::reload::run(gw.clone(), reload_requests));
@@ -110,7 +112,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
                 let _ = reload_now.try_send(force_restart);
             }
             Ok(Control::Restart { reason, loaded }) => {
-                restart(&gw, &api, &mut acceptors, &mut lock, &reason, loaded).await;
+                restart(&gw, &router, &mut acceptors, &mut lock, &reason, loaded).await;
             }
             Err(_) => break "control channel closed",
         }
@@ -140,7 +142,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
 
 fn announce(gw: &Gateway) {
     let settings = gw.settings();
-    let urls: Vec<String> = settings.listen.bound.iter().map(|a| start::ws_url(*a)).collect();
+    let urls: Vec<String> = settings.listen.bound.iter().map(|a| crate::gateway::rules::ws_url(*a)).collect();
     log::info!(
         target: "gateway",
         "listening on {} (PID {}, bind={}, auth={})",
@@ -186,7 +188,7 @@ async fn wait_for_clients(gw: &Gateway, told: usize, budget: Duration) {
 /// take over. A config that would not start is refused and the gateway keeps running as it was.
 async fn restart(
     gw: &Arc<Gateway>,
-    api: &Arc<Api>,
+    router: &Arc<Router>,
     acceptors: &mut Acceptors,
     lock: &mut StateLock,
     reason: &str,
@@ -209,8 +211,8 @@ async fn restart(
             }
         },
     };
-    let mut new = match start::check_mode(&gw.paths, &loaded, &gw.opts)
-        .and_then(|()| start::build_settings(&gw.paths, loaded, &gw.opts, &gw.hash_key))
+    let mut new = match crate::gateway::rules::check_mode(&gw.paths, &loaded, &gw.opts)
+        .and_then(|()| crate::gateway::rules::build_settings(&gw.paths, loaded, &gw.opts, &gw.hash_key))
     {
         Ok(s) => s,
         Err(e) => {
@@ -239,7 +241,7 @@ async fn restart(
         match rebind(gw, new.listen.clone()).await {
             Ok((listen, listeners)) => {
                 // Dropping the old accept loops closes the old sockets.
-                *acceptors = Acceptors::start(listeners, api, gw);
+                *acceptors = Acceptors::start(listeners, router, gw);
                 new.listen = listen;
             }
             Err(e) => {
@@ -249,13 +251,13 @@ async fn restart(
                     e.lines.join(" "),
                     old.listen.primary_url()
                 );
-                new.auth.allowed_origins = start::allowed_origins(&new.loaded.config, &old.listen);
+                new.auth.allowed_origins = crate::gateway::rules::allowed_origins(&new.loaded.config, &old.listen);
                 new.listen = old.listen.clone();
             }
         }
     }
     lock.record(new.listen.port, &gw.paths.config_path);
-    start::apply_log_levels(&new.loaded.config, gw.opts.verbose);
+    crate::gateway::rules::apply_log_levels(&new.loaded.config, gw.opts.verbose);
     gw.replace_settings(new);
     share_runtime_token(gw);
     gw.channels.reconcile(gw.settings().loaded.config.clone());
@@ -289,7 +291,7 @@ async fn periodic_events(gw: Arc<Gateway>) {
         loop {
             timer.next().await;
             let sv = gw.bump_health();
-            let snap = super::methods::system::health_snapshot(&gw, false);
+            let snap = crate::rpc::methods::system::health_snapshot(&gw, false);
             gw.hub.broadcast(Event::new("health", &snap).versioned(sv)).await;
         }
     };

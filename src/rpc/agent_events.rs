@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use smol::channel::Receiver;
 use std::sync::Arc;
 
-use super::auth::Scope;
-use super::hub::{Event, Hub};
 use crate::agent::{EventKind, Notice, Outcome, RunEvent, RunStatus, ToolPhase};
+use crate::gateway::auth::Scope;
+use crate::gateway::hub::{Event, Hub};
 
 /// The capability a client declares to receive `tool` stream events.
 pub const TOOL_EVENTS_CAP: &str = "tool-events";

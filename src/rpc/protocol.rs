@@ -6,89 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::params::Validator;
-
-/// Error codes of `ErrorShape.code` (a closed set in the official protocol).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// The request is malformed, refused, or names something unknown.
-    InvalidRequest,
-    /// The connection lacks a scope the method needs.
-    Forbidden,
-    /// The client must pair a device identity first.
-    NotPaired,
-    /// The gateway cannot serve the request right now (starting, overloaded, upstream failure).
-    Unavailable,
-}
-
-/// `ErrorShape`: the `error` object of a failed response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorShape {
-    pub code: ErrorCode,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retryable: Option<bool>,
-    #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
-    pub retry_after_ms: Option<u64>,
-}
-
-impl ErrorShape {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorShape { code, message: message.into(), details: None, retryable: None, retry_after_ms: None }
-    }
-
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, message)
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Unavailable, message)
-    }
-
-    pub fn details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
-    }
-
-    pub fn retry_after(mut self, ms: u64) -> Self {
-        self.retryable = Some(true);
-        self.retry_after_ms = Some(ms);
-        self
-    }
-
-    /// `unknown method: <name>`.
-    pub fn unknown_method(method: &str) -> Self {
-        Self::invalid(format!("unknown method: {method}"))
-    }
-
-    /// `missing scope: <scope>` with `MISSING_SCOPE` details.
-    pub fn missing_scope(scope: &str) -> Self {
-        Self::new(ErrorCode::Forbidden, format!("missing scope: {scope}")).details(serde_json::json!({
-            "code": "MISSING_SCOPE",
-            "missingScope": scope,
-            "requiredScopes": [scope],
-        }))
-    }
-}
-
-impl From<crate::error::Error> for ErrorShape {
-    /// The one place a crate error becomes the protocol's error object.
-    fn from(e: crate::error::Error) -> ErrorShape {
-        use crate::error::Error;
-        match e {
-            Error::Invalid { message, details } => ErrorShape { details, ..ErrorShape::invalid(message) },
-            Error::UnknownMethod(name) => ErrorShape::unknown_method(&name),
-            Error::MissingScope(scope) => ErrorShape::missing_scope(scope),
-            Error::Busy { message, retry_after_ms, details } => {
-                ErrorShape { details, ..ErrorShape::unavailable(message).retry_after(retry_after_ms) }
-            }
-            Error::ShuttingDown => ErrorShape::unavailable("gateway stopping").retry_after(1000),
-            Error::Unavailable { message, details } => ErrorShape { details, ..ErrorShape::unavailable(message) },
-        }
-    }
-}
+pub use crate::error::{ErrorCode, ErrorShape};
+pub use crate::gateway::hub::StateVersion;
 
 /// A request frame from a client.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,13 +174,6 @@ pub fn response_err(id: &str, error: &ErrorShape) -> String {
 /// A failed response that still carries a payload (the final `agent` response does).
 pub fn response_err_with_payload(id: &str, payload: &Value, error: &ErrorShape) -> String {
     format!(r#"{{"type":"res","id":{},"ok":false,"payload":{},"error":{}}}"#, json_str(id), payload, to_json(error))
-}
-
-/// `stateVersion` of presence and health events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct StateVersion {
-    pub presence: u64,
-    pub health: u64,
 }
 
 /// An event frame; `payload` is already JSON text so a broadcast serialises it only once.

@@ -8,10 +8,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::auth::{self, ClientKind, DeviceProof, Presented, Scopes, SignedFields};
+use super::methods;
 use super::params::Validator;
 use super::protocol::{ErrorCode, ErrorShape};
-use super::{Gateway, Phase, methods};
+use crate::gateway::auth::{self, ClientKind, DeviceProof, Presented, Scopes, SignedFields};
+use crate::gateway::{Gateway, Phase};
 use crate::limits::{AUTH_FAILURE_DELAY, MIN_PROBE_PROTOCOL_VERSION, PROTOCOL_VERSION, WS_MAX_PAYLOAD};
 
 /// Values of `client.id` the official schema allows.

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::Call;
 use crate::error::Error;
-use crate::gateway::params;
 use crate::gateway::{Gateway, Phase};
+use crate::rpc::params;
 
 /// This gateway's own presence entry.
 pub fn self_presence(gw: &Arc<Gateway>) -> Value {

@@ -7,7 +7,7 @@ use crate::agent::providers::{self, ErrorKind, OFFLINE_MODEL, OFFLINE_PROVIDER};
 use crate::config::Config;
 use crate::config::agents::{AgentEntry, BUILTIN_PROVIDERS};
 use crate::error::Error;
-use crate::gateway::params;
+use crate::rpc::params;
 
 /// `models.list {view?, agentId?}`: the models configured under `models.providers` and the ones
 /// the agents name, each with whether it can be used now. With nothing configured the list holds

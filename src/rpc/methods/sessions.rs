@@ -8,8 +8,8 @@ use crate::agent::SessionKey;
 use crate::agent::providers::{self, ErrorKind};
 use crate::agent::store::SessionEntry;
 use crate::error::Error;
-use crate::gateway::params;
 use crate::limits::SESSIONS_LIST_DEFAULT_LIMIT;
+use crate::rpc::params;
 
 /// A session as `sessions.list` and `sessions.changed` show it (`SessionRow`).
 pub fn row(key: &str, e: &SessionEntry, active: bool) -> Value {

@@ -11,8 +11,8 @@ use crate::agent::{Admission, Origin, RunRequest, SessionKey};
 use crate::error::Error;
 use crate::gateway::auth::Scope;
 use crate::gateway::hub::Event;
-use crate::gateway::params;
 use crate::limits::{CHAT_HISTORY_DEFAULT_LIMIT, CHAT_HISTORY_DELTA_MAX, CHAT_HISTORY_MAX_BYTES, CHAT_HISTORY_MESSAGE_MAX_CHARS};
+use crate::rpc::params;
 
 const SEND_KEYS: &[&str] = &[
     "sessionKey",

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::Call;
 use crate::error::Error;
-use crate::gateway::params;
 use crate::limits::{LOGS_TAIL_DEFAULT_LIMIT, LOGS_TAIL_DEFAULT_MAX_BYTES, LOGS_TAIL_MAX_BYTES, LOGS_TAIL_MAX_LIMIT};
+use crate::rpc::params;
 
 pub fn tail(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("logs.tail", p, &["cursor", "limit", "maxBytes"])?;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::Call;
 use crate::config::{self, LoadError};
 use crate::error::Error;
-use crate::gateway::params;
+use crate::rpc::params;
 
 pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     params::closed("config.get", p, &[])?.done()?;
@@ -199,7 +199,7 @@ async fn write(
     }
     // Only a config the gateway would start with is written; the file stays untouched otherwise.
     let loaded = crate::gateway::admission::check_text(&gw.paths, &gw.opts, raw.clone()).map_err(|issues| invalid_config(&issues))?;
-    let plan = crate::gateway::reload::plan_between(&gw.settings(), &loaded);
+    let plan = crate::gateway::apply::plan_between(&gw.settings(), &loaded);
     crate::fsutil::write_with_backup(path, raw.as_bytes())
         .map_err(|e| Error::unavailable(format!("cannot write {}: {e}", gw.paths.display(path))))?;
     log::info!(target: "config", "{method}: wrote {} ({})", gw.paths.display(path), if plan.is_empty() { "no effective change".into() } else { plan.describe() });
@@ -277,14 +277,14 @@ pub async fn secrets_reload(call: &Call<'_>, p: &Option<Value>) -> Result<Value,
         return Err(Error::invalid(format!("secrets.reload failed, previous secrets kept: {text}")));
     }
     let old = gw.settings();
-    let mut auth = crate::gateway::start::resolve_auth(&gw.paths, &loaded.config, &gw.opts, &old.listen)
+    let mut auth = crate::gateway::rules::resolve_auth(&gw.paths, &loaded.config, &gw.opts, &old.listen)
         .map_err(|e| Error::invalid(format!("secrets.reload failed, previous secrets kept: {}", e.lines.join(" "))))?;
     if old.auth.ephemeral_token && auth.ephemeral_token {
         auth.token = old.auth.token.clone();
     }
     let rotated = auth.mode != old.auth.mode || auth.token != old.auth.token || auth.password != old.auth.password;
     let warnings = loaded.warnings.len();
-    crate::gateway::reload::hot_apply(gw, loaded);
+    crate::gateway::apply::hot_apply(gw, loaded);
     if rotated {
         let settings = gw.settings();
         gw.replace_settings(crate::gateway::Settings {

@@ -10,9 +10,9 @@ use crate::agent::message::Message;
 use crate::agent::{Admission, Origin, Outcome, RunRequest, RunStatus, SessionKey, WakeMode};
 use crate::error::Error;
 use crate::gateway::hub::{Outbound, Outbox};
-use crate::gateway::params;
-use crate::gateway::protocol::{self, ErrorShape};
 use crate::limits::{AGENT_FINAL_WAIT_MAX, AGENT_WAIT_DEFAULT};
+use crate::rpc::params;
+use crate::rpc::protocol::{self, ErrorShape};
 
 const AGENT_KEYS: &[&str] = &[
     "message",
