@@ -489,7 +489,7 @@ fn json_or_text(bytes: &[u8]) -> Value {
 #[cfg(feature = "telegram")]
 async fn telegram(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
     use crate::channels::telegram;
-    let link = crate::channels::Link::detached("telegram", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::Telegram, access, journal);
     let status = if knobs & 8 != 0 { 429 } else { 200 };
     let body = serde_json::from_slice(payload).unwrap_or(Value::Null);
     let reply = crate::channels::ApiReply { status, body, retry_after: None, headers: Vec::new() };
@@ -511,7 +511,7 @@ async fn telegram(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::
 #[cfg(feature = "discord")]
 async fn discord_gateway(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
     use crate::channels::discord;
-    let link = crate::channels::Link::detached("discord", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::Discord, access, journal);
     let cursor = r#"{"sessionId":"s","seq":4,"resumeUrl":"wss://resume.example","botId":"900","botName":"bot"}"#;
     let mut state = discord::State::restore((knobs & 8 != 0).then_some(cursor));
     let mut ready_at = None;
@@ -560,7 +560,7 @@ fn whatsapp_config(knobs: u8) -> cfg::WhatsApp {
 
 #[cfg(feature = "whatsapp")]
 async fn whatsapp(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
-    let link = crate::channels::Link::detached("whatsapp", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::WhatsApp, access, journal);
     let c = whatsapp_config(knobs);
     let (signature, body) = if knobs & 16 != 0 {
         // A signature header as sent, for the check itself.

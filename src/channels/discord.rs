@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::journal::Inbound;
-use super::{ApiReply, Backoff, Link, SendError, call_json};
+use super::{ApiReply, Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
 use crate::config::secret::Secret;
 use crate::limits;
@@ -366,7 +366,7 @@ pub(crate) enum End {
     /// asks for (1–5 s).
     Identify(String),
     /// Retrying cannot help: stop the channel with this message and health state.
-    Fatal(String, &'static str),
+    Fatal(String, HealthState),
 }
 
 type Ws = WebSocketStream<Stream>;
@@ -418,7 +418,7 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
                 Err(e) if e.status == 401 => {
                     return End::Fatal(
                         format!("Discord rejected the bot token ({}); check channels.discord.token", e.message),
-                        "auth-failed",
+                        HealthState::AuthFailed,
                     );
                 }
                 Err(e) => return End::Resume(format!("cannot find the gateway: {}", e.message)),
@@ -581,7 +581,7 @@ async fn save_cursor(link: &Link, state: &State) {
         && let Err(e) = link.set_cursor(c).await
     {
         // Not fatal: without it a restart identifies afresh instead of resuming.
-        log::warn!(target: "channels", "{}: cannot save the gateway session: {e}", link.id);
+        log::warn!(target: "channels", "{}: cannot save the gateway session: {e}", link.kind);
     }
 }
 
@@ -589,15 +589,15 @@ async fn save_cursor(link: &Link, state: &State) {
 pub(crate) fn closed(code: u16, reason: &str) -> End {
     let said = if reason.is_empty() { String::new() } else { format!(": {reason}") };
     match code {
-        4004 => End::Fatal("Discord rejected the bot token (4004 Authentication failed); check channels.discord.token".into(), "auth-failed"),
-        4010 => End::Fatal(format!("Discord refused the shard (4010 Invalid shard{said})"), "error"),
-        4011 => End::Fatal(format!("the bot is in too many guilds for one connection (4011 Sharding required{said})"), "error"),
-        4012 => End::Fatal(format!("Discord refused gateway API v10 (4012 Invalid API version{said})"), "error"),
-        4013 => End::Fatal(format!("Discord refused the gateway intents (4013 Invalid intents{said})"), "error"),
+        4004 => End::Fatal("Discord rejected the bot token (4004 Authentication failed); check channels.discord.token".into(), HealthState::AuthFailed),
+        4010 => End::Fatal(format!("Discord refused the shard (4010 Invalid shard{said})"), HealthState::Error),
+        4011 => End::Fatal(format!("the bot is in too many guilds for one connection (4011 Sharding required{said})"), HealthState::Error),
+        4012 => End::Fatal(format!("Discord refused gateway API v10 (4012 Invalid API version{said})"), HealthState::Error),
+        4013 => End::Fatal(format!("Discord refused the gateway intents (4013 Invalid intents{said})"), HealthState::Error),
         4014 => End::Fatal(
             "the bot lacks the Message Content intent: enable it in the Developer Portal (Bot → Privileged Gateway Intents) (4014 Disallowed intents)"
                 .into(),
-            "error",
+            HealthState::Error,
         ),
         4007 | 4009 => End::Identify(format!("the gateway session ended ({code}{said}); identifying again")),
         _ => End::Resume(format!("the gateway closed the connection ({code}{said})")),
@@ -822,7 +822,7 @@ mod tests {
 
     #[test]
     fn close_codes_that_cannot_be_retried_stop_the_channel() {
-        assert!(matches!(closed(4004, ""), End::Fatal(m, "auth-failed") if m.contains("4004")));
+        assert!(matches!(closed(4004, ""), End::Fatal(m, HealthState::AuthFailed) if m.contains("4004")));
         for code in [4010, 4011, 4012, 4013, 4014] {
             assert!(matches!(closed(code, ""), End::Fatal(..)), "{code}");
         }

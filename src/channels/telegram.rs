@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use super::journal::Inbound;
-use super::{ApiReply, Backoff, Link, SendError, call_json};
+use super::{ApiReply, Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
 use crate::limits;
 
@@ -115,7 +115,7 @@ pub async fn receive(client: Client, link: Link) {
             Err(e) if e.status == 401 || e.status == 404 => {
                 link.fatal(
                     &format!("Telegram rejected the bot token ({e}); check channels.telegram.botToken (from @BotFather)"),
-                    "auth-failed",
+                    HealthState::AuthFailed,
                 );
                 return;
             }
@@ -147,7 +147,7 @@ pub async fn receive(client: Client, link: Link) {
                 continue;
             }
             Err(e) if e.status == 401 || e.status == 404 => {
-                link.fatal(&format!("Telegram rejected the bot token ({e}); check channels.telegram.botToken"), "auth-failed");
+                link.fatal(&format!("Telegram rejected the bot token ({e}); check channels.telegram.botToken"), HealthState::AuthFailed);
                 return;
             }
             Err(e) => {
@@ -270,7 +270,7 @@ mod tests {
             groups: Vec::new(),
             require_mention: false,
         };
-        let link = Link::detached("telegram", access, journal.clone());
+        let link = Link::detached(crate::channels::ChannelKind::Telegram, access, journal.clone());
         let message = |text: &str| json!({"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": text});
         let updates = vec![json!({"update_id": i64::MAX, "message": message("broken")}), json!({"update_id": 5, "message": message("hi")})];
         let mut offset = None;

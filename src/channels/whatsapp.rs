@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::journal::Inbound;
-use super::{Backoff, Link, SendError, call_json};
+use super::{Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
 use crate::limits;
 
@@ -104,7 +104,7 @@ pub async fn watch(client: Client, link: Link) {
                         "WhatsApp rejected the access token ({}); check channels.whatsapp.accessToken",
                         graph_error(&r.body, r.status)
                     ),
-                    "auth-failed",
+                    HealthState::AuthFailed,
                 );
                 return;
             }
@@ -115,7 +115,7 @@ pub async fn watch(client: Client, link: Link) {
                         "WhatsApp refused the phone number lookup ({}); check channels.whatsapp.phoneNumberId and the token's permissions",
                         graph_error(&r.body, r.status)
                     ),
-                    "not-configured",
+                    HealthState::NotConfigured,
                 );
                 return;
             }
