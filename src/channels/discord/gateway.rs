@@ -231,7 +231,7 @@ async fn connection(client: &Client, link: &Link, state: &mut State, ready_at: &
             Ok(None) => continue,
             Err(end) => return end,
         };
-        let Ok(payload) = serde_json::from_str::<Envelope>(&text) else {
+        let Some(payload) = envelope(&text) else {
             return End::Resume("the gateway sent a payload that is not a gateway envelope".into());
         };
         if let Err(end) = handle(&mut ws, link, state, payload, &mut beat, ready_at).await {
@@ -455,10 +455,17 @@ async fn hello(ws: &mut Ws) -> Result<Duration, End> {
         Err(End::Resume(format!("no Hello from the gateway within {} ms", limit.as_millis())))
     })
     .await?;
-    match serde_json::from_str::<Envelope>(&text) {
-        Ok(payload) => hello_interval(&payload),
-        Err(e) => Err(End::Resume(format!("the gateway did not open with a valid Hello: {e}"))),
+    match envelope(&text) {
+        Some(payload) => hello_interval(&payload),
+        None => Err(End::Resume("the gateway did not open with a valid Hello: not a gateway envelope".into())),
     }
+}
+
+/// A frame's envelope. Read through `Value`, whose reader the binary has anyway, so the typed
+/// readers are all instances over `&Value` (each extra serde reader costs binary size).
+fn envelope(text: &str) -> Option<Envelope> {
+    let value = serde_json::from_str::<Value>(text).ok()?;
+    Envelope::deserialize(&value).ok()
 }
 
 /// The heartbeat interval a Hello payload names, within the bounds we accept.

@@ -59,12 +59,7 @@ pub(crate) struct MessageCreate {
     pub kind: Option<u64>,
     pub content: Option<String>,
     pub author: User,
+    /// The users mentioned (user objects).
     #[serde(default)]
-    pub mentions: Vec<Mention>,
-}
-
-/// An entry of `mentions` (a user object, of which only the id is read).
-#[derive(Debug, Deserialize)]
-pub(crate) struct Mention {
-    pub id: String,
+    pub mentions: Vec<User>,
 }
