@@ -489,7 +489,7 @@ fn json_or_text(bytes: &[u8]) -> Value {
 #[cfg(feature = "telegram")]
 async fn telegram(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
     use crate::channels::telegram;
-    let link = crate::channels::Link::detached("telegram", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::Telegram, access, journal);
     let status = if knobs & 8 != 0 { 429 } else { 200 };
     let body = serde_json::from_slice(payload).unwrap_or(Value::Null);
     let reply = crate::channels::ApiReply { status, body, retry_after: None, headers: Vec::new() };
@@ -511,18 +511,17 @@ async fn telegram(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::
 #[cfg(feature = "discord")]
 async fn discord_gateway(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
     use crate::channels::discord;
-    let link = crate::channels::Link::detached("discord", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::Discord, access, journal);
     let cursor = r#"{"sessionId":"s","seq":4,"resumeUrl":"wss://resume.example","botId":"900","botName":"bot"}"#;
     let mut state = discord::State::restore((knobs & 8 != 0).then_some(cursor));
     let mut ready_at = None;
     // A connection's frames, one per line, as `connection` reads them after Hello.
     for frame in payload.split(|b| *b == b'\n') {
-        let Ok(payload) = serde_json::from_slice::<Value>(frame) else { continue };
-        let _ = discord::hello_interval(&payload);
-        if payload["op"].as_u64() == Some(0) {
-            let seq = payload["s"].as_u64();
-            let t = payload["t"].as_str().unwrap_or_default();
-            if discord::dispatch(&link, &mut state, t, &payload["d"], seq, &mut ready_at).await.is_err() {
+        let Ok(envelope) = serde_json::from_slice::<discord::wire::Envelope>(frame) else { continue };
+        let _ = discord::hello_interval(&envelope);
+        if envelope.op == 0 {
+            let t = envelope.t.as_deref().unwrap_or_default();
+            if discord::dispatch(&link, &mut state, t, &envelope.d, envelope.s, &mut ready_at).await.is_err() {
                 return;
             }
         }
@@ -560,7 +559,7 @@ fn whatsapp_config(knobs: u8) -> cfg::WhatsApp {
 
 #[cfg(feature = "whatsapp")]
 async fn whatsapp(payload: &[u8], knobs: u8, access: cfg::Access, journal: std::sync::Arc<Journal>) {
-    let link = crate::channels::Link::detached("whatsapp", access, journal);
+    let link = crate::channels::Link::detached(crate::channels::ChannelKind::WhatsApp, access, journal);
     let c = whatsapp_config(knobs);
     let (signature, body) = if knobs & 16 != 0 {
         // A signature header as sent, for the check itself.

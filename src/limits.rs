@@ -340,6 +340,9 @@ pub const WHATSAPP_WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DISCORD_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Most inbound messages of one channel processed at once (each waits for its agent run).
 pub const CHANNEL_CONCURRENT_MESSAGES: usize = 16;
+/// Commands (start, stop, reconcile) waiting for the channel registry's owner task; a caller
+/// beyond this waits its turn.
+pub const CHANNEL_REGISTRY_QUEUE: usize = 16;
 /// Remembered `send` idempotency keys (5 minutes each, as the official dedupe cache).
 pub const SEND_DEDUPE_ENTRIES: usize = 1000;
 pub const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);

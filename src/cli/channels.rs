@@ -9,7 +9,8 @@ use super::client::{self, CliError, TargetFlags};
 use super::config::{Change, Writer};
 use super::print_json;
 use crate::config::Paths;
-use crate::config::channels::{KNOWN, Service, TokenSource};
+use crate::config::channel_kind::ChannelKind;
+use crate::config::channels::{Service, TokenSource};
 
 /// Chat channels.
 #[derive(FromArgs, Debug)]
@@ -167,49 +168,18 @@ fn describe(acct: &Value) -> String {
     parts.join(" · ")
 }
 
-/// The config key of a channel's bot token, for channels configured with one token.
-pub(super) fn token_key(id: &str) -> Option<&'static str> {
-    match id {
-        "telegram" => Some("botToken"),
-        "discord" => Some("token"),
-        _ => None,
-    }
-}
-
-pub(super) fn channel_id(name: &str) -> Result<&'static str, CliError> {
+/// The channel a command line names (any case).
+pub(super) fn channel_id(name: &str) -> Result<ChannelKind, CliError> {
     let lower = name.trim().to_ascii_lowercase();
-    KNOWN
-        .iter()
-        .copied()
-        .find(|k| *k == lower)
-        .ok_or_else(|| CliError::new(format!("unknown channel {name:?}; use one of: {}", KNOWN.join(", "))))
-}
-
-pub(super) fn label(id: &str) -> &'static str {
-    match id {
-        "telegram" => "Telegram",
-        "discord" => "Discord",
-        _ => "WhatsApp",
-    }
-}
-
-/// How to add a channel that is not configured yet.
-fn add_hint(id: &str) -> &'static str {
-    match id {
-        "telegram" => "openclaw channels add --channel telegram --token <bot token from @BotFather>",
-        "discord" => "openclaw channels add --channel discord --token <bot token>",
-        _ => {
-            "openclaw channels add --channel whatsapp --access-token <token> --phone-number-id <id> --app-secret <secret> --verify-token <word>"
-        }
-    }
+    ChannelKind::from_id(&lower).ok_or_else(|| CliError::new(format!("unknown channel {name:?}; use one of: {}", ChannelKind::id_list())))
 }
 
 fn list(paths: &Paths, cmd: ListCmd) -> Result<(), CliError> {
     let cfg = client::client_config(paths);
     let mut out = Vec::new();
-    for &id in KNOWN {
-        let built_in = crate::channels::compiled(id);
-        let configured = cfg.channels.get(id);
+    for kind in ChannelKind::ALL {
+        let built_in = kind.compiled();
+        let configured = cfg.channels.get(kind);
         let (source, missing) = match configured.map(|c| &c.service) {
             Some(Service::Telegram(t)) => (t.token_source, t.token.is_none()),
             Some(Service::Discord(d)) => (d.token_source, d.token.is_none()),
@@ -220,7 +190,7 @@ fn list(paths: &Paths, cmd: ListCmd) -> Result<(), CliError> {
             None => (TokenSource::None, true),
         };
         out.push(json!({
-            "id": id, "label": label(id), "builtIn": built_in, "configured": configured.is_some(),
+            "id": kind.id(), "label": kind.label(), "builtIn": built_in, "configured": configured.is_some(),
             "enabled": configured.is_some_and(|c| c.enabled), "credentials": if missing { "missing" } else { source.name() },
         }));
     }
@@ -229,28 +199,29 @@ fn list(paths: &Paths, cmd: ListCmd) -> Result<(), CliError> {
         return Ok(());
     }
     println!("Chat channels:");
-    for c in &out {
-        let id = c["id"].as_str().unwrap_or_default();
+    for (kind, c) in ChannelKind::ALL.into_iter().zip(&out) {
+        let id = kind.id();
         let state = if c["builtIn"] == false {
             format!("not in this build (rebuild with --features {id})")
         } else if c["configured"] == false {
-            format!("not configured ({})", add_hint(id))
+            format!("not configured ({})", kind.add_hint())
         } else {
             let enabled = if c["enabled"] == true { "enabled" } else { "disabled" };
             match c["credentials"].as_str() {
-                Some("missing") => format!("configured, {enabled} · credentials missing ({})", add_hint(id)),
+                Some("missing") => format!("configured, {enabled} · credentials missing ({})", kind.add_hint()),
                 Some(src) => format!("configured, {enabled} · credentials from {src}"),
                 None => format!("configured, {enabled}"),
             }
         };
-        println!("- {}: {state}", label(id));
+        println!("- {}: {state}", kind.label());
     }
     Ok(())
 }
 
 fn add(paths: &Paths, cmd: AddCmd) -> Result<(), CliError> {
-    let id = channel_id(&cmd.channel)?;
-    if !crate::channels::compiled(id) {
+    let kind = channel_id(&cmd.channel)?;
+    let id = kind.id();
+    if !kind.compiled() {
         return Err(CliError::new(format!("this build has no {id} support; rebuild with --features {id}")));
     }
     let mut block = Map::new();
@@ -265,8 +236,11 @@ fn add(paths: &Paths, cmd: AddCmd) -> Result<(), CliError> {
             None => Ok(()),
         }
     };
-    let (tg, dc, wa) = (id == "telegram", id == "discord", id == "whatsapp");
-    set(token_key(id).unwrap_or("botToken"), "token", cmd.token, tg || dc)?;
+    let (tg, wa) = (kind == ChannelKind::Telegram, kind == ChannelKind::WhatsApp);
+    match kind.token_key() {
+        Some(key) => set(key, "token", cmd.token, true)?,
+        None => set("", "token", cmd.token, false)?,
+    }
     set("tokenFile", "token-file", cmd.token_file, tg)?;
     set("accessToken", "access-token", cmd.access_token, wa)?;
     set("phoneNumberId", "phone-number-id", cmd.phone_number_id, wa)?;
@@ -288,7 +262,7 @@ fn add(paths: &Paths, cmd: AddCmd) -> Result<(), CliError> {
         note: format!("openclaw channels add --channel {id}"),
     };
     let outcome = writer.apply(&change, cmd.dry_run)?;
-    outcome.report(&format!("{} {}.", if existed { "Updated" } else { "Added" }, label(id)), paths);
+    outcome.report(&format!("{} {}.", if existed { "Updated" } else { "Added" }, kind.label()), paths);
     if !cmd.dry_run {
         println!(
             "Check it with `openclaw channels status --probe`. Unknown senders get a pairing code; approve one with `openclaw pairing approve {id} <code>`."
@@ -298,16 +272,17 @@ fn add(paths: &Paths, cmd: AddCmd) -> Result<(), CliError> {
 }
 
 fn remove(paths: &Paths, cmd: RemoveCmd) -> Result<(), CliError> {
-    let id = channel_id(&cmd.channel)?;
+    let kind = channel_id(&cmd.channel)?;
+    let (id, label) = (kind.id(), kind.label());
     let flags = TargetFlags { url: cmd.url, token: cmd.token, password: cmd.password, timeout_ms: None };
     let writer = Writer::open(paths, &flags)?;
     if writer.current().get("channels").and_then(|c| c.get(id)).is_none() {
-        return Err(CliError::new(format!("{} is not configured", label(id))));
+        return Err(CliError::new(format!("{label} is not configured")));
     }
     let (patch, done) = if cmd.delete {
-        (json!({"channels": {id: null}}), format!("Deleted the {} settings.", label(id)))
+        (json!({"channels": {id: null}}), format!("Deleted the {label} settings."))
     } else {
-        (json!({"channels": {id: {"enabled": false}}}), format!("Disabled {} (its settings are kept; --delete removes them).", label(id)))
+        (json!({"channels": {id: {"enabled": false}}}), format!("Disabled {label} (its settings are kept; --delete removes them)."))
     };
     let outcome =
         writer.apply(&Change { patch, replace_paths: Vec::new(), note: format!("openclaw channels remove --channel {id}") }, false)?;

@@ -390,14 +390,14 @@ fn check_channels(d: &mut Doctor) {
         return;
     }
     for ch in channels.iter().filter(|c| c.enabled) {
-        let id = ch.id;
-        if !crate::channels::compiled(id) {
+        let id = ch.kind();
+        if !id.compiled() {
             d.problem("channels", format!("{id} is configured but this build has no {id} support (rebuild with --features {id})"), None);
             continue;
         }
         let missing: Vec<&str> = match &ch.service {
-            Service::Telegram(t) if t.token.is_none() => vec!["botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"],
-            Service::Discord(dc) if dc.token.is_none() => vec!["token (or DISCORD_BOT_TOKEN)"],
+            Service::Telegram(t) => t.token.is_none().then_some("botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)").into_iter().collect(),
+            Service::Discord(dc) => dc.token.is_none().then_some("token (or DISCORD_BOT_TOKEN)").into_iter().collect(),
             Service::WhatsApp(w) => [
                 (w.access_token.is_none(), "accessToken (or WHATSAPP_ACCESS_TOKEN)"),
                 (w.phone_number_id.is_none(), "phoneNumberId"),
@@ -407,7 +407,6 @@ fn check_channels(d: &mut Doctor) {
             .into_iter()
             .filter_map(|(absent, key)| absent.then_some(key))
             .collect(),
-            _ => Vec::new(),
         };
         if missing.is_empty() {
             d.ok("channels", format!("{id}: credentials present"));

@@ -7,9 +7,10 @@ use argh::FromArgs;
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, Write};
 
-use super::channels::{channel_id, label, token_key};
+use super::channels::channel_id;
 use super::client::{CliError, TargetFlags};
 use super::config::{Change, Writer};
+use crate::config::channel_kind::ChannelKind;
 use crate::config::{Paths, bootstrap};
 
 /// Set up this gateway: a model, a chat channel, the service, and where the dashboard is.
@@ -56,7 +57,7 @@ struct Answers {
     model: Option<String>,
     api_key: Option<String>,
     base_url: Option<String>,
-    channel: Option<(&'static str, String)>,
+    channel: Option<(ChannelKind, String)>,
     install_service: bool,
 }
 
@@ -80,10 +81,10 @@ pub fn run(paths: &Paths, cmd: OnboardCmd) -> Result<(), CliError> {
     } else {
         println!("Config kept as it is.");
     }
-    if let Some((id, _)) = &answers.channel {
+    if let Some((kind, _)) = &answers.channel {
         println!(
-            "{} connects when the gateway runs; unknown senders get a pairing code: `openclaw pairing approve {id} <code>`.",
-            label(id)
+            "{} connects when the gateway runs; unknown senders get a pairing code: `openclaw pairing approve {kind} <code>`.",
+            kind.label()
         );
     }
     if answers.install_service {
@@ -111,11 +112,13 @@ fn from_flags(cmd: OnboardCmd) -> Result<Answers, CliError> {
     }
     let channel = match (&cmd.channel, cmd.channel_token) {
         (Some(name), Some(token)) => {
-            let id = channel_id(name)?;
-            if token_key(id).is_none() {
-                return Err(CliError::new(format!("{id} takes several credentials; add it with `openclaw channels add --channel {id} …`")));
+            let kind = channel_id(name)?;
+            if kind.token_key().is_none() {
+                return Err(CliError::new(format!(
+                    "{kind} takes several credentials; add it with `openclaw channels add --channel {kind} …`"
+                )));
             }
-            Some((id, token))
+            Some((kind, token))
         }
         (Some(_), None) => return Err(CliError::new("--channel needs --channel-token")),
         (None, Some(_)) => return Err(CliError::new("--channel-token needs --channel")),
@@ -151,9 +154,11 @@ fn patch_for(a: &Answers) -> Result<Option<Value>, CliError> {
             patch.insert("models".into(), json!({"providers": {provider: Value::Object(entry)}}));
         }
     }
-    if let Some((id, token)) = &a.channel {
-        let key = token_key(id).unwrap_or("botToken");
-        patch.insert("channels".into(), json!({*id: {"enabled": true, key: token}}));
+    if let Some((kind, token)) = &a.channel {
+        let Some(key) = kind.token_key() else {
+            return Err(CliError::new(format!("{kind} takes several credentials; add it with `openclaw channels add --channel {kind} …`")));
+        };
+        patch.insert("channels".into(), json!({kind.id(): {"enabled": true, key: token}}));
     }
     Ok((!patch.is_empty()).then_some(Value::Object(patch)))
 }
@@ -230,15 +235,14 @@ fn ask(paths: &Paths) -> Result<Answers, CliError> {
     }
     println!();
     let channel = choose("2. Connect a chat app?", &["Telegram", "Discord", "Not now (WhatsApp: openclaw channels add)"], 3)?;
-    let id = match channel {
-        1 => Some("telegram"),
-        2 => Some("discord"),
+    let kind = match channel {
+        1 => Some(ChannelKind::Telegram),
+        2 => Some(ChannelKind::Discord),
         _ => None,
     };
-    if let Some(id) = id {
-        let where_from = if id == "telegram" { "from @BotFather" } else { "Developer Portal → Bot" };
-        let token = required(&format!("   {} bot token ({where_from}; hidden): ", label(id)), true)?;
-        a.channel = Some((id, token));
+    if let Some(kind) = kind {
+        let token = required(&format!("   {} bot token ({}; hidden): ", kind.label(), kind.token_origin()), true)?;
+        a.channel = Some((kind, token));
     }
     println!();
     let service = choose("3. Start the gateway at boot as a service?", &["Yes", "No"], 1)?;

@@ -9,7 +9,7 @@ use super::client::CliError;
 use super::print_json;
 use crate::channels::pairing::Store;
 use crate::config::Paths;
-use crate::config::channels::KNOWN;
+use crate::config::channel_kind::ChannelKind;
 
 /// DM pairing requests from chat channels.
 #[derive(FromArgs, Debug)]
@@ -50,10 +50,9 @@ struct ApproveCmd {
 
 fn channel(name: &str) -> Result<String, CliError> {
     let c = name.trim().to_ascii_lowercase();
-    if KNOWN.contains(&c.as_str()) {
-        Ok(c)
-    } else {
-        Err(CliError::new(format!("unknown channel {name:?}; use one of: {}", KNOWN.join(", "))))
+    match ChannelKind::from_id(&c) {
+        Some(kind) => Ok(kind.id().to_string()),
+        None => Err(CliError::new(format!("unknown channel {name:?}; use one of: {}", ChannelKind::id_list()))),
     }
 }
 
@@ -64,7 +63,7 @@ pub fn run(paths: &Paths, cmd: PairingCmd) -> Result<(), CliError> {
         PairingSub::List(cmd) => {
             let channels: Vec<String> = match &cmd.channel {
                 Some(c) => vec![channel(c)?],
-                None => KNOWN.iter().map(|s| s.to_string()).collect(),
+                None => ChannelKind::ALL.iter().map(|k| k.id().to_string()).collect(),
             };
             let mut all = Vec::new();
             for c in &channels {

@@ -8,12 +8,10 @@
 
 use serde_json::Value;
 
+use super::channel_kind::ChannelKind;
 use super::check::{Checker, Section};
 use super::model::{Resolver, SecretProvider, resolve_secret};
 use super::secret::Secret;
-
-/// The chat services this gateway knows, in the order they are reported.
-pub const KNOWN: &[&str] = &["telegram", "discord", "whatsapp"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DmPolicy {
@@ -125,15 +123,48 @@ pub enum Service {
     WhatsApp(WhatsApp),
 }
 
+impl Service {
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Service::Telegram(_) => ChannelKind::Telegram,
+            Service::Discord(_) => ChannelKind::Discord,
+            Service::WhatsApp(_) => ChannelKind::WhatsApp,
+        }
+    }
+
+    /// Where the credential came from (`tokenSource`).
+    pub fn token_source(&self) -> TokenSource {
+        match self {
+            Service::Telegram(t) => t.token_source,
+            Service::Discord(d) => d.token_source,
+            Service::WhatsApp(w) => w.token_source,
+        }
+    }
+
+    /// The API base the channel talks to (`baseUrl`).
+    pub fn base_url(&self) -> &str {
+        match self {
+            Service::Telegram(t) => &t.api_root,
+            Service::Discord(d) => &d.api_root,
+            Service::WhatsApp(w) => &w.graph_root,
+        }
+    }
+}
+
 /// One `channels.<id>` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
-    pub id: &'static str,
     pub enabled: bool,
     pub access: Access,
     /// Longest message sent in one piece; longer replies are split.
     pub text_chunk_limit: usize,
     pub service: Service,
+}
+
+impl Channel {
+    pub fn kind(&self) -> ChannelKind {
+        self.service.kind()
+    }
 }
 
 /// Who gets which session for a direct message (`session.dmScope`).
@@ -149,28 +180,13 @@ pub enum DmScope {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Channels {
-    /// Configured channels in [`KNOWN`] order.
+    /// Configured channels in [`ChannelKind::ALL`] order.
     pub list: Vec<Channel>,
 }
 
 impl Channels {
-    pub fn get(&self, id: &str) -> Option<&Channel> {
-        self.list.iter().find(|c| c.id == id)
-    }
-}
-
-/// The most a service accepts in one message, and so the most `textChunkLimit` may be.
-pub fn service_limit(id: &str) -> usize {
-    match id {
-        "discord" => 2000,
-        _ => 4096,
-    }
-}
-
-fn default_chunk_limit(id: &str) -> usize {
-    match id {
-        "discord" => 2000,
-        _ => 4000,
+    pub fn get(&self, kind: ChannelKind) -> Option<&Channel> {
+        self.list.iter().find(|c| c.kind() == kind)
     }
 }
 
@@ -178,28 +194,24 @@ const COMMON: &[&str] =
     &["enabled", "dmPolicy", "allowFrom", "groupPolicy", "groupAllowFrom", "groups", "requireMention", "textChunkLimit"];
 
 pub(super) fn channels(c: &mut Checker, root: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Channels {
-    let all = c.partial_section(root, "channels", KNOWN);
+    let ids = ChannelKind::ALL.map(ChannelKind::id);
+    let all = c.partial_section(root, "channels", &ids);
     let mut list = Vec::new();
-    for &id in KNOWN {
-        if !all.has(id) {
+    for kind in ChannelKind::ALL {
+        if !all.has(kind.id()) {
             continue;
         }
-        let specific: &[&str] = match id {
-            "telegram" => &["botToken", "tokenFile", "apiRoot"],
-            "discord" => &["token", "apiRoot", "gatewayUrl"],
-            _ => &["accessToken", "phoneNumberId", "appSecret", "verifyToken", "webhookPath", "graphRoot", "apiVersion"],
-        };
-        let used: Vec<&str> = COMMON.iter().chain(specific).copied().collect();
-        let s = c.partial_section(&all, id, &used);
+        let used: Vec<&str> = COMMON.iter().chain(kind.config_keys()).copied().collect();
+        let s = c.partial_section(&all, kind.id(), &used);
         let access = access(c, &s);
-        let limit = service_limit(id);
-        let text_chunk_limit = c.int(&s, "textChunkLimit", 1, limit as u64).map(|n| n as usize).unwrap_or(default_chunk_limit(id));
-        let service = match id {
-            "telegram" => Service::Telegram(telegram(c, &s, resolver, secrets)),
-            "discord" => Service::Discord(discord(c, &s, resolver, secrets)),
-            _ => Service::WhatsApp(whatsapp(c, &s, resolver, secrets)),
+        let limit = kind.text_limit() as u64;
+        let text_chunk_limit = c.int(&s, "textChunkLimit", 1, limit).map(|n| n as usize).unwrap_or(kind.default_chunk_limit());
+        let service = match kind {
+            ChannelKind::Telegram => Service::Telegram(telegram(c, &s, resolver, secrets)),
+            ChannelKind::Discord => Service::Discord(discord(c, &s, resolver, secrets)),
+            ChannelKind::WhatsApp => Service::WhatsApp(whatsapp(c, &s, resolver, secrets)),
         };
-        list.push(Channel { id, enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
+        list.push(Channel { enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
     }
     Channels { list }
 }
@@ -347,12 +359,12 @@ fn url(c: &mut Checker, s: &Section, key: &str, default: &str) -> String {
 }
 
 fn telegram(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Telegram {
-    let (token, token_source) = credential(c, s, "botToken", Some("tokenFile"), "TELEGRAM_BOT_TOKEN", resolver, secrets);
+    let (token, token_source) = credential(c, s, "botToken", Some("tokenFile"), ChannelKind::Telegram.token_env(), resolver, secrets);
     Telegram { token, token_source, api_root: url(c, s, "apiRoot", "https://api.telegram.org") }
 }
 
 fn discord(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Discord {
-    let (token, token_source) = credential(c, s, "token", None, "DISCORD_BOT_TOKEN", resolver, secrets);
+    let (token, token_source) = credential(c, s, "token", None, ChannelKind::Discord.token_env(), resolver, secrets);
     let gateway_url = c.text(s, "gatewayUrl").map(|u| u.trim_end_matches('/').to_string());
     if let Some(u) = &gateway_url {
         if !(u.starts_with("wss://") || u.starts_with("ws://")) {
@@ -363,7 +375,7 @@ fn discord(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretP
 }
 
 fn whatsapp(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> WhatsApp {
-    let (access_token, token_source) = credential(c, s, "accessToken", None, "WHATSAPP_ACCESS_TOKEN", resolver, secrets);
+    let (access_token, token_source) = credential(c, s, "accessToken", None, ChannelKind::WhatsApp.token_env(), resolver, secrets);
     let (app_secret, _) = credential(c, s, "appSecret", None, "WHATSAPP_APP_SECRET", resolver, secrets);
     let (verify_token, _) = credential(c, s, "verifyToken", None, "WHATSAPP_VERIFY_TOKEN", resolver, secrets);
     let phone_number_id = match s.get("phoneNumberId") {
@@ -410,7 +422,7 @@ mod tests {
     fn defaults_follow_openclaw() {
         let (ch, c) = parse(json!({"channels": {"telegram": {"botToken": "1:abc"}}}), &|_| None);
         assert!(c.issues.is_empty(), "{:?}", c.issues);
-        let t = ch.get("telegram").unwrap();
+        let t = ch.get(ChannelKind::Telegram).unwrap();
         assert!(t.enabled);
         assert_eq!(t.access.dm_policy, DmPolicy::Pairing);
         assert_eq!(t.access.group_policy, GroupPolicy::Allowlist);
@@ -425,11 +437,11 @@ mod tests {
     fn env_tokens_need_the_block_and_config_wins() {
         let env = |k: &str| (k == "DISCORD_BOT_TOKEN" || k == "TELEGRAM_BOT_TOKEN").then(|| "from-env".to_string());
         let (ch, _) = parse(json!({"channels": {"discord": {}}}), &env);
-        assert!(ch.get("telegram").is_none(), "an env token alone does not start a channel");
-        let Service::Discord(d) = &ch.get("discord").unwrap().service else { panic!() };
+        assert!(ch.get(ChannelKind::Telegram).is_none(), "an env token alone does not start a channel");
+        let Service::Discord(d) = &ch.get(ChannelKind::Discord).unwrap().service else { panic!() };
         assert_eq!((d.token.as_ref().unwrap().expose(), d.token_source), ("from-env", TokenSource::Env));
         let (ch, _) = parse(json!({"channels": {"discord": {"token": "from-config", "textChunkLimit": 1500}}}), &env);
-        let d = ch.get("discord").unwrap();
+        let d = ch.get(ChannelKind::Discord).unwrap();
         assert_eq!(d.text_chunk_limit, 1500);
         let Service::Discord(d) = &d.service else { panic!() };
         assert_eq!(d.token.as_ref().unwrap().expose(), "from-config");
@@ -451,7 +463,7 @@ mod tests {
     fn sender_ids_are_normalised() {
         let (ch, _) =
             parse(json!({"channels": {"telegram": {"dmPolicy": "allowlist", "allowFrom": [123, "tg:456", "+15550100"]}}}), &|_| None);
-        assert_eq!(ch.get("telegram").unwrap().access.allow_from, ["123", "456", "15550100"]);
+        assert_eq!(ch.get(ChannelKind::Telegram).unwrap().access.allow_from, ["123", "456", "15550100"]);
         assert_eq!(normalize_sender("Discord:ABC"), "abc");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod bootstrap;
+pub mod channel_kind;
 pub mod channels;
 pub mod check;
 pub mod edit;

@@ -92,7 +92,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
 
     announce(&gw);
     share_runtime_token(&gw);
-    gw.channels.reconcile(gw.settings().loaded.config.clone());
+    gw.channels.reconcile(gw.settings().loaded.config.clone()).await;
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "ready");
     let notifier = crate::service::notify::Notifier::from_env().map(Arc::new);
@@ -126,7 +126,7 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     drop(acceptors);
     // Channels stop first: their receivers end and answers in flight stay in the journals, so
     // the runs aborted below are answered after the next start instead of being lost.
-    gw.channels.stop_all();
+    gw.channels.stop_all().await;
     // Runs in progress are aborted and save their partial answers; clients still connected see
     // the aborted events before the shutdown event.
     gw.agent.shutdown(limits::AGENT_SHUTDOWN_BUDGET).await;
@@ -260,7 +260,7 @@ async fn restart(
     crate::gateway::rules::apply_log_levels(&new.loaded.config, gw.opts.verbose);
     gw.replace_settings(new);
     share_runtime_token(gw);
-    gw.channels.reconcile(gw.settings().loaded.config.clone());
+    gw.channels.reconcile(gw.settings().loaded.config.clone()).await;
     announce(gw);
     gw.set_phase(Phase::Ready);
     log::info!(target: "gateway", "restarted in-process in {}ms (same pid {})", started.elapsed().as_millis(), std::process::id());

@@ -81,7 +81,7 @@ async fn assess(gw: &Gateway, budget: Duration) -> (String, Option<String>) {
         stuck = Some("the run scheduler did not answer".to_string());
     }
     for (id, s) in gw.channels.liveness() {
-        let state = if s.connected { "connected".to_string() } else { s.health_state.to_string() };
+        let state = if s.connected { "connected".to_string() } else { s.health_state.name().to_string() };
         parts.push(format!("{id} {state}"));
         if s.running && !s.connected {
             let since = s.last_connected_at.max(s.last_start_at).unwrap_or(now);

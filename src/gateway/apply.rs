@@ -51,7 +51,7 @@ pub async fn apply(gw: &Arc<Gateway>, loaded: Loaded, plan: Plan, force_restart:
             plan.paths(ReloadKind::Restart).join(", ")
         );
     }
-    hot_apply(gw, loaded);
+    hot_apply(gw, loaded).await;
     broadcast_changed(gw, &gw.settings().loaded).await;
     if plan.has_effect() {
         log::info!(target: "reload", "config hot reload applied ({})", plan.paths(ReloadKind::Hot).join(", "));
@@ -60,7 +60,7 @@ pub async fn apply(gw: &Arc<Gateway>, loaded: Loaded, plan: Plan, force_restart:
 
 /// Applies everything that can change without a restart; the listeners and the shared secret
 /// stay as they are until the next restart.
-pub fn hot_apply(gw: &Arc<Gateway>, loaded: Loaded) {
+pub async fn hot_apply(gw: &Arc<Gateway>, loaded: Loaded) {
     let old = gw.settings();
     let cfg = &loaded.config;
     let mut auth = old.auth.clone();
@@ -71,7 +71,7 @@ pub fn hot_apply(gw: &Arc<Gateway>, loaded: Loaded) {
     let hash = loaded.source.as_ref().map(|s| config::config_hash(&gw.hash_key, &s.raw));
     let fingerprint = loaded.source.as_ref().map(|s| s.fingerprint.clone()).unwrap_or_default();
     gw.replace_settings(Settings { loaded, hash, fingerprint, listen: old.listen.clone(), auth });
-    gw.channels.reconcile(gw.settings().loaded.config.clone());
+    gw.channels.reconcile(gw.settings().loaded.config.clone()).await;
 }
 
 /// `config.changed {path, hash, ts}` to every client that may read config.

@@ -116,7 +116,7 @@ fn whatsapp_path(cfg: &Config) -> Option<&str> {
     if !cfg!(feature = "whatsapp") {
         return None;
     }
-    match &cfg.channels.get("whatsapp")?.service {
+    match &cfg.channels.get(crate::config::channel_kind::ChannelKind::WhatsApp)?.service {
         crate::config::channels::Service::WhatsApp(w) => Some(w.webhook_path.as_str()),
         _ => None,
     }
@@ -127,7 +127,7 @@ fn whatsapp_path(cfg: &Config) -> Option<&str> {
 #[cfg(feature = "whatsapp")]
 async fn whatsapp_webhook(gw: &Gateway, req: Request) -> Response {
     use crate::channels::whatsapp;
-    let Some((link, channel)) = gw.channels.link("whatsapp") else {
+    let Some((link, channel)) = gw.channels.link(crate::channels::ChannelKind::WhatsApp) else {
         return error(503, "the WhatsApp channel is not running (see `openclaw channels status`)");
     };
     let crate::config::channels::Service::WhatsApp(w) = &channel.service else { return not_found() };

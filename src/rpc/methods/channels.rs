@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::Call;
-use crate::channels::{self, label};
+use crate::channels::{self, ChannelKind};
 use crate::error::Error;
 use crate::limits::PAIRING_CODE_TTL;
 use crate::rpc::params;
@@ -28,35 +28,32 @@ fn channel_param(p: &mut params::Params<'_>) -> Option<String> {
     p.opt_str("channel", 1, 64).map(|c| c.to_ascii_lowercase())
 }
 
-fn known(channel: &str) -> Result<(), Error> {
-    if crate::config::channels::KNOWN.contains(&channel) {
-        return Ok(());
-    }
-    Err(Error::invalid(format!("unknown channel {channel:?} (this gateway has: {})", crate::config::channels::KNOWN.join(", "))))
+fn known(channel: &str) -> Result<ChannelKind, Error> {
+    ChannelKind::from_id(channel)
+        .ok_or_else(|| Error::invalid(format!("unknown channel {channel:?} (this gateway has: {})", ChannelKind::id_list())))
 }
 
 /// `channels.start {channel, accountId?}`.
 pub async fn start(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, _) = start_stop_params("channels.start", p)?;
-    call.gw.channels.start(&channel).map_err(Error::invalid)?;
-    Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
+    call.gw.channels.start(channel).await.map_err(Error::invalid)?;
+    Ok(json!({"ok": true, "channel": channel.id(), "accountId": "default"}))
 }
 
 /// `channels.stop {channel, accountId?}`.
 pub async fn stop(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, _) = start_stop_params("channels.stop", p)?;
-    call.gw.channels.stop(&channel).map_err(Error::invalid)?;
-    Ok(json!({"ok": true, "channel": channel, "accountId": "default"}))
+    call.gw.channels.stop(channel).await.map_err(Error::invalid)?;
+    Ok(json!({"ok": true, "channel": channel.id(), "accountId": "default"}))
 }
 
-fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(String, Option<String>), Error> {
+fn start_stop_params(method: &str, p: &Option<Value>) -> Result<(ChannelKind, Option<String>), Error> {
     let mut p = params::closed(method, p, &["channel", "accountId"])?;
     p.require(&["channel"]);
     let channel = channel_param(&mut p);
     let account = p.opt_str("accountId", 0, 64);
     p.done()?;
-    let channel = channel.unwrap_or_default();
-    known(&channel)?;
+    let channel = known(&channel.unwrap_or_default())?;
     account_is_default(account.as_deref())?;
     Ok((channel, account))
 }
@@ -82,18 +79,18 @@ pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     account_is_default(account.as_deref())?;
     let now = crate::clock::now_ms();
     let store = call.gw.channels.pairing().clone();
-    let configured: Vec<&'static str> =
-        call.gw.channels.configured().into_iter().filter(|c| only.as_deref().is_none_or(|o| o == *c)).collect();
-    let ids = configured.clone();
-    let pending = smol::unblock(move || ids.iter().map(|c| (*c, store.pending(c, now))).collect::<Vec<_>>()).await;
+    let configured: Vec<ChannelKind> =
+        call.gw.channels.configured().into_iter().filter(|c| only.as_deref().is_none_or(|o| o == c.id())).collect();
+    let kinds = configured.clone();
+    let pending = smol::unblock(move || kinds.iter().map(|c| (*c, store.pending(c.id(), now))).collect::<Vec<_>>()).await;
     let mut requests = Vec::new();
     for (channel, list) in pending {
         let list = list.map_err(|e| Error::unavailable(format!("cannot read the {channel} pairing requests: {e}")))?;
         for r in list {
             let mut item = json!({
                 "requestId": r.code,
-                "channel": channel,
-                "channelLabel": label(channel),
+                "channel": channel.id(),
+                "channelLabel": channel.label(),
                 "accountId": "default",
                 "senderId": r.sender_id,
                 "senderLabel": if r.sender_label.is_empty() { r.sender_id.clone() } else { r.sender_label.clone() },
@@ -108,7 +105,7 @@ pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     }
     let accounts: Vec<Value> = configured
         .iter()
-        .map(|c| json!({"channel": c, "channelLabel": label(c), "accountId": "default", "notifySupported": true}))
+        .map(|c| json!({"channel": c.id(), "channelLabel": c.label(), "accountId": "default", "notifySupported": true}))
         .collect();
     Ok(json!({
         "accounts": accounts,
@@ -118,7 +115,7 @@ pub async fn pairing_list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     }))
 }
 
-fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(String, String, Option<bool>), Error> {
+fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(ChannelKind, String, Option<bool>), Error> {
     let mut keys = vec!["channel", "accountId", "requestId"];
     keys.extend_from_slice(extra);
     let mut p = params::closed(method, p, &keys)?;
@@ -131,7 +128,7 @@ fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(St
         p.opt_bool("bootstrapCommandOwner");
     }
     p.done()?;
-    known(&channel)?;
+    let channel = known(&channel)?;
     account_is_default(account.as_deref())?;
     Ok((channel, code, notify))
 }
@@ -140,8 +137,8 @@ fn resolve_params(method: &str, p: &Option<Value>, extra: &[&str]) -> Result<(St
 pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, code, notify) = resolve_params("channels.pairing.approve", p, &["notify", "bootstrapCommandOwner"])?;
     let store = call.gw.channels.pairing().clone();
-    let (ch, c) = (channel.clone(), code.clone());
-    let approved = smol::unblock(move || store.approve(&ch, &c, crate::clock::now_ms()))
+    let c = code.clone();
+    let approved = smol::unblock(move || store.approve(channel.id(), &c, crate::clock::now_ms()))
         .await
         .map_err(|e| Error::unavailable(format!("cannot update the pairing store: {e}")))?;
     let Some(req) = approved else {
@@ -149,7 +146,7 @@ pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value
     };
     log::info!(target: "channels", "{channel}: pairing approved for {} ({})", req.sender_id, req.sender_label);
     let notification = if notify == Some(true) {
-        if call.gw.channels.notify(&channel, &req.chat, "✅ OpenClaw access approved. Send a message to start chatting.").await {
+        if call.gw.channels.notify(channel, &req.chat, "✅ OpenClaw access approved. Send a message to start chatting.").await {
             "sent"
         } else {
             "failed"
@@ -164,8 +161,8 @@ pub async fn pairing_approve(call: &Call<'_>, p: &Option<Value>) -> Result<Value
 pub async fn pairing_dismiss(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let (channel, code, _) = resolve_params("channels.pairing.dismiss", p, &[])?;
     let store = call.gw.channels.pairing().clone();
-    let (ch, c) = (channel.clone(), code.clone());
-    let dismissed = smol::unblock(move || store.dismiss(&ch, &c, crate::clock::now_ms()))
+    let c = code.clone();
+    let dismissed = smol::unblock(move || store.dismiss(channel.id(), &c, crate::clock::now_ms()))
         .await
         .map_err(|e| Error::unavailable(format!("cannot update the pairing store: {e}")))?;
     match dismissed {
@@ -214,9 +211,7 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let Some(message) = message.filter(|m| !m.trim().is_empty()) else {
         return Err(Error::invalid("send needs a non-empty \"message\""));
     };
-    if let Some(c) = &channel {
-        known(c)?;
-    }
+    let channel = channel.as_deref().map(known).transpose()?;
     account_is_default(account.as_deref())?;
-    call.gw.channels.send(channel.as_deref(), &to, &message, &key).await.map_err(Error::unavailable)
+    call.gw.channels.send(channel, &to, &message, &key).await.map_err(Error::unavailable)
 }

@@ -284,7 +284,7 @@ pub async fn secrets_reload(call: &Call<'_>, p: &Option<Value>) -> Result<Value,
     }
     let rotated = auth.mode != old.auth.mode || auth.token != old.auth.token || auth.password != old.auth.password;
     let warnings = loaded.warnings.len();
-    crate::gateway::apply::hot_apply(gw, loaded);
+    crate::gateway::apply::hot_apply(gw, loaded).await;
     if rotated {
         let settings = gw.settings();
         gw.replace_settings(crate::gateway::Settings {
