@@ -225,6 +225,9 @@ pub const AGENT_MAX_TOOL_STEPS: usize = 16;
 pub const AGENT_LANE_QUEUE_MAX: usize = 20;
 /// The pause a caller is told to wait when a session's queue is full.
 pub const AGENT_LANE_FULL_RETRY_MS: u64 = 2000;
+/// The pause a caller is told to wait when the gateway is stopping or restarting
+/// (`retryAfterMs` over WebSocket, `Retry-After` over HTTP).
+pub const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
 /// Finished runs remembered for idempotency keys and `agent.wait`: at most this many, for at
 /// most this long (each holds its answer's text).
 pub const AGENT_FINISHED_RUNS_KEPT: usize = 256;
