@@ -40,8 +40,15 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(name: &str, payload: &serde_json::Value) -> Event {
-        Event { name: name.to_string(), payload: payload.to_string(), state_version: None, scope: None, cap: None }
+    /// An event with `payload` serialized once, here (a typed payload or a `Value`).
+    pub fn new(name: &str, payload: &impl serde::Serialize) -> Event {
+        // Only a map with non-string keys fails to serialize, and no payload has one; the empty
+        // object keeps the frame valid should one ever appear.
+        let payload = serde_json::to_string(payload).unwrap_or_else(|e| {
+            log::error!(target: "gateway", "cannot serialize the {name} event: {e}");
+            "{}".to_string()
+        });
+        Event { name: name.to_string(), payload, state_version: None, scope: None, cap: None }
     }
 
     pub fn scoped(mut self, scope: Scope) -> Event {
