@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 use super::message::{self, Message, StopReason, ToolCall, Usage};
 use super::providers::{self, ErrorKind, ModelRequest, ModelStream, ProviderError, ResolvedModel, StreamEvent, ToolSpec};
 use super::runner::Live;
-use super::store::{Append, INDEX_FLUSH_DELAY, SessionEntry};
+use super::store::{Append, SessionEntry};
 use super::tools::{self, Tool, ToolEnv, ToolOutput};
 use super::{
     Abort, AbortHandle, AbortReason, EventKind, Notice, Origin, Outcome, RunError, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
     ToolPhase, prompt,
 };
 use crate::config::Config;
+use crate::limits::SESSION_INDEX_FLUSH_DELAY;
 use crate::limits::{
     AGENT_MAX_TOOL_STEPS, DELTA_FLUSH_INTERVAL, HISTORY_MAX_BYTES, HISTORY_MAX_LINES, MODEL_MAX_ATTEMPTS, MODEL_RETRY_AFTER_MAX,
     MODEL_RETRY_BASE, OBSERVER_GRACE, RUN_INPUT_MAX_CHARS, RUN_TEXT_MAX_BYTES, TOOL_RESULT_MAX_CHARS,
@@ -629,7 +630,7 @@ impl Run {
             let updated = self
                 .shared
                 .store
-                .update_soon(&self.key(), INDEX_FLUSH_DELAY, |e| {
+                .update_soon(&self.key(), SESSION_INDEX_FLUSH_DELAY, |e| {
                     e.status = Some(
                         match status {
                             RunStatus::Ok => "done",

@@ -17,18 +17,10 @@ use super::keys::SessionKey;
 use super::transcript::{self, Tail};
 use crate::clock;
 use crate::config::agents::Maintenance;
+use crate::limits::{SESSION_INDEX_MAX_BYTES, SESSION_PREVIEW_CHARS, SESSION_SUMMARY_RECENT, TRANSCRIPT_LINE_MAX_BYTES};
 
 /// Index file name inside an agent's sessions directory.
 pub const INDEX_FILE: &str = "sessions.json";
-/// Largest index file we read.
-const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
-/// Longest transcript line read back to find the last sequence number (every line this gateway
-/// writes is smaller: run inputs, answers and tool results are capped well below it).
-const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
-/// Delay of batched index writes ([`Store::update_soon`]).
-pub const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
-/// Characters of the last message kept in the index for session lists.
-const PREVIEW_CHARS: usize = 120;
 
 /// One session in the index (the official `sessions.json` row, in camelCase).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -78,8 +70,8 @@ pub struct SessionEntry {
 impl SessionEntry {
     /// `text` shortened for the index's preview.
     pub fn set_preview(&mut self, text: &str) {
-        let mut p: String = text.chars().take(PREVIEW_CHARS).collect();
-        if text.chars().count() > PREVIEW_CHARS {
+        let mut p: String = text.chars().take(SESSION_PREVIEW_CHARS).collect();
+        if text.chars().count() > SESSION_PREVIEW_CHARS {
             p.push('…');
         }
         self.last_message_preview = Some(p);
@@ -113,6 +105,16 @@ pub struct Appended {
     pub id: String,
 }
 
+/// The store. Shared by reference (`Arc<Store>`) and guarded by locks rather than run as an
+/// owner task (DESIGN §2's default), on purpose:
+/// - `agents` is an async lock because the whole point is to serialize an agent's index and
+///   transcript writes in call order; an owner task would serialize them the same way, but
+///   needs a command variant and a reply channel for each of the dozen operations below, and
+///   every caller needs the answer (the new entry, the appended sequence numbers) before it
+///   goes on. The slow part, file IO, runs on the blocking pool either way.
+/// - `dirty`, `summaries` and `busy` are std locks that are only ever held for a set or map
+///   operation, never across an `.await`, and `summaries` is read by synchronous code (health
+///   snapshots) that cannot wait for a task's reply.
 pub struct Store {
     state_dir: PathBuf,
     agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
@@ -130,17 +132,14 @@ pub struct Store {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub count: usize,
-    /// `(key, updatedAt)`, newest first, at most [`SUMMARY_RECENT`].
+    /// `(key, updatedAt)`, newest first, at most [`SESSION_SUMMARY_RECENT`].
     pub recent: Vec<(String, u64)>,
 }
-
-/// Recent sessions kept in a [`Summary`].
-const SUMMARY_RECENT: usize = 5;
 
 fn summarize(index: &BTreeMap<String, SessionEntry>) -> Summary {
     let mut recent: Vec<(String, u64)> = index.iter().map(|(k, e)| (k.clone(), e.updated_at)).collect();
     recent.sort_by_key(|r| std::cmp::Reverse(r.1));
-    recent.truncate(SUMMARY_RECENT);
+    recent.truncate(SESSION_SUMMARY_RECENT);
     Summary { count: index.len(), recent }
 }
 
@@ -183,8 +182,7 @@ impl Store {
         self.sessions_dir(agent_id).join(transcript_name(entry))
     }
 
-    /// Locks the store and makes sure `agent_id`'s index is loaded.
-    /// Locks the store with `agent_id`'s sessions loaded (see [`loaded`]).
+    /// Locks the store with `agent_id`'s index loaded.
     async fn lock(&self, agent_id: &str) -> io::Result<smol::lock::MutexGuard<'_, HashMap<String, AgentSessions>>> {
         let mut guard = self.agents.lock().await;
         if !guard.contains_key(agent_id) {
@@ -519,8 +517,8 @@ fn load(dir: &Path) -> io::Result<AgentSessions> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
         Err(e) => return Err(e),
         Ok(meta) => {
-            let parsed = if meta.len() > MAX_INDEX_BYTES {
-                Err(format!("larger than {MAX_INDEX_BYTES} bytes"))
+            let parsed = if meta.len() > SESSION_INDEX_MAX_BYTES {
+                Err(format!("larger than {SESSION_INDEX_MAX_BYTES} bytes"))
             } else {
                 serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&std::fs::read(&path)?).map_err(|e| e.to_string())
             };
@@ -614,7 +612,7 @@ fn system_ms(t: std::time::SystemTime) -> u64 {
 
 /// The sequence number and id after the transcript's last line.
 fn find_cursor(path: &Path) -> io::Result<Cursor> {
-    let last = match transcript::last_entry(path, MAX_LINE_BYTES, |e| e["seq"].is_u64()) {
+    let last = match transcript::last_entry(path, TRANSCRIPT_LINE_MAX_BYTES, |e| e["seq"].is_u64()) {
         Ok(last) => last,
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
@@ -722,8 +720,8 @@ mod tests {
         let key = SessionKey::main("main");
         crate::rt::block_on(async {
             store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
-            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
+            store.update_soon(&key, crate::limits::SESSION_INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
+            store.update_soon(&key, crate::limits::SESSION_INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
             assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 0, "not written yet");
             assert_eq!(store.get(&key).await.unwrap().unwrap().output_tokens, 6, "but visible at once");
             store.flush().await.unwrap();
@@ -844,7 +842,7 @@ mod tests {
             let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
             let index = dir.join("agents/main/sessions").join(INDEX_FILE);
             // A sparse file: large on paper, no disk used.
-            std::fs::OpenOptions::new().write(true).open(&index).unwrap().set_len(MAX_INDEX_BYTES + 1).unwrap();
+            std::fs::OpenOptions::new().write(true).open(&index).unwrap().set_len(SESSION_INDEX_MAX_BYTES + 1).unwrap();
             let got = Store::new(&dir).get(&key).await.unwrap().expect("rebuilt from the header");
             assert_eq!(got.session_id, entry.session_id);
         });

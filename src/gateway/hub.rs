@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 
 use super::auth::{Scope, Scopes};
 use crate::limits::WS_QUEUE_ITEM_OVERHEAD;
+use crate::limits::{HUB_OUTBOX_KEEP, HUB_QUEUE};
 
 /// `stateVersion` of presence and health events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,9 +149,6 @@ impl SharedBudget {
     }
 }
 
-/// Items a drained queue keeps room for; a burst beyond this is given back to the allocator.
-const OUTBOX_KEEP: usize = 8;
-
 impl Outbox {
     /// A client's queue of at most `limit` bytes, counted in `total` as well.
     pub fn new(limit: usize, total: Arc<SharedBudget>) -> Outbox {
@@ -199,8 +197,8 @@ impl Outbox {
                 return Poll::Ready(None);
             }
             if let Some(item) = st.items.pop_front() {
-                if st.items.is_empty() && st.items.capacity() > OUTBOX_KEEP {
-                    st.items.shrink_to(OUTBOX_KEEP);
+                if st.items.is_empty() && st.items.capacity() > HUB_OUTBOX_KEEP {
+                    st.items.shrink_to(HUB_OUTBOX_KEEP);
                 }
                 return Poll::Ready(Some(item));
             }
@@ -323,9 +321,6 @@ pub struct Hub {
     tx: Sender<Command>,
     budget: Arc<SharedBudget>,
 }
-
-/// Commands queued at most; broadcasters wait when the hub falls this far behind.
-const HUB_QUEUE: usize = 1024;
 
 impl Hub {
     /// Starts the owner task; all clients' queues together hold at most `total_limit` bytes.

@@ -70,7 +70,7 @@ impl QueueMode {
 pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.send", p, SEND_KEYS)?;
     p.require(&["sessionKey", "message", "idempotencyKey"]);
-    let raw_key = p.req_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
+    let raw_key = p.req_str("sessionKey", 1, crate::limits::SESSION_KEY_MAX_CHARS);
     let text = p.req_str("message", 0, crate::limits::RUN_INPUT_MAX_CHARS);
     let run_id = p.req_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
