@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 
 use super::auth::{Scope, Scopes};
 use crate::limits::WS_QUEUE_ITEM_OVERHEAD;
+use crate::limits::{HUB_OUTBOX_KEEP, HUB_QUEUE};
 
 /// `stateVersion` of presence and health events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,8 +41,15 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(name: &str, payload: &serde_json::Value) -> Event {
-        Event { name: name.to_string(), payload: payload.to_string(), state_version: None, scope: None, cap: None }
+    /// An event with `payload` serialized once, here (a typed payload or a `Value`).
+    pub fn new(name: &str, payload: &impl serde::Serialize) -> Event {
+        // Only a map with non-string keys fails to serialize, and no payload has one; the empty
+        // object keeps the frame valid should one ever appear.
+        let payload = serde_json::to_string(payload).unwrap_or_else(|e| {
+            log::error!(target: "gateway", "cannot serialize the {name} event: {e}");
+            "{}".to_string()
+        });
+        Event { name: name.to_string(), payload, state_version: None, scope: None, cap: None }
     }
 
     pub fn scoped(mut self, scope: Scope) -> Event {
@@ -141,9 +149,6 @@ impl SharedBudget {
     }
 }
 
-/// Items a drained queue keeps room for; a burst beyond this is given back to the allocator.
-const OUTBOX_KEEP: usize = 8;
-
 impl Outbox {
     /// A client's queue of at most `limit` bytes, counted in `total` as well.
     pub fn new(limit: usize, total: Arc<SharedBudget>) -> Outbox {
@@ -192,8 +197,8 @@ impl Outbox {
                 return Poll::Ready(None);
             }
             if let Some(item) = st.items.pop_front() {
-                if st.items.is_empty() && st.items.capacity() > OUTBOX_KEEP {
-                    st.items.shrink_to(OUTBOX_KEEP);
+                if st.items.is_empty() && st.items.capacity() > HUB_OUTBOX_KEEP {
+                    st.items.shrink_to(HUB_OUTBOX_KEEP);
                 }
                 return Poll::Ready(Some(item));
             }
@@ -316,9 +321,6 @@ pub struct Hub {
     tx: Sender<Command>,
     budget: Arc<SharedBudget>,
 }
-
-/// Commands queued at most; broadcasters wait when the hub falls this far behind.
-const HUB_QUEUE: usize = 1024;
 
 impl Hub {
     /// Starts the owner task; all clients' queues together hold at most `total_limit` bytes.

@@ -194,7 +194,17 @@ impl Service for Router {
     }
 
     async fn upgrade(self: &Arc<Self>, head: Head, io: Upgraded, peer: SocketAddr) {
-        crate::rpc::connection::serve(self.api.gw.clone(), head, io, peer).await;
+        match crate::net::ws::check_upgrade(&head) {
+            Ok(req) => crate::rpc::connection::serve(self.api.gw.clone(), head, req, io, peer).await,
+            Err(refusal) => {
+                // A refused upgrade is an HTTP error like any other: same body, same headers.
+                let mut resp = error(refusal.status, refusal.message);
+                if refusal.status == 426 {
+                    resp = resp.header("Sec-WebSocket-Version", "13");
+                }
+                io.refuse(self.finish(resp)).await;
+            }
+        }
     }
 
     fn error_response(&self, status: u16, message: &str) -> Response {

@@ -27,21 +27,22 @@ use crate::limits::{
     WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
     WS_WRITE_BUFFER_MAX,
 };
-use crate::net::http::{self, Head};
+use crate::net::http::Head;
 use crate::net::server::Upgraded;
-use crate::net::ws::{self, WsIo};
+use crate::net::ws::{self, UpgradeRequest, WsIo};
 
 type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
 
 /// Largest frame header (RFC 6455: 2 + 8 length + 4 mask bytes).
 const MAX_FRAME_HEADER: usize = 14;
 
-/// Serves one upgraded connection until it closes.
-pub async fn serve(gw: Arc<Gateway>, head: Head, mut up: Upgraded, peer_addr: SocketAddr) {
+/// Serves one upgraded connection until it closes. The router has checked the upgrade request
+/// (`req`) and answered a bad one itself, through the HTTP error writer.
+pub async fn serve(gw: Arc<Gateway>, head: Head, req: UpgradeRequest, mut up: Upgraded, peer_addr: SocketAddr) {
     let mut pending = std::mem::replace(&mut up.pending, crate::net::server::Pending::none());
     // The handshake's state is boxed so it is freed once the session starts: a live connection
     // then holds only what the session needs (see the per-client memory budget).
-    let opened = Box::pin(open(&gw, head, up, peer_addr)).await;
+    let opened = Box::pin(open(&gw, head, req, up, peer_addr)).await;
     if let Some((ws, session)) = opened {
         // Authenticated: no longer one of the cheap pending connections a flood is made of.
         pending.done();
@@ -50,29 +51,10 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, mut up: Upgraded, peer_addr: So
 }
 
 /// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
-async fn open(gw: &Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
+async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
     let Upgraded { mut stream, leftover, .. } = up;
     let peer =
         Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
-    let req = match ws::check_upgrade(&head) {
-        Ok(req) => req,
-        Err(refusal) => {
-            let body = json!({"error": {"message": refusal.message, "type": "invalid_request"}}).to_string();
-            let mut text = format!(
-                "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
-                refusal.status,
-                http::reason(refusal.status),
-                body.len()
-            );
-            if refusal.status == 426 {
-                text.push_str("Sec-WebSocket-Version: 13\r\n");
-            }
-            text.push_str("\r\n");
-            text.push_str(&body);
-            let _ = stream.write_all(text.as_bytes()).await;
-            return None;
-        }
-    };
     drop(head);
     if stream.write_all(&ws::accept_response(&req)).await.is_err() {
         return None;

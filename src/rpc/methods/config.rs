@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::Call;
 use crate::config::{self, LoadError};
 use crate::error::Error;
+use crate::limits::CONFIG_WRITES_PER_MINUTE;
 use crate::rpc::params;
 
 pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
@@ -74,9 +75,6 @@ pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
         })),
     }
 }
-
-/// Official limit for control-plane writes: 30 per 60 s per method.
-const WRITES_PER_MINUTE: usize = 30;
 
 /// `config.set {raw, baseHash?}`: replaces the file with `raw` (JSON5 text, kept as written).
 pub async fn set(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
@@ -248,7 +246,7 @@ fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), 
     while recent.front().is_some_and(|t| now.duration_since(*t) > window) {
         recent.pop_front();
     }
-    if recent.len() >= WRITES_PER_MINUTE {
+    if recent.len() >= CONFIG_WRITES_PER_MINUTE {
         let wait = recent.front().map(|t| window.saturating_sub(now.duration_since(*t))).unwrap_or(window);
         return Err(Error::busy(
             format!("rate limit exceeded for {method}; retry after {}s", wait.as_secs().max(1)),
