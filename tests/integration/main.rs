@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod cli_config;
 mod config_rpc;
+mod control_ui;
 #[cfg(feature = "discord")]
 mod discord;
 mod first_run;
