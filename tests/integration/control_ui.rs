@@ -153,3 +153,162 @@ fn overview_config_and_devices_methods_report_the_host() {
         assert_eq!(r["error"]["details"]["missingScope"], "operator.approvals");
     });
 }
+
+// ---- gateway.controlUi.root ------------------------------------------------------------------
+
+const INDEX: &str = r#"<!doctype html><html data-openclaw-control-ui-build-id="b1" lang="en"><head><link rel="icon" href="./favicon.svg"><link rel="manifest" href="./manifest.webmanifest"><script>window.theme = 1;</script><script type="module" src="./assets/index-abc.js"></script></head><body></body></html>"#;
+
+/// A temp dir laid out like `dist/control-ui`, plus a secret beside it and a symlink out.
+fn ui_root(home: &std::path::Path) -> std::path::PathBuf {
+    let root = home.join("ui");
+    std::fs::create_dir_all(root.join("assets")).unwrap();
+    std::fs::create_dir_all(root.join("fonts")).unwrap();
+    std::fs::write(root.join("index.html"), INDEX).unwrap();
+    std::fs::write(root.join("assets/index-abc.js"), "console.log('plain')").unwrap();
+    std::fs::write(root.join("assets/index-abc.js.br"), "BROTLI").unwrap();
+    std::fs::write(root.join("assets/index-abc.js.gz"), "GZIP").unwrap();
+    std::fs::write(root.join("assets/only-plain.css"), "body{}").unwrap();
+    std::fs::write(root.join("sw.js"), "self.addEventListener('fetch', () => {})").unwrap();
+    std::fs::write(root.join("manifest.webmanifest"), "{}").unwrap();
+    std::fs::write(root.join("fonts/a.woff2"), "woff").unwrap();
+    std::fs::write(home.join("secret.txt"), "top secret").unwrap();
+    std::os::unix::fs::symlink(home.join("secret.txt"), root.join("escape.txt")).unwrap();
+    std::os::unix::fs::symlink(home, root.join("up")).unwrap();
+    std::fs::create_dir_all(root.join("dir.js")).unwrap();
+    root
+}
+
+async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    http_raw(port, req.as_bytes()).await
+}
+
+fn root_gateway(base_path: &str) -> (Gw, std::path::PathBuf) {
+    let home = std::sync::Arc::new(TempDir::new("ui-root"));
+    let root = ui_root(home.path());
+    let mut cfg = json!({"gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN},
+                                     "controlUi": {"root": root.to_str().unwrap()}}});
+    if !base_path.is_empty() {
+        cfg["gateway"]["controlUi"]["basePath"] = json!(base_path);
+    }
+    (Gw::builder().home(home).config(cfg).start(), root)
+}
+
+#[test]
+fn the_root_serves_the_ui_with_rewritten_index_spa_fallback_and_precompressed_assets() {
+    let (gw, _root) = root_gateway("");
+    block_on(async {
+        let html = [("Accept", "text/html,application/xhtml+xml")];
+        for route in ["/", "/chat", "/settings/general", "/deep/nested/route?x=1"] {
+            let r = get(gw.port, route, &html).await;
+            assert_eq!(r.status, 200, "{route}");
+            let body = r.text();
+            assert!(body.contains(r#"src="/assets/index-abc.js""#) && body.contains(r#"href="/favicon.svg""#), "{body}");
+            assert!(
+                body.contains(r#"data-openclaw-control-ui-base-path="""#) && body.contains(r#"data-openclaw-terminal-enabled="false""#)
+            );
+            assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+            assert_eq!(r.header("Cache-Control"), Some("no-cache"));
+            assert_eq!(r.header("X-Frame-Options"), Some("DENY"));
+            let csp = r.header("Content-Security-Policy").unwrap();
+            assert!(csp.contains("'sha256-") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        }
+        // Unknown paths are 404 for non-HTML requests and for files of a known type.
+        assert_eq!(get(gw.port, "/chat", &[("Accept", "application/json")]).await.status, 404);
+        assert_eq!(get(gw.port, "/missing.png", &html).await.status, 404);
+        // Assets, also resolved against an SPA route, precompressed when accepted.
+        let r = get(gw.port, "/assets/index-abc.js", &[("Accept-Encoding", "gzip, deflate, br")]).await;
+        assert_eq!((r.status, r.header("Content-Encoding"), r.text().as_str()), (200, Some("br"), "BROTLI"));
+        assert_eq!(r.header("Content-Type"), Some("application/javascript; charset=utf-8"));
+        assert_eq!(r.header("Cache-Control"), Some("public, max-age=31536000, immutable"));
+        assert_eq!(r.header("Vary"), Some("Accept-Encoding"));
+        let r = get(gw.port, "/chat/assets/index-abc.js", &[("Accept-Encoding", "gzip")]).await;
+        assert_eq!((r.status, r.header("Content-Encoding"), r.text().as_str()), (200, Some("gzip"), "GZIP"));
+        let r = get(gw.port, "/assets/index-abc.js", &[]).await;
+        assert_eq!((r.header("Content-Encoding"), r.text().as_str()), (None, "console.log('plain')"));
+        assert_eq!(get(gw.port, "/assets/only-plain.css", &[("Accept-Encoding", "identity;q=0")]).await.status, 406);
+        assert_eq!(get(gw.port, "/assets/index-abc.js.br", &[]).await.status, 404, "no direct .br");
+        let sw = get(gw.port, "/sw.js", &[]).await;
+        assert_eq!((sw.status, sw.header("Cache-Control")), (200, Some("no-cache")));
+        assert_eq!(get(gw.port, "/__openclaw__/sw.js", &[]).await.status, 200);
+        let m = get(gw.port, "/manifest.webmanifest", &[]).await;
+        assert_eq!(m.header("Content-Type"), Some("application/manifest+json; charset=utf-8"));
+        assert_eq!(get(gw.port, "/fonts/a.woff2", &[]).await.header("Content-Type"), Some("font/woff2"));
+        // Nothing outside the root: traversal, encoded traversal, symlinks out, directories.
+        for bad in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/assets/%2e%2e/%2e%2e/secret.txt",
+            "/escape.txt",
+            "/up/secret.txt",
+            "/dir.js",
+            "/a%00.js",
+        ] {
+            let r = get(gw.port, bad, &[("Accept", "application/json")]).await;
+            assert_eq!(r.status, 404, "{bad}");
+            assert!(!r.text().contains("top secret"), "{bad}");
+        }
+        // Other handlers keep their paths; HEAD has no body; other methods get 405.
+        assert_eq!(get(gw.port, "/health", &[]).await.status, 200);
+        assert_eq!(get(gw.port, "/api/x", &html).await.status, 404);
+        let r = http_raw(gw.port, b"HEAD /chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty());
+        assert_eq!(http_post(gw.port, "/chat", &[], "{}").await.status, 405);
+        // The WebSocket still works on the same port.
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        c.call("health", Value::Null).await;
+    });
+}
+
+#[test]
+fn config_json_and_plugin_icons_need_the_bearer() {
+    let (gw, _root) = root_gateway("");
+    block_on(async {
+        for path in ["/control-ui-config.json", "/__openclaw__/control-ui-config.json", "/__openclaw/control-ui-config.json"] {
+            let r = get(gw.port, path, &[]).await;
+            assert_eq!(r.status, 401, "{path}");
+            assert_eq!(r.json(), json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}));
+            let r = get(gw.port, path, &[("Authorization", &format!("Bearer {TOKEN}"))]).await;
+            assert_eq!(r.status, 200, "{path}");
+            let c = r.json();
+            assert_eq!(c["basePath"], "");
+            assert_eq!(c["assistantAgentId"], "main");
+            assert_eq!(c["assistantName"], "main");
+            assert_eq!(c["serverVersion"], env!("CARGO_PKG_VERSION"));
+            assert_eq!(c["terminalEnabled"], false);
+            assert_eq!(c["pluginAssetsRequireAuth"], true);
+        }
+        let bearer = format!("Bearer {TOKEN}");
+        assert_eq!(get(gw.port, "/__openclaw__/plugin-icon/telegram", &[]).await.status, 401);
+        let r = get(gw.port, "/__openclaw__/plugin-icon/telegram", &[("Authorization", &bearer)]).await;
+        assert_eq!((r.status, r.header("Content-Type")), (200, Some("image/svg+xml")));
+        assert!(r.text().starts_with("<svg"));
+        assert_eq!(get(gw.port, "/__openclaw__/plugin-icon/nope", &[("Authorization", &bearer)]).await.status, 404);
+    });
+}
+
+#[test]
+fn under_a_base_path_only_that_prefix_is_the_ui() {
+    let (gw, _root) = root_gateway("/console/");
+    block_on(async {
+        let html = [("Accept", "text/html")];
+        let r = get(gw.port, "/console?a=1", &html).await;
+        assert_eq!((r.status, r.header("Location")), (302, Some("/console/?a=1")));
+        let r = get(gw.port, "/console/chat", &html).await;
+        assert_eq!(r.status, 200);
+        let body = r.text();
+        assert!(
+            body.contains(r#"src="/console/assets/index-abc.js""#) && body.contains(r#"data-openclaw-control-ui-base-path="/console""#)
+        );
+        assert_eq!(get(gw.port, "/console/chat/assets/index-abc.js", &[]).await.text(), "console.log('plain')");
+        assert_eq!(get(gw.port, "/chat", &html).await.status, 404, "outside the base path");
+        let r = get(gw.port, "/console/control-ui-config.json", &[("Authorization", &format!("Bearer {TOKEN}"))]).await;
+        assert_eq!(r.json()["basePath"], "/console");
+        assert_eq!(get(gw.port, "/__openclaw__/control-ui-config.json", &[]).await.status, 404, "the alias is for an empty base only");
+    });
+}
