@@ -194,7 +194,7 @@ fn file_path(rel: &str) -> Option<String> {
     let mapped = match decoded.find("/assets/") {
         Some(i) => decoded.get(i + 1..)?.to_string(),
         None => {
-            let p = decoded.trim_start_matches('/');
+            let p = decoded.strip_prefix('/').unwrap_or(&decoded);
             match p.strip_prefix("__openclaw__/") {
                 Some(asset) if ROOT_ASSETS.contains(&asset) => asset.to_string(),
                 _ => p.to_string(),
