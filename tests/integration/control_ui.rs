@@ -139,6 +139,11 @@ fn overview_config_and_devices_methods_report_the_host() {
         assert_eq!(lanes["lanes"], json!([]));
         assert_eq!(lanes["dynamic"], Value::Null);
         assert_eq!(c.call("node.list", json!({})).await["nodes"], json!([]));
+        let ea = c.call("exec.approvals.get", json!({})).await;
+        assert_eq!((ea["exists"].clone(), ea["file"].clone()), (json!(false), json!({"version": 1})));
+        let themes = c.call("themes.list", json!({})).await;
+        assert_eq!(themes["current"]["id"], "claw");
+        assert_eq!(themes["themes"][0]["id"], "claw");
         assert_eq!(c.call("plugins.list", json!({})).await, json!({"plugins": [], "diagnostics": [], "mutationAllowed": false}));
         let models = c.call("models.list", json!({"view": "configured", "preparedOnly": true, "agentId": "main"})).await;
         assert!(!models["models"].as_array().unwrap().is_empty());

@@ -109,7 +109,9 @@ fn hello_ok_has_every_required_field_and_lists_exactly_our_methods() {
                 "talk.catalog",
                 "sessions.catalog.list",
                 "plugins.list",
-                "plugins.controlUi.list"
+                "plugins.controlUi.list",
+                "exec.approvals.get",
+                "themes.list"
             ]
         );
         // Each advertised method exists in the official table with the scope we enforce (or is

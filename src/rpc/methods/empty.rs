@@ -131,3 +131,17 @@ pub fn plugins_control_ui(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, 
     params::closed("plugins.controlUi.list", p, &[])?.done()?;
     Ok(json!({"revision": "0", "plugins": [], "diagnostics": []}))
 }
+
+/// `exec.approvals.get {}` (`ExecApprovalsSnapshot`): there is no exec-approvals file; `exec`
+/// is governed by `tools.exec` in the config (off unless enabled with an allowlist).
+pub fn exec_approvals(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
+    params::closed("exec.approvals.get", p, &[])?.done()?;
+    Ok(json!({"path": "(none: exec is governed by tools.exec in the config)", "exists": false, "hash": "none", "file": {"version": 1}}))
+}
+
+/// `themes.list {}`: only the UI's default theme; no per-profile theme is stored here.
+pub fn themes(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
+    params::closed("themes.list", p, &[])?.done()?;
+    let claw = json!({"id": "claw", "name": "Claw", "description": "", "source": "builtin", "modes": ["light", "dark"]});
+    Ok(json!({"current": {"id": "claw", "mode": "system", "scope": "profile", "overrides": {}}, "theme": claw, "themes": [claw]}))
+}

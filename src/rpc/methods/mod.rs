@@ -131,6 +131,9 @@ methods! {
     PluginsList = "plugins.list", Read;
     /// Not in the shared schema's method table (official since 2026.9).
     PluginsControlUiList = "plugins.controlUi.list", Read;
+    ExecApprovalsGet = "exec.approvals.get", Admin;
+    /// Not in the shared schema's method table (official since 2026.9).
+    ThemesList = "themes.list", Read;
 }
 
 /// The scope a method needs, when the method exists.
@@ -238,6 +241,8 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, E
         Method::SessionsCatalogList => empty::session_catalogs(call, p),
         Method::PluginsList => empty::plugins_list(call, p),
         Method::PluginsControlUiList => empty::plugins_control_ui(call, p),
+        Method::ExecApprovalsGet => empty::exec_approvals(call, p),
+        Method::ThemesList => empty::themes(call, p),
     };
     now.map(Some)
 }
