@@ -173,6 +173,21 @@ def main():
         time.sleep(2)
         b.driver.save_screenshot(str(SHOTS / "chat-answer.png"))
         b.drain()
+        # The gateway's cost with the UI open on Chat, idle, for 60 s.
+        def ticks():
+            f = Path(f"/proc/{gw.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return int(f[11]) + int(f[12])
+        def rss_kib():
+            line = next(l for l in Path(f"/proc/{gw.proc.pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+            return int(line.split()[1])
+        seconds = float(os.environ.get("OFFICIAL_UI_IDLE_SECONDS", "60"))
+        t0, start, peak = ticks(), time.monotonic(), rss_kib()
+        while time.monotonic() - start < seconds:
+            time.sleep(1)
+            peak = max(peak, rss_kib())
+        cpu = (ticks() - t0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start) * 100
+        print(f"gateway with the official UI open on Chat for {seconds:.0f} s: CPU {cpu:.2f} %, RSS {rss_kib()} KiB (peak {peak} KiB)")
+        b.drain()
     finally:
         b.quit()
         gw.stop()
