@@ -5,6 +5,7 @@ pub mod agent;
 pub mod channels;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod doctor;
 pub mod gateway;
 pub mod inventory;
@@ -58,6 +59,7 @@ pub enum Command {
     Models(inventory::ModelsCmd),
     Agents(inventory::AgentsCmd),
     Onboard(onboard::OnboardCmd),
+    Dashboard(dashboard::DashboardCmd),
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
@@ -100,6 +102,7 @@ pub fn main() -> u8 {
         Command::Models(cmd) => finish(inventory::models(&paths, cmd)),
         Command::Agents(cmd) => finish(inventory::agents(&paths, cmd)),
         Command::Onboard(cmd) => finish(onboard::run(&paths, cmd)),
+        Command::Dashboard(cmd) => finish(dashboard::run(&paths, cmd)),
     }
 }
 

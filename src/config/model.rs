@@ -214,6 +214,18 @@ impl Default for RateLimit {
 pub struct ControlUi {
     pub allowed_origins: Vec<String>,
     pub allow_host_header_origin_fallback: bool,
+    /// `gateway.controlUi.root`: a directory holding the official Control UI (its
+    /// `dist/control-ui`), served instead of the built-in panel (an absolute path).
+    pub root: Option<std::path::PathBuf>,
+    /// `gateway.controlUi.basePath`: the URL prefix of the Control UI ("" or "/x", no trailing
+    /// slash).
+    pub base_path: String,
+}
+
+/// "/x/" and "x" become "/x"; "/" and "" become "".
+fn normalize_base_path(raw: &str) -> String {
+    let trimmed = raw.trim().trim_matches('/');
+    if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -517,6 +529,16 @@ fn gateway(c: &mut Checker, root: &Section, resolver: &Resolver, providers: &[Se
     let control_ui = ControlUi {
         allowed_origins: c.strings(&ui, "allowedOrigins"),
         allow_host_header_origin_fallback: c.bool(&ui, "dangerouslyAllowHostHeaderOriginFallback").unwrap_or(false),
+        root: c.text(&ui, "root").and_then(|r| {
+            let path = std::path::PathBuf::from(&r);
+            if path.is_absolute() {
+                Some(path)
+            } else {
+                c.issue(&ui.child_path("root"), format!("expected an absolute directory path, got {r:?}"));
+                None
+            }
+        }),
+        base_path: c.text(&ui, "basePath").map(|b| normalize_base_path(&b)).unwrap_or_default(),
     };
     c.bool(&ui, "enabled");
 

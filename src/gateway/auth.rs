@@ -21,6 +21,7 @@ pub enum Scope {
     Pairing,
     Talk,
     TalkSecrets,
+    Questions,
 }
 
 impl Scope {
@@ -33,11 +34,12 @@ impl Scope {
             Scope::Pairing => "operator.pairing",
             Scope::Talk => "operator.talk",
             Scope::TalkSecrets => "operator.talk.secrets",
+            Scope::Questions => "operator.questions",
         }
     }
 
     fn parse(s: &str) -> Option<Scope> {
-        [Scope::Admin, Scope::Read, Scope::Write, Scope::Approvals, Scope::Pairing, Scope::Talk, Scope::TalkSecrets]
+        [Scope::Admin, Scope::Read, Scope::Write, Scope::Approvals, Scope::Pairing, Scope::Talk, Scope::TalkSecrets, Scope::Questions]
             .into_iter()
             .find(|sc| sc.name() == s)
     }

@@ -5,6 +5,8 @@
 //! an upgrade on any path. Every response leaves through [`Router::finish`], which adds the headers
 //! the official gateway sends.
 
+mod control_ui_root;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -61,6 +63,8 @@ enum Route {
     Hook,
     /// `GET|POST <channels.whatsapp.webhookPath>`: the WhatsApp Cloud API webhook.
     WhatsApp,
+    /// `GET|HEAD` under `gateway.controlUi.basePath` when `gateway.controlUi.root` is set.
+    ControlUiRoot,
 }
 
 impl Route {
@@ -78,6 +82,7 @@ impl Route {
             p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => Route::Model,
             p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
             p if whatsapp_path(cfg) == Some(p) => Route::WhatsApp,
+            p if control_ui_root::claims(p, cfg) => Route::ControlUiRoot,
             _ => return None,
         };
         let enabled = match route {
@@ -92,7 +97,7 @@ impl Route {
     /// Methods the route answers (for 405 and `Allow`).
     fn allow(self) -> &'static [&'static str] {
         match self {
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => &["GET", "HEAD"],
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model | Route::ControlUiRoot => &["GET", "HEAD"],
             Route::ChatCompletions | Route::Responses | Route::ToolsInvoke | Route::Hook => &["POST"],
             Route::WhatsApp => &["GET", "POST"],
         }
@@ -102,7 +107,7 @@ impl Route {
     fn body_limit(self) -> usize {
         match self {
             // Probes take no body; a small one is read and ignored so keep-alive still works.
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => 1024,
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model | Route::ControlUiRoot => 1024,
             Route::ChatCompletions | Route::Responses => V1_MAX_BODY_BYTES,
             Route::ToolsInvoke => TOOLS_INVOKE_MAX_BODY_BYTES,
             Route::Hook => HOOKS_MAX_BODY_BYTES,
@@ -176,6 +181,7 @@ impl Service for Router {
             Some(Route::Startup) => probes::startup(&self.api.gw, peer),
             Some(Route::Hook) => hooks::handle(&self.api, req, peer, &cfg).await,
             Some(Route::WhatsApp) => whatsapp_webhook(&self.api.gw, req).await,
+            Some(Route::ControlUiRoot) => control_ui_root::serve(&self.api, &req.head, peer, &cfg).await,
             Some(route) => match self.api.authorize(&req.head, peer).await {
                 Err(refused) => refused,
                 Ok(()) => match route {
