@@ -173,8 +173,10 @@ function readFragment() {
   const gw = f.get("gatewayUrl");
   if (gw) {
     try {
+      // Only this page's own host (another port is fine, for development): a link cannot point
+      // the panel, and the token in it, at someone else's server.
       const u = new URL(gw);
-      if (u.protocol === "ws:" || u.protocol === "wss:") store.set(K.gw, u.href);
+      if ((u.protocol === "ws:" || u.protocol === "wss:") && u.hostname === location.hostname) store.set(K.gw, u.href);
     } catch { /* ignored: not a URL */ }
   }
   const token = f.get("token");
@@ -810,13 +812,12 @@ function chat(root) {
     const text = input.value;
     if (!text.trim()) return;
     const runId = uuid();
-    const follow = true;
     const empty = msgs.querySelector("#chat-empty");
     if (empty) empty.remove();
     msgs.append(bubble("user", text).el);
     input.value = "";
     runFor(runId);
-    if (follow) toBottom();
+    toBottom();
     try {
       await rpc("chat.send", { sessionKey: key, message: text, idempotencyKey: runId });
     } catch (e) {
@@ -1021,15 +1022,15 @@ function logs(root) {
   root.append(h("div", { class: "bar" }, h("h2", { class: "grow" }, "Logs"), h("label", null, "Level ", level), h("label", null, pause, "Pause"), state), out, box);
 
   const rank = (l) => Math.max(0, LEVELS.indexOf(l));
-  function show(el) { el.hidden = rank(el.dataset.level) < rank(min); }
-  function filter() { for (const el of box.children) show(el); box.scrollTop = box.scrollHeight; }
+  const apply = (el) => { el.hidden = rank(el.dataset.level) < rank(min); };
+  function filter() { for (const el of box.children) apply(el); box.scrollTop = box.scrollHeight; }
   function line(text) {
     let j = null;
     try { j = JSON.parse(text); } catch { /* plain line */ }
     const lv = j && typeof j.level === "string" ? j.level.toLowerCase() : "info";
     const t = j && typeof j.time === "string" ? j.time.replace(/^.*T/, "").replace(/\..*$|[+-]\d\d:\d\d$/, "") : "";
     const el = h("div", { class: "lv-" + lv, "data-level": lv }, j ? [t, " ", lv.toUpperCase().padEnd(5), " ", j.subsystem ? "[" + j.subsystem + "] " : "", String(j.message ?? j["1"] ?? "")] : text);
-    show(el);
+    apply(el);
     return el;
   }
   async function poll() {
@@ -1134,7 +1135,10 @@ function config(root) {
   store.set(K.outcome, null);
   load(true).then(() => { if (kept) showOutcome(...JSON.parse(kept)); }, (e) => put(out, errorBox(e)));
   return {
-    resume() { load(false).catch((e) => put(out, errorBox(e))); },
+    resume() {
+      store.set(K.outcome, null);
+      load(false).catch((e) => put(out, errorBox(e)));
+    },
     event(name, p) {
       if (name !== "config.changed" || (p.hash && p.hash === base)) return;
       if (!dirty()) load(true).catch(() => {});

@@ -569,3 +569,113 @@ class Browser:
             self.driver.quit()
         finally:
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# ---- a scripted gateway, for the flows the real one cannot show yet -------------------------
+
+class FakeGateway:
+    """A stand-in for the gateway's WebSocket side that follows a script: each `connect` is
+    answered by `script(n, params)` with ("refuse", error, close_code) or ("accept", auth), and
+    requests get small payloads in the official shapes. It shows the panel's device pairing and
+    device-token flows before the real back end exists. It does not check signatures: the real
+    gateway does that in the other tests."""
+
+    def __init__(self, script):
+        import asyncio
+        import websockets
+        self.script = script
+        self.connects = []
+        self.requests = []
+        self.live = set()
+        self.pending = [{"requestId": "req-other", "deviceId": "ab" * 32, "publicKey": "AAAA", "displayName": "Phone browser",
+                         "platform": "Linux armv8l", "clientId": "openclaw-control-ui", "clientMode": "webchat", "role": "operator",
+                         "roles": ["operator"], "scopes": ["operator.read"], "remoteIp": "203.0.113.9", "silent": False,
+                         "isRepair": False, "ts": int(time.time() * 1000)}]
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def main():
+            self.server = await websockets.serve(self._serve, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+            await self.server.wait_closed()
+
+        threading.Thread(target=lambda: self.loop.run_until_complete(main()), daemon=True).start()
+        started.wait(10)
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def _serve(self, ws):
+        now = int(time.time() * 1000)
+        await ws.send(json.dumps({"type": "event", "event": "connect.challenge", "payload": {"nonce": f"nonce-{now}", "ts": now}}))
+        try:
+            req = json.loads(await ws.recv())
+        except Exception:  # noqa: BLE001 - the page went away
+            return
+        self.connects.append(req.get("params", {}))
+        action = self.script(len(self.connects), req.get("params", {}))
+        if action[0] == "refuse":
+            _, error, code = action
+            await ws.send(json.dumps({"type": "res", "id": req["id"], "ok": False, "error": error}))
+            await ws.close(code, error["message"][:120])
+            return
+        hello = {"type": "hello-ok", "protocol": 4, "server": {"version": "fake", "connId": "c1"},
+                 "features": {"methods": ["health", "status", "channels.status", "agents.list", "models.list", "device.pair.list",
+                                          "device.pair.approve", "device.pair.reject", "device.pair.remove"],
+                              "events": ["tick", "health", "device.pair.requested", "device.pair.resolved"]},
+                 "snapshot": {"presence": [], "health": {"ok": True, "ts": now, "channels": {}, "channelOrder": [], "agents": []},
+                              "stateVersion": {"presence": 0, "health": 0}, "uptimeMs": 5000},
+                 "auth": dict({"role": "operator", "scopes": req["params"].get("scopes", [])}, **action[1]),
+                 "policy": {"maxPayload": 26214400, "maxBufferedBytes": 52428800, "tickIntervalMs": 30000}}
+        await ws.send(json.dumps({"type": "res", "id": req["id"], "ok": True, "payload": hello}))
+        self.live.add(ws)
+        try:
+            async for raw in ws:
+                r = json.loads(raw)
+                self.requests.append(r)
+                await ws.send(json.dumps(self._answer(r)))
+                if r.get("method") == "device.pair.approve":
+                    for other in list(self.live):
+                        await other.send(json.dumps({"type": "event", "event": "device.pair.resolved", "seq": 1,
+                                                     "payload": {"requestId": r["params"]["requestId"], "deviceId": "ab" * 32,
+                                                                 "decision": "approved", "ts": int(time.time() * 1000)}}))
+        except Exception:  # noqa: BLE001 - closed
+            pass
+        finally:
+            self.live.discard(ws)
+
+    def _answer(self, r):
+        m, rid, now = r.get("method"), r.get("id"), int(time.time() * 1000)
+        ok = lambda p: {"type": "res", "id": rid, "ok": True, "payload": p}  # noqa: E731
+        if m == "status":
+            return ok({"runtimeVersion": "fake", "pid": 4242, "uptimeMs": 60000, "processMemory": {"rssBytes": 3 * 1048576},
+                       "processCpu": {"userMs": 120, "systemMs": 60}, "gateway": {"clients": 1, "listeners": ["127.0.0.1:1"]}})
+        if m == "channels.status":
+            return ok({"ts": now, "channelOrder": [], "channelLabels": {}, "channels": {}, "channelAccounts": {}, "channelDefaultAccountId": {}})
+        if m == "agents.list":
+            return ok({"defaultId": "main", "mainKey": "main", "scope": "per-sender", "agents": [{"id": "main", "name": "main"}]})
+        if m == "models.list":
+            return ok({"models": []})
+        if m == "device.pair.list":
+            me = self.connects[-1].get("device", {}).get("id", "x")
+            return ok({"pending": self.pending, "paired": [{"deviceId": me, "publicKey": "AAAA", "platform": "Linux x86_64",
+                                                            "clientId": "openclaw-control-ui", "clientMode": "webchat", "role": "operator",
+                                                            "scopes": ["operator.admin"], "approvedVia": "owner", "createdAtMs": now,
+                                                            "approvedAtMs": now, "lastSeenAtMs": now, "connected": True}]})
+        if m == "device.pair.approve":
+            self.pending = [p for p in self.pending if p["requestId"] != r["params"]["requestId"]]
+            return ok({"requestId": r["params"]["requestId"], "device": {"deviceId": "ab" * 32}})
+        return {"type": "res", "id": rid, "ok": False, "error": {"code": "INVALID_REQUEST", "message": f"unknown method: {m}"}}
+
+    def close_all(self, code, reason):
+        import asyncio
+
+        async def go():
+            for ws in list(self.live):
+                await ws.close(code, reason)
+        asyncio.run_coroutine_threadsafe(go(), self.loop).result(10)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.server.close)

@@ -37,9 +37,9 @@ def bootstrap():
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not py.exists():
-        print(f"==> creating {VENV} (selenium, jsonschema)", flush=True)
+        print(f"==> creating {VENV} (selenium, jsonschema, websockets)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = subprocess.run([str(py), "-c", "import selenium, jsonschema"], capture_output=True)
+    probe = subprocess.run([str(py), "-c", "import selenium, jsonschema, websockets"], capture_output=True)
     if probe.returncode != 0:
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(HERE / "requirements.txt")], check=True)
     os.execv(str(py), [str(py), __file__, *sys.argv[1:]])

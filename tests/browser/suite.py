@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from harness import (BASE_PATH, SCREENSHOTS, SERVED_BY_GATEWAY, Browser, FakeTelegram, ForwardingProxy, Gateway,
+from harness import (BASE_PATH, SCREENSHOTS, SERVED_BY_GATEWAY, Browser, FakeGateway, FakeTelegram, ForwardingProxy, Gateway,
                      PanelServer, Schema, SlowModel, wait_for)
 
 TOKEN = "panel-test-token-5d1f0c"
@@ -23,6 +23,18 @@ MAIN = "agent:main:main"
 # Methods the panel may call: what the gateway implements today, and the device pairing methods
 # the back end will add (official shapes).
 PAIRING_METHODS = {"device.pair.list", "device.pair.approve", "device.pair.reject", "device.pair.remove"}
+# The official refusals (notes A.1, A.2), as the scripted gateway sends them.
+PAIRING_REQUIRED = {"code": "NOT_PAIRED", "message": "pairing required: device is not approved yet",
+                    "details": {"code": "PAIRING_REQUIRED", "reason": "not-paired", "requestId": "req-1234",
+                                "remediationHint": "Approve this device from the pending pairing requests.",
+                                "recommendedNextStep": "wait_then_retry", "retryable": True, "pauseReconnect": False,
+                                "requestedRole": "operator"}}
+TOKEN_MISSING = {"code": "INVALID_REQUEST", "message": "unauthorized: gateway token missing (open the dashboard URL and paste the token in Control UI settings)",
+                 "details": {"code": "AUTH_TOKEN_MISSING", "authReason": "token_missing", "canRetryWithDeviceToken": False,
+                             "recommendedNextStep": "update_auth_credentials"}}
+DEVICE_TOKEN_MISMATCH = {"code": "INVALID_REQUEST", "message": "unauthorized: device token mismatch (rotate/reissue device token)",
+                         "details": {"code": "AUTH_DEVICE_TOKEN_MISMATCH", "authReason": "device_token_mismatch",
+                                     "canRetryWithDeviceToken": False, "recommendedNextStep": "update_auth_credentials"}}
 
 TESTS = []
 
@@ -51,6 +63,7 @@ class Context:
         # The dev server allows WebSocket connections to any loopback port (the gateways and the
         # pairing proxy of this run); the gateway itself will send connect-src 'self'.
         self.server = None if SERVED_BY_GATEWAY else PanelServer("ws://127.0.0.1:*")
+        self._dev_server = self.server
         self.version = os.popen(f"'{binary}' --version").read().split()[-1]
         self.gw = self.start_gateway(fast=True)
         self.browser = self.new_browser()
@@ -103,6 +116,17 @@ class Context:
         if not SERVED_BY_GATEWAY:
             frag["gatewayUrl"] = f"ws://127.0.0.1:{port}"
         return base + ("#" + urllib.parse.urlencode(frag) if frag else "")
+
+    def dev_url(self, gateway_ws, token=None, host="127.0.0.1"):
+        """The panel from the static server (started here when the gateway serves the panel),
+        pointed at `gateway_ws`: for the scripted gateway and the origin test."""
+        if self._dev_server is None:
+            self._dev_server = PanelServer("ws://127.0.0.1:*", base_path="/ui/")
+            self.cleanup.append(self._dev_server.stop)
+        frag = {"gatewayUrl": gateway_ws}
+        if token:
+            frag["token"] = token
+        return f"http://{host}:{self._dev_server.port}{self._dev_server.base}#" + urllib.parse.urlencode(frag)
 
     def hello(self, b=None):
         """The last hello-ok payload the browser received."""
@@ -549,6 +573,75 @@ def a_wrong_or_missing_token_shows_the_sign_in_form(ctx):
 
 
 @test
+def an_origin_the_gateway_does_not_allow_is_explained(ctx):
+    """The panel opened from an origin missing in gateway.controlUi.allowedOrigins (localhost
+    instead of 127.0.0.1): the gateway's refusal is shown with its code, not a blank page."""
+    ob = ctx.new_browser()
+    ob.get(ctx.dev_url(f"ws://localhost:{ctx.gw.port}", token=TOKEN, host="localhost"))
+    screen = ob.find('[data-screen="fatal"]')
+    assert "origin not allowed" in screen.text and "CONTROL_UI_ORIGIN_NOT_ALLOWED" in screen.text, screen.text
+    ctx.quit_browser(ob)
+
+
+@test
+def device_pairing_flows_against_a_scripted_gateway(ctx):
+    """The device flows of the back end to come, against a scripted gateway that answers with the
+    official shapes: the pairing wait with the request id and confirmation code, retried every 5 s
+    until approved; the device token from hello-ok kept and used alone in a new tab; the Devices
+    page approving another browser; CPU from status.processCpu; a 4001 close after which the
+    refused device token leads to the sign-in form with the reason."""
+    state = {"revoked": False}
+
+    def script(n, params):
+        auth = params.get("auth", {})
+        if "deviceToken" in auth:
+            return ("refuse", DEVICE_TOKEN_MISMATCH, 1008) if state["revoked"] else ("accept", {"deviceToken": "dtok-1"})
+        if "token" not in auth:
+            return ("refuse", TOKEN_MISSING, 1008)
+        if n < 3:
+            err = json.loads(json.dumps(PAIRING_REQUIRED))
+            err["details"]["deviceId"] = params["device"]["id"]
+            return ("refuse", err, 1008)
+        return ("accept", {"deviceToken": "dtok-1", "issuedAtMs": int(time.time() * 1000)})
+
+    fake = FakeGateway(script)
+    ctx.cleanup.append(fake.stop)
+    fb = ctx.new_browser()
+    fb.get(ctx.dev_url(fake.ws_url, token=TOKEN))
+    fb.find('[data-screen="pairing"]')
+    fb.wait_text("#pair-request", "req-1234")
+    dev = fake.connects[0]["device"]["id"]
+    code = (dev[:4] + "-" + dev[4:8]).upper()
+    fb.wait_text("#pair-code", code)
+    fb.screenshot("pairing-wait")
+    fb.wait_state("connected", timeout=20)
+    assert len(fake.connects) == 3 and all(c["auth"]["token"] == TOKEN for c in fake.connects), fake.connects
+    fb.wait_text("#ov-cpu", "% of a core")
+    fb.nav("devices")
+    item = fb.find('#dev-pending [data-request="req-other"]')
+    assert "ABAB-ABAB" in item.text and "203.0.113.9" in item.text, item.text
+    assert "this browser" in fb.text(f'#dev-paired [data-device="{dev}"]')
+    fb.screenshot("devices-pairing")
+    item.find_element(By.XPATH, ".//button[normalize-space()='Approve']").click()
+    fb.wait_text(".page", "Approved Phone browser.")
+    wait_for(lambda: not fb.finds('#dev-pending [data-request="req-other"]'), what="the approved request to leave the list")
+    assert [r["params"] for r in fake.requests if r["method"] == "device.pair.approve"] == [{"requestId": "req-other"}]
+    # A new tab has no shared token: the device token alone signs it in.
+    first = fb.driver.current_window_handle
+    fb.driver.switch_to.new_window("tab")
+    fb.get(ctx.dev_url(fake.ws_url))
+    fb.wait_state("connected")
+    assert fake.connects[-1]["auth"] == {"deviceToken": "dtok-1"}, fake.connects[-1].get("auth")
+    # The owner removes this device: close 4001, the device token is refused, sign in again.
+    state["revoked"] = True
+    fake.close_all(4001, "device removed")
+    fb.wait_text("#signin-msg", "credentials changed (device removed)")
+    fb.driver.switch_to.window(first)
+    fb.wait_text("#signin-msg", "credentials changed")
+    ctx.quit_browser(fb)
+
+
+@test
 def a_paired_browser_signs_in_with_its_device_token(ctx):
     """[back end] hello-ok.auth.deviceToken is kept; a new tab without the shared token connects
     with {deviceToken} alone."""
@@ -578,7 +671,7 @@ def a_remote_browser_waits_for_approval_then_gets_in(ctx):
     rb.find('[data-screen="pairing"]')
     rid = wait_for(lambda: (lambda t: t if t != "—" else None)(rb.text("#pair-request")), what="the request id")
     code = rb.text("#pair-code")
-    rb.screenshot("pairing-wait")
+    rb.screenshot("pairing-wait-real")
     b = ctx.browser
     b.nav("devices")
     item = b.find(f'#dev-pending [data-request="{rid}"]')
@@ -621,11 +714,23 @@ def a_save_of_redacted_text_keeps_the_secrets(ctx):
 
 @test
 def idle_cpu_with_the_panel_open(ctx):
-    """Gateway CPU over PANEL_CPU_SECONDS (60) with a browser open on Overview, default intervals."""
+    """Gateway CPU (utime + stime from /proc/<pid>/stat) over PANEL_CPU_SECONDS (60) with default
+    intervals: first without a browser, then with the panel open on Overview. The gate is 1 % of
+    a core (DESIGN.md §4); the goal 0.1 %."""
     secs = int(os.environ.get("PANEL_CPU_SECONDS", "60"))
     if secs <= 0:
         raise ctx.Skip("PANEL_CPU_SECONDS=0")
     gw = ctx.start_gateway(fast=False)
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def measure():
+        t0, w0 = gw.cpu_ticks(), time.monotonic()
+        time.sleep(secs)
+        t1, w1 = gw.cpu_ticks(), time.monotonic()
+        return 100.0 * (t1 - t0) / hz / (w1 - w0), t1 - t0
+
+    time.sleep(2)
+    base, base_ticks = measure()
     cb = ctx.new_browser()
     cb.get(ctx.url(token=TOKEN, gw=gw))
     cb.wait_state("connected")
@@ -633,15 +738,11 @@ def idle_cpu_with_the_panel_open(ctx):
     time.sleep(3)
     cb.drain()
     sent_mark = len(cb.sent)
-    t0, w0 = gw.cpu_ticks(), time.monotonic()
-    time.sleep(secs)
-    t1, w1 = gw.cpu_ticks(), time.monotonic()
+    pct, ticks = measure()
     cb.drain()
     methods = Counter(f.get("method") for _, f in cb.sent[sent_mark:])
-    hz = os.sysconf("SC_CLK_TCK")
-    pct = 100.0 * (t1 - t0) / hz / (w1 - w0)
-    ctx.report.append(f"gateway CPU with the panel open on Overview: {pct:.3f} % of a core over {w1 - w0:.0f} s "
-                      f"({t1 - t0} ticks of 1/{hz} s); the panel sent {sum(methods.values())} requests {dict(methods)}")
+    ctx.report.append(f"gateway CPU over {secs} s, default intervals: {base:.3f} % of a core without a browser ({base_ticks} ticks of 1/{hz} s), "
+                      f"{pct:.3f} % with the panel open on Overview ({ticks} ticks); the panel sent {sum(methods.values())} requests {dict(methods)}")
     ctx.quit_browser(cb)
     gw.stop()
     assert pct < 1.0, pct
