@@ -62,7 +62,7 @@ class Context:
         self.slow = SlowModel(words=120, gap=0.25)
         # The dev server allows WebSocket connections to any loopback port (the gateways and the
         # pairing proxy of this run); the gateway itself will send connect-src 'self'.
-        self.server = None if SERVED_BY_GATEWAY else PanelServer("ws://127.0.0.1:*")
+        self.server = None if SERVED_BY_GATEWAY else PanelServer("ws://127.0.0.1:* ws://localhost:*")
         self._dev_server = self.server
         self.version = os.popen(f"'{binary}' --version").read().split()[-1]
         self.gw = self.start_gateway(fast=True)
@@ -121,7 +121,7 @@ class Context:
         """The panel from the static server (started here when the gateway serves the panel),
         pointed at `gateway_ws`: for the scripted gateway and the origin test."""
         if self._dev_server is None:
-            self._dev_server = PanelServer("ws://127.0.0.1:*", base_path="/ui/")
+            self._dev_server = PanelServer("ws://127.0.0.1:* ws://localhost:*", base_path="/ui/")
             self.cleanup.append(self._dev_server.stop)
         frag = {"gatewayUrl": gateway_ws}
         if token:
