@@ -1142,7 +1142,11 @@ function config(root) {
     event(name, p) {
       if (name !== "config.changed" || (p.hash && p.hash === base)) return;
       if (!dirty()) load(true).catch(() => {});
-      else info.prepend(notice("The file changed on the gateway while you were editing: saving now will be refused. Reload to see it.", "bad"));
+      else if (!info.querySelector("#cfg-changed")) {
+        const n = notice("The file changed on the gateway while you were editing: saving now will be refused. Reload to see it.", "bad");
+        n.id = "cfg-changed";
+        info.prepend(n);
+      }
     },
   };
 }

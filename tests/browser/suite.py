@@ -323,6 +323,7 @@ def chat_stop_aborts_a_streaming_answer(ctx):
     b.find("#chat-send").click()
     wait_for(lambda: "word3" in b.js("const s = document.querySelector('#chat-log .msg.assistant.streaming .body'); return s ? s.textContent : ''"),
              what="the slow answer streaming")
+    b.screenshot("chat-streaming")
     seen = b.js("return window.__seen")
     words = sorted({t for t in seen if t.startswith("word")}, key=len)
     assert len(words) >= 3 and all(b_.startswith(a) for a, b_ in zip(words, words[1:])), f"not drawn word by word: {seen}"
@@ -632,6 +633,18 @@ def device_pairing_flows_against_a_scripted_gateway(ctx):
     fb.get(ctx.dev_url(fake.ws_url))
     fb.wait_state("connected")
     assert fake.connects[-1]["auth"] == {"deviceToken": "dtok-1"}, fake.connects[-1].get("auth")
+    # Closed as a slow consumer (1008): the page says why, reconnects by itself.
+    fb.js("""window.__states = [];
+      const pill = document.getElementById('conn-state'), banner = document.querySelector('.banner');
+      new MutationObserver(() => window.__states.push(pill.dataset.state + ' ' + (banner.hidden ? '' : banner.textContent)))
+        .observe(document.querySelector('header'), {subtree: true, attributes: true, childList: true, characterData: true});
+      new MutationObserver(() => window.__states.push(pill.dataset.state + ' ' + (banner.hidden ? '' : banner.textContent)))
+        .observe(banner, {subtree: true, attributes: true, childList: true, characterData: true});""")
+    n = len(fake.connects)
+    fake.close_all(1008, "slow consumer")
+    wait_for(lambda: len(fake.connects) >= n + 2 and len(fake.live) == 2 and fb.state() == "connected", what="both tabs reconnected after 1008")
+    states = fb.js("return window.__states")
+    assert any(x.startswith("reconnecting") and "slow consumer" in x for x in states), states
     # The owner removes this device: close 4001, the device token is refused, sign in again.
     state["revoked"] = True
     fake.close_all(4001, "device removed")
