@@ -515,7 +515,13 @@ function onState(state, info) {
   ui.status.className = "pill " + (state === "connected" ? "ok" : state === "fatal" ? "bad" : "warn");
   ui.status.dataset.state = state;
   if (state === "signin") return setScreen(signinView(info));
-  if (state === "pairing") return setScreen(pairingView(info));
+  if (state === "pairing") {
+    // Each retry answers the same: keep the screen (and the focus) while the request is the same.
+    const shown = ui.main.querySelector('[data-screen="pairing"]');
+    const id = (info.details && info.details.requestId) || "";
+    if (shown && shown.dataset.request === id) return;
+    return setScreen(pairingView(info));
+  }
   if (state === "fatal") return setScreen(fatalView(info));
   if (state === "reconnecting" && info.why) {
     ui.banner.hidden = false;
@@ -556,7 +562,7 @@ function pairingView(info) {
   const d = info.details || {};
   const codeEl = h("div", { class: "code", id: "pair-code" }, "…");
   identity().then((id) => { codeEl.textContent = confirmCode(d.deviceId || id.id); }, () => {});
-  return h("div", { class: "center", "data-screen": "pairing" }, h("div", { class: "card" },
+  return h("div", { class: "center", "data-screen": "pairing", "data-request": d.requestId || "" }, h("div", { class: "card" },
     h("h2", null, "Waiting for approval"),
     h("p", null, "This browser is not approved on this gateway yet. The owner can approve it on the gateway host with"),
     h("pre", { class: "notice" }, "openclaw devices approve " + (d.requestId || "<request id>")),
@@ -890,7 +896,10 @@ function channels(root) {
     ]), h("div", { class: "bar" }, b1, b2));
   }
   let probed = {};
-  async function load(probe, only) {
+  // A redraw from an event must not pull a button from under the pointer or the keyboard focus.
+  const busy = (el) => el.contains(document.activeElement) || el.matches(":hover");
+  let shown = "";
+  async function load(probe, only, quiet) {
     const params = probe ? { probe: true, timeoutMs: 8000 } : {};
     if (only) params.channel = only;
     const st = await rpc("channels.status", params);
@@ -899,18 +908,22 @@ function channels(root) {
       if (a && a.probe) probed[id] = a.probe;
     }
     const ids = st.channelOrder || [];
+    if (quiet && busy(list)) return loadPairing(quiet);
     put(list, ...ids.map((id) => {
       const a = Object.assign({}, (st.channelAccounts[id] || [])[0] || st.channels[id] || {});
       if (!a.probe && probed[id]) a.probe = probed[id];
       return card(id, st.channelLabels[id] || id, a);
     }));
     if (!ids.length) put(list, h("p", { class: "muted" }, "No chat channel is configured (channels in openclaw.json)."));
-    await loadPairing();
+    await loadPairing(quiet);
   }
-  async function loadPairing() {
+  async function loadPairing(quiet) {
     let r;
     try { r = await rpc("channels.pairing.list", {}); } catch (e) { put(pairing, errorBox(e)); return; }
     const reqs = r.requests || [];
+    const sig = JSON.stringify(reqs);
+    if (quiet && (sig === shown || busy(pairing))) return;
+    shown = sig;
     put(pairing, reqs.length ? h("ul", { class: "list" }, reqs.map((q) => {
       const line = h("div", { class: "acts" });
       const ok = btn("Approve", () => act(ok, async () => {
@@ -932,7 +945,7 @@ function channels(root) {
     })) : h("p", { class: "muted", id: "ch-no-pairing" }, "No one is waiting."));
   }
   load().catch((e) => put(out, errorBox(e)));
-  return { event(name) { if (name === "health") load().catch(() => {}); } };
+  return { event(name) { if (name === "health") load(false, null, true).catch(() => {}); } };
 }
 
 function sessions(root) {
@@ -969,7 +982,8 @@ function sessions(root) {
         setTimeout(() => { delete del.dataset.armed; del.textContent = "Delete"; }, 4000);
       }
     }, "danger");
-    return h("li", { class: "item", "data-key": r.key }, h("div", { class: "grow" }, h("code", null, r.key), r.status === "running" ? [" ", pill("running", "warn")] : null,
+    return h("li", { class: "item", "data-key": r.key }, h("div", { class: "grow" }, r.label ? [h("strong", null, r.label), " "] : null,
+      h("code", null, r.key), r.status === "running" ? [" ", pill("running", "warn")] : null,
       h("div", { class: "small muted" }, "updated ", ago(r.updatedAt), r.totalTokens ? " · " + r.totalTokens + " tokens" : "",
         r.lastRunError ? h("span", { class: "bad" }, " · last run failed: " + r.lastRunError) : ""),
       h("div", { class: "bar" }, label, model)), h("div", { class: "acts" }, open, reset, del));

@@ -538,6 +538,15 @@ class Browser:
         from selenium.webdriver.common.by import By
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def click_button(self, css, label, timeout=WAIT):
+        """Clicks the button labelled `label` inside the first visible `css`, finding it again if
+        the page redrew it meanwhile."""
+        def attempt():
+            self.find(css, 2).find_element(By.XPATH, f".//button[normalize-space()='{label}']").click()
+            return True
+        from selenium.webdriver.common.by import By
+        return wait_for(attempt, timeout, what=f"a click on {label!r} in {css}")
+
     def text(self, css, timeout=WAIT):
         return self.find(css, timeout).text
 
@@ -590,6 +599,10 @@ class FakeGateway:
         self.pending = [{"requestId": "req-other", "deviceId": "ab" * 32, "publicKey": "AAAA", "displayName": "Phone browser",
                          "platform": "Linux armv8l", "clientId": "openclaw-control-ui", "clientMode": "webchat", "role": "operator",
                          "roles": ["operator"], "scopes": ["operator.read"], "remoteIp": "203.0.113.9", "silent": False,
+                         "isRepair": False, "ts": int(time.time() * 1000)},
+                        {"requestId": "req-third", "deviceId": "cd" * 32, "publicKey": "BBBB", "displayName": "Tablet browser",
+                         "platform": "Linux aarch64", "clientId": "openclaw-control-ui", "clientMode": "webchat", "role": "operator",
+                         "roles": ["operator"], "scopes": ["operator.read"], "remoteIp": "203.0.113.10", "silent": False,
                          "isRepair": False, "ts": int(time.time() * 1000)}]
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -636,11 +649,16 @@ class FakeGateway:
                 r = json.loads(raw)
                 self.requests.append(r)
                 await ws.send(json.dumps(self._answer(r)))
-                if r.get("method") == "device.pair.approve":
+                if r.get("method") == "device.pair.remove":
+                    # As the official gateway: the answer first, then 4001 for the removed device's sockets.
+                    for other in list(self.live):
+                        await other.close(4001, "device removed")
+                if r.get("method") in ("device.pair.approve", "device.pair.reject"):
                     for other in list(self.live):
                         await other.send(json.dumps({"type": "event", "event": "device.pair.resolved", "seq": 1,
                                                      "payload": {"requestId": r["params"]["requestId"], "deviceId": "ab" * 32,
-                                                                 "decision": "approved", "ts": int(time.time() * 1000)}}))
+                                                                 "decision": "approved" if r["method"].endswith("approve") else "rejected",
+                                                                 "ts": int(time.time() * 1000)}}))
         except Exception:  # noqa: BLE001 - closed
             pass
         finally:
@@ -664,9 +682,12 @@ class FakeGateway:
                                                             "clientId": "openclaw-control-ui", "clientMode": "webchat", "role": "operator",
                                                             "scopes": ["operator.admin"], "approvedVia": "owner", "createdAtMs": now,
                                                             "approvedAtMs": now, "lastSeenAtMs": now, "connected": True}]})
-        if m == "device.pair.approve":
+        if m in ("device.pair.approve", "device.pair.reject"):
             self.pending = [p for p in self.pending if p["requestId"] != r["params"]["requestId"]]
-            return ok({"requestId": r["params"]["requestId"], "device": {"deviceId": "ab" * 32}})
+            return ok({"requestId": r["params"]["requestId"], "device": {"deviceId": "ab" * 32}} if m.endswith("approve")
+                      else {"requestId": r["params"]["requestId"], "deviceId": "cd" * 32})
+        if m == "device.pair.remove":
+            return ok({"deviceId": r["params"]["deviceId"]})
         return {"type": "res", "id": rid, "ok": False, "error": {"code": "INVALID_REQUEST", "message": f"unknown method: {m}"}}
 
     def close_all(self, code, reason):

@@ -353,10 +353,18 @@ def channels_page_approves_a_telegram_pairing_request(ctx):
     assert "@user4242" in item.text and "Telegram" in item.text, item.text
     b.wait_text('#ch-list [data-channel="telegram"]', "healthy")
     b.screenshot("channels")
-    item.find_element(By.XPATH, ".//button[normalize-space()='Approve']").click()
+    b.click_button(f'#ch-pairing [data-request="{code}"]', "Approve")
     b.wait_text(".page", "Approved @user4242 on Telegram; they were told.")
     b.find("#ch-no-pairing")
     ctx.tg.wait_sent(lambda m: m["chat_id"] == "4242" and "approved" in m["text"].lower(), what="the approval notice")
+    # Someone else asks and is dismissed.
+    ctx.tg.push_private(4343, "let me in")
+    m = ctx.tg.wait_sent(lambda m: m["chat_id"] == "4343" and "Pairing code:" in m["text"], what="the second pairing code")
+    other = m["text"].split("Pairing code: ", 1)[1].split()[0]
+    b.click_button('.page[data-page="channels"] > .bar', "Refresh")
+    b.click_button(f'#ch-pairing [data-request="{other}"]', "Dismiss")
+    b.wait_text(".page", "Dismissed the request from @user4343.")
+    b.find("#ch-no-pairing")
     ctx.tg.push_private(4242, "now?")
     ctx.tg.wait_sent(lambda m: m["chat_id"] == "4242" and "[offline]" in m["text"], what="the agent's answer to the approved user")
 
@@ -365,12 +373,12 @@ def channels_page_approves_a_telegram_pairing_request(ctx):
 def channels_page_stops_starts_and_probes(ctx):
     """Stop, Start and Probe on the Telegram card, each showing the channel's real state."""
     b = ctx.browser
-    card = lambda: b.find('#ch-list [data-channel="telegram"]')  # noqa: E731
-    card().find_element(By.XPATH, ".//button[normalize-space()='Stop']").click()
-    b.wait_text('#ch-list [data-channel="telegram"]', "stopped")
-    card().find_element(By.XPATH, ".//button[normalize-space()='Start']").click()
-    b.wait_text('#ch-list [data-channel="telegram"]', "healthy")
-    card().find_element(By.XPATH, ".//button[normalize-space()='Probe']").click()
+    card = '#ch-list [data-channel="telegram"]'
+    b.click_button(card, "Stop")
+    b.wait_text(card, "stopped")
+    b.click_button(card, "Start")
+    b.wait_text(card, "healthy")
+    b.click_button(card, "Probe")
     b.wait_text('#ch-list [data-channel="telegram"] [data-probe="ok"]', "@panel_test_bot")
 
 
@@ -391,12 +399,10 @@ def sessions_page_labels_resets_and_deletes(ctx):
     wait_for(lambda: b.js(f"return document.querySelector('#se-list [data-key=\"{MAIN}\"] input').value") == "Panel test session",
              what="the label after sessions.changed")
     b.screenshot("sessions")
-    b.find(f'#se-list [data-key="{MAIN}"]').find_element(By.XPATH, ".//button[normalize-space()='Reset']").click()
+    b.click_button(f'#se-list [data-key="{MAIN}"]', "Reset")
     b.wait_text(".page", f"Reset {MAIN}")
-    delete = b.find(f'#se-list [data-key="{other}"]').find_element(By.XPATH, ".//button[normalize-space()='Delete']")
-    delete.click()
-    assert delete.text == "Confirm delete"
-    delete.click()
+    b.click_button(f'#se-list [data-key="{other}"]', "Delete")
+    b.click_button(f'#se-list [data-key="{other}"]', "Confirm delete")
     b.wait_text(".page", f"Deleted {other}.")
     wait_for(lambda: not b.finds(f'#se-list [data-key="{other}"]'), what="the deleted session to leave the list")
     assert {"key": MAIN, "label": "Panel test session"} in sent(b, "sessions.patch")
@@ -623,10 +629,14 @@ def device_pairing_flows_against_a_scripted_gateway(ctx):
     assert "ABAB-ABAB" in item.text and "203.0.113.9" in item.text, item.text
     assert "this browser" in fb.text(f'#dev-paired [data-device="{dev}"]')
     fb.screenshot("devices-pairing")
-    item.find_element(By.XPATH, ".//button[normalize-space()='Approve']").click()
+    fb.click_button('#dev-pending [data-request="req-other"]', "Approve")
     fb.wait_text(".page", "Approved Phone browser.")
     wait_for(lambda: not fb.finds('#dev-pending [data-request="req-other"]'), what="the approved request to leave the list")
+    fb.click_button('#dev-pending [data-request="req-third"]', "Reject")
+    fb.wait_text(".page", "Rejected Tablet browser.")
+    wait_for(lambda: not fb.finds("#dev-pending"), what="no request left waiting")
     assert [r["params"] for r in fake.requests if r["method"] == "device.pair.approve"] == [{"requestId": "req-other"}]
+    assert [r["params"] for r in fake.requests if r["method"] == "device.pair.reject"] == [{"requestId": "req-third"}]
     # A new tab has no shared token: the device token alone signs it in.
     first = fb.driver.current_window_handle
     fb.driver.switch_to.new_window("tab")
@@ -645,11 +655,15 @@ def device_pairing_flows_against_a_scripted_gateway(ctx):
     wait_for(lambda: len(fake.connects) >= n + 2 and len(fake.live) == 2 and fb.state() == "connected", what="both tabs reconnected after 1008")
     states = fb.js("return window.__states")
     assert any(x.startswith("reconnecting") and "slow consumer" in x for x in states), states
-    # The owner removes this device: close 4001, the device token is refused, sign in again.
+    # This browser is removed from its own Devices page: the gateway answers, closes with 4001,
+    # refuses the device token from then on; both tabs end at the sign-in form saying why.
     state["revoked"] = True
-    fake.close_all(4001, "device removed")
-    fb.wait_text("#signin-msg", "credentials changed (device removed)")
     fb.driver.switch_to.window(first)
+    fb.click_button(f'#dev-paired [data-device="{dev}"]', "Remove")
+    fb.click_button(f'#dev-paired [data-device="{dev}"]', "Confirm remove")
+    fb.wait_text("#signin-msg", "credentials changed (device removed)")
+    assert [r["params"] for r in fake.requests if r["method"] == "device.pair.remove"] == [{"deviceId": dev}]
+    fb.driver.switch_to.window(fb.driver.window_handles[-1])
     fb.wait_text("#signin-msg", "credentials changed")
     ctx.quit_browser(fb)
 
