@@ -389,6 +389,14 @@ def sessions_page_labels_resets_and_deletes(ctx):
     the other one deleted after a confirmation."""
     b = ctx.browser
     b.nav("sessions")
+    wait_for(lambda: b.finds("#se-list li"), what="the session list")
+    if not [e for e in b.finds("#se-list [data-key]") if e.get_attribute("data-key").startswith("agent:main:panel-")]:
+        # Run on its own: make the second session in Chat first.
+        b.nav("chat")
+        b.find("#chat-new").click()
+        b.find("#chat-input").send_keys("a second session" + Keys.ENTER)
+        wait_for(lambda: b.finds("#chat-log .msg.assistant[data-state=done]"), what="an answer in the new session")
+        b.nav("sessions")
     wait_for(lambda: len(b.finds("#se-list [data-key]")) >= 2, what="the session list")
     other = next(e.get_attribute("data-key") for e in b.finds("#se-list [data-key]") if e.get_attribute("data-key").startswith("agent:main:panel-"))
     main = b.find(f'#se-list [data-key="{MAIN}"]')
