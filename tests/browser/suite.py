@@ -217,6 +217,13 @@ def sent(b, method):
     return [f.get("params") for _, f in b.sent if f.get("method") == method]
 
 
+def chat_once(b, text):
+    """Sends `text` in Chat and waits for the offline responder's answer to it."""
+    b.find("#chat-input").send_keys(text + Keys.ENTER)
+    wait_for(lambda: any(f'You said: "{text}"' in e.text for e in b.finds("#chat-log .msg.assistant[data-state=done]")),
+             what=f"the answer to {text!r}")
+
+
 def set_editor(b, text):
     b.js("const t = document.getElementById('cfg-raw'); t.value = arguments[0]; t.dispatchEvent(new Event('input'));", text)
 
@@ -390,12 +397,17 @@ def sessions_page_labels_resets_and_deletes(ctx):
     b = ctx.browser
     b.nav("sessions")
     wait_for(lambda: b.finds("#se-list li"), what="the session list")
-    if not [e for e in b.finds("#se-list [data-key]") if e.get_attribute("data-key").startswith("agent:main:panel-")]:
-        # Run on its own: make the second session in Chat first.
+    keys = [e.get_attribute("data-key") for e in b.finds("#se-list [data-key]")]
+    need_main, need_other = MAIN not in keys, not any(k.startswith("agent:main:panel-") for k in keys)
+    if need_main or need_other:
+        # Run on its own: make the two sessions in Chat first.
         b.nav("chat")
-        b.find("#chat-new").click()
-        b.find("#chat-input").send_keys("a second session" + Keys.ENTER)
-        wait_for(lambda: b.finds("#chat-log .msg.assistant[data-state=done]"), what="an answer in the new session")
+        if need_main:
+            wait_for(lambda: b.find("#chat-session").get_attribute("value") == MAIN, what="the main session in Chat")
+            chat_once(b, "hello main")
+        if need_other:
+            b.find("#chat-new").click()
+            chat_once(b, "hello other")
         b.nav("sessions")
     wait_for(lambda: len(b.finds("#se-list [data-key]")) >= 2, what="the session list")
     other = next(e.get_attribute("data-key") for e in b.finds("#se-list [data-key]") if e.get_attribute("data-key").startswith("agent:main:panel-"))
