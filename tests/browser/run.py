@@ -64,6 +64,9 @@ class Skip(Exception):
 def main():
     bootstrap()
     ensure_chromium()
+    # Selenium must never look for a driver or a browser on the internet: both are Debian's.
+    os.environ.setdefault("SE_OFFLINE", "true")
+    os.environ.setdefault("SE_AVOID_STATS", "true")
     sys.path.insert(0, str(HERE))
     import suite  # noqa: E402 - after the venv is in place
 
