@@ -356,3 +356,12 @@ pub const DISCORD_DM_CHANNELS_CACHED: usize = 256;
 /// Pause before the next Discord REST request when an answer says its rate-limit bucket is empty
 /// without saying for how long (`X-RateLimit-Reset-After` missing).
 pub const DISCORD_BUCKET_RESET_DEFAULT: Duration = Duration::from_secs(1);
+
+/// Paired devices kept in `<stateDir>/devices/paired.json`; approving one more is refused.
+pub const DEVICES_PAIRED_MAX: usize = 64;
+/// Device pairing requests waiting at once; a new one pushes out the oldest.
+pub const DEVICES_PENDING_MAX: usize = 32;
+/// How long a device pairing request waits for approval (the official 5 minutes).
+pub const DEVICES_PENDING_TTL_MS: u64 = 300_000;
+/// Largest paired-device file read at start (64 records are far below it).
+pub const DEVICES_FILE_MAX_BYTES: u64 = 1 << 20;

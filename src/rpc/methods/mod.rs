@@ -5,6 +5,7 @@ pub mod agent;
 pub mod channels;
 pub mod chat;
 pub mod config;
+pub mod devices;
 pub mod logs;
 pub mod models;
 pub mod sessions;
@@ -23,7 +24,18 @@ use crate::gateway::auth::Scope;
 use crate::gateway::hub::Outbox;
 
 /// Events this gateway emits (`hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "health",
+    "shutdown",
+    "config.changed",
+    "chat",
+    "agent",
+    "sessions.changed",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Declares the implemented methods once: the [`Method`] enum, each method's official name and
 /// the scope it needs. `hello-ok.features.methods` lists [`Method::ALL`]; [`dispatch`] matches on
@@ -99,6 +111,11 @@ methods! {
     SessionsPatch = "sessions.patch", Write;
     ModelsList = "models.list", Read;
     AgentsList = "agents.list", Read;
+    DevicePairList = "device.pair.list", Pairing;
+    DevicePairApprove = "device.pair.approve", Pairing;
+    DevicePairReject = "device.pair.reject", Pairing;
+    /// Answers itself, then closes the removed device's connections (4001).
+    DevicePairRemove = "device.pair.remove", Pairing;
 }
 
 /// The scope a method needs, when the method exists.
@@ -181,6 +198,10 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, E
         Method::SessionsPatch => sessions::patch(call, p).await,
         Method::ModelsList => models::list(call, p),
         Method::AgentsList => models::agents(call, p),
+        Method::DevicePairList => devices::list(call, p).await,
+        Method::DevicePairApprove => devices::approve(call, p).await,
+        Method::DevicePairReject => devices::reject(call, p).await,
+        Method::DevicePairRemove => return devices::remove(call, p).await,
     };
     now.map(Some)
 }
