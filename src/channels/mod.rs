@@ -992,6 +992,9 @@ async fn admit(channels: &Arc<Channels>, link: &Link, transport: &Transport, ent
             };
         }
     }
+    if let Some(reply) = crate::gateway::devices::chat_command(&msg.text).await {
+        return Some(Next::Reply(reply));
+    }
     let key = session_key(&cfg, id, msg);
     let command = msg.text.trim().to_ascii_lowercase();
     match command.as_str() {

@@ -525,8 +525,35 @@ pub async fn announce_resolved(hub: &Hub, request_id: &str, device_id: &str, dec
     hub.broadcast(Event::new("device.pair.resolved", &payload).scoped(Scope::Pairing)).await;
 }
 
-/// Approves the device waiting with confirmation `code` (the chat command `/approve CODE` from an
-/// allowed sender). Returns the reply for the chat.
+/// The running gateway, for the chat command below. The channels are built below the gateway and
+/// do not hold it; this lets one call from their command handling reach the device store.
+static CHAT_APPROVALS: std::sync::RwLock<Option<std::sync::Weak<super::Gateway>>> = std::sync::RwLock::new(None);
+
+/// Lets chat channels approve waiting devices of `gw` (`/approve CODE`).
+pub fn serve_chat_approvals(gw: &std::sync::Arc<super::Gateway>) {
+    *CHAT_APPROVALS.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::downgrade(gw));
+}
+
+/// The chat command `/approve XXXX-XXXX` from a sender the channel already allows: approves the
+/// device waiting with that confirmation code (the code the waiting browser shows). `None` when
+/// the text is not that command, so the message goes to the agent as usual.
+pub async fn chat_command(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    let command = words.next()?;
+    if !command.eq_ignore_ascii_case("/approve") {
+        return None;
+    }
+    let Some(code) = words.next() else {
+        return Some("Usage: /approve XXXX-XXXX (the confirmation code the waiting browser shows)".to_string());
+    };
+    let gw = CHAT_APPROVALS.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(std::sync::Weak::upgrade);
+    match gw {
+        Some(gw) => Some(approve_by_code(&gw, code).await),
+        None => Some("Device approval is not available right now.".to_string()),
+    }
+}
+
+/// Approves the device waiting with confirmation `code`. Returns the reply for the chat.
 pub async fn approve_by_code(gw: &super::Gateway, code: &str) -> String {
     let now = crate::clock::now_ms();
     let Some(p) = gw.devices.pending_by_code(code, now) else {

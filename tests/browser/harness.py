@@ -28,9 +28,10 @@ SCREENSHOTS = ROOT / "target" / "browser-screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 
-# One switch for the day the gateway serves the panel itself on its own port: then no static
-# server runs, the page is the gateway's own origin and no gatewayUrl fragment is needed.
-SERVED_BY_GATEWAY = os.environ.get("PANEL_SERVED_BY_GATEWAY") == "1"
+# The gateway serves the panel itself on its own port: no static server runs, the page is the
+# gateway's own origin and no gatewayUrl fragment is needed. PANEL_SERVED_BY_GATEWAY=0 serves
+# panel/ from a small static server instead (to try the front end against an older gateway).
+SERVED_BY_GATEWAY = os.environ.get("PANEL_SERVED_BY_GATEWAY", "1") != "0"
 BASE_PATH = os.environ.get("PANEL_BASE_PATH", "/" if SERVED_BY_GATEWAY else "/ui/")
 
 WAIT = 20.0

@@ -11,10 +11,10 @@ errors; a screenshot of each page goes to target/browser-screenshots/.
 
 Environment:
   OPENCLAW_BIN               the gateway binary (default: target/release/openclaw)
-  PANEL_SERVED_BY_GATEWAY=1  the gateway serves the panel itself: no static server, no gatewayUrl
-  PANEL_BASE_PATH            where the panel is served (default /ui/ from the static server, / from the gateway)
+  PANEL_SERVED_BY_GATEWAY=0  serve panel/ from a static server (the gateway's own copy is the default)
+  PANEL_BASE_PATH            where the panel is served (default / from the gateway, /ui/ from the static server)
   PANEL_CPU_SECONDS          length of the idle-CPU measurement with the panel open (default 60; 0 skips it)
-  PANEL_EXPECT_BACKEND=1     the device-pairing back end must be there: its tests fail instead of skipping
+  PANEL_EXPECT_BACKEND=0     skip the device-pairing tests when the gateway lacks that back end (default: fail)
   PANEL_TEST_ECHO=1          echo the gateway's stderr
 """
 

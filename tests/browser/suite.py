@@ -145,8 +145,8 @@ class Context:
 
     def need_backend(self, what):
         if not self.backend:
-            if os.environ.get("PANEL_EXPECT_BACKEND") == "1":
-                raise AssertionError(f"{what}: PANEL_EXPECT_BACKEND=1 but the gateway does not advertise device.pair.list")
+            if os.environ.get("PANEL_EXPECT_BACKEND", "1") != "0":
+                raise AssertionError(f"{what}: the gateway does not advertise device.pair.list (PANEL_EXPECT_BACKEND=0 skips instead)")
             raise self.Skip(f"needs the device-pairing back end ({what}); this gateway answers unknown method for device.pair.list")
 
     # checks after every test ------------------------------------------------------------------
@@ -754,7 +754,7 @@ def a_save_of_redacted_text_keeps_the_secrets(ctx):
     gw.stop()
     if secret in on_disk and "__OPENCLAW_REDACTED__" not in on_disk:
         return
-    if "__OPENCLAW_REDACTED__" in on_disk and not ctx.backend and os.environ.get("PANEL_EXPECT_BACKEND") != "1":
+    if "__OPENCLAW_REDACTED__" in on_disk and not ctx.backend and os.environ.get("PANEL_EXPECT_BACKEND", "1") == "0":
         raise ctx.Skip("needs the back end to restore redacted secrets on config.set: today the file gets __OPENCLAW_REDACTED__")
     raise AssertionError(f"the save did not keep the secret: {outcome[0].text!r}\n{on_disk}")
 

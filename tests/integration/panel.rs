@@ -313,3 +313,35 @@ fn untrusted_proxy_headers_do_not_make_a_browser_local() {
         assert_eq!(res["error"]["code"], "NOT_PAIRED", "{res}");
     });
 }
+
+/// Beyond the official gateway: an allowed Telegram sender approves a waiting browser with the
+/// confirmation code the browser shows.
+#[cfg(feature = "telegram")]
+#[test]
+fn an_allowed_chat_sender_approves_a_waiting_device_by_its_code() {
+    use crate::support::fake_telegram::FakeTelegram;
+    let tg = FakeTelegram::start("123456:TEST-token");
+    let gw = Gw::builder()
+        .config(json!({"gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}, "trustedProxies": ["127.0.0.1"],
+                                   "controlUi": {"allowedOrigins": ["*"]}},
+                       "channels": {"telegram": {"botToken": "123456:TEST-token", "apiRoot": tg.api_root(),
+                                                  "dmPolicy": "allowlist", "allowFrom": ["42"]}}}))
+        .env("OPENCLAW_CHANNEL_POLL_TIMEOUT_MS", "1000")
+        .start();
+    let dev = Device::new();
+    block_on(async {
+        let (_c, res) = dev.connect(gw.port, REMOTE, json!({"token": TOKEN})).await;
+        assert_eq!(res["error"]["code"], "NOT_PAIRED", "{res}");
+    });
+    let code = format!("{}-{}", dev.id[..4].to_uppercase(), dev.id[4..8].to_uppercase());
+    tg.push_private(42, "/approve 0000-0000");
+    let sent = tg.wait_sent(1, WAIT);
+    assert!(sent[0].text.contains("No device is waiting"), "{}", sent[0].text);
+    tg.push_private(42, &format!("/approve {code}"));
+    let sent = tg.wait_sent(2, WAIT);
+    assert!(sent[1].text.starts_with("Approved Test browser"), "{}", sent[1].text);
+    block_on(async {
+        let (_c, res) = dev.connect(gw.port, REMOTE, json!({"token": TOKEN})).await;
+        assert_eq!(res["ok"], true, "{res}");
+    });
+}
