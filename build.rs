@@ -16,10 +16,18 @@ fn main() {
     let panel = Path::new(&manifest).join("panel");
     println!("cargo:rerun-if-changed=panel");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=OPENCLAW_PANEL_STUB");
+    println!("cargo::rustc-check-cfg=cfg(panel_stub)");
+    // OPENCLAW_PANEL_STUB=1 builds without the panel (no assets, no route, no inflate), only to
+    // measure what the panel adds to the binary (the budget in DESIGN.md §4).
+    let stub = std::env::var("OPENCLAW_PANEL_STUB").is_ok_and(|v| v == "1");
+    if stub {
+        println!("cargo::rustc-cfg=panel_stub");
+    }
     let mut code = String::from(
         "/// The panel's assets: (name, content type, ETag, gzip bytes).\npub const ASSETS: &[(&str, &str, &str, &[u8])] = &[\n",
     );
-    for (name, content_type) in ASSETS {
+    for (name, content_type) in ASSETS.iter().filter(|_| !stub) {
         let src = panel.join(name);
         println!("cargo:rerun-if-changed={}", src.display());
         let raw = std::fs::read(&src).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", src.display())));

@@ -345,3 +345,16 @@ fn an_allowed_chat_sender_approves_a_waiting_device_by_its_code() {
         assert_eq!(res["ok"], true, "{res}");
     });
 }
+
+#[test]
+fn dashboard_prints_the_url_with_a_token_fragment() {
+    let gw = Gw::start();
+    let (code, out, err) = Cmd::new(gw.home.clone()).args(["dashboard", "--no-open"]).output(WAIT);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("Dashboard URL: http://127.0.0.1:{}/#token={TOKEN}", gw.port)), "{out}");
+    let (code, out, _) = Cmd::new(gw.home.clone()).args(["dashboard", "--json"]).output(WAIT);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["httpUrl"], format!("http://127.0.0.1:{}/", gw.port));
+    assert_eq!(v["tokenIncluded"], true);
+}
