@@ -84,7 +84,10 @@ impl Route {
             p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
             p if whatsapp_path(cfg) == Some(p) => Route::WhatsApp,
             // The API's own prefixes never fall back to the page, whatever the base path.
-            p if ["/v1/", "/tools/", "/api/"].iter().any(|x| p.starts_with(x)) || (cfg.hooks.enabled && p.starts_with(&cfg.hooks.path)) => {
+            // (`/hooks/` too, the hooks' default path, whether or not hooks are on.)
+            p if ["/v1/", "/tools/", "/api/", "/hooks/"].iter().any(|x| p.starts_with(x))
+                || (cfg.hooks.path.len() > 1 && p.starts_with(&cfg.hooks.path)) =>
+            {
                 return None;
             }
             p if cfg.gateway.control_ui.enabled && !cfg!(panel_stub) => Route::Panel(panel::target(p, &cfg.gateway.control_ui.base_path)?),
