@@ -406,3 +406,12 @@ pub const SESSION_INDEX_FLUSH_DELAY: Duration = Duration::from_millis(1000);
 pub const AGENT_CLI_TIMEOUT_SECS: u64 = 600;
 /// systemd's watchdog timeout (`WatchdogSec=`), in seconds; the gateway pings at half of it.
 pub const SYSTEMD_WATCHDOG_SEC: u32 = 60;
+
+/// Paired devices kept in `<stateDir>/devices/paired.json`; approving one more is refused.
+pub const DEVICES_PAIRED_MAX: usize = 64;
+/// Device pairing requests waiting at once; a new one pushes out the oldest.
+pub const DEVICES_PENDING_MAX: usize = 32;
+/// How long a device pairing request waits for approval (the official 5 minutes).
+pub const DEVICES_PENDING_TTL_MS: u64 = 300_000;
+/// Largest paired-device file read at start (64 records are far below it).
+pub const DEVICES_FILE_MAX_BYTES: u64 = 1 << 20;

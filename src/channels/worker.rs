@@ -82,6 +82,10 @@ async fn admit(shared: &Shared, link: &Link, transport: &Transport, entry: &Entr
     if let Some(early) = gate(shared, link, &ch.access, msg).await {
         return early;
     }
+    // `/approve XXXX-XXXX` from an allowed sender approves a waiting control-panel device.
+    if let Some(reply) = crate::gateway::devices::chat_command(&msg.text).await {
+        return Some(Next::Reply(reply));
+    }
     let key = session_key(&cfg, link.kind, msg);
     if let Some(reply) = chat_command(shared, &cfg, &key, &msg.text).await {
         return Some(Next::Reply(reply));

@@ -35,12 +35,18 @@ const MAX_UI_BYTES: u64 = 512 << 20;
 const MAX_UI_FILES: usize = 20_000;
 const PREFIX: &str = "package/dist/control-ui/";
 
-/// the official Control UI: install it from npm or remove it
+/// open the control panel signed in; `install`/`uninstall` the official Control UI
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "dashboard")]
 pub struct DashboardCmd {
     #[argh(subcommand)]
     pub action: Option<Action>,
+    /// print the URL, do not open a browser
+    #[argh(switch)]
+    pub no_open: bool,
+    /// print the result as JSON
+    #[argh(switch)]
+    pub json: bool,
 }
 
 #[derive(FromArgs, Debug)]
@@ -71,7 +77,7 @@ pub fn run(paths: &Paths, cmd: DashboardCmd) -> Result<(), CliError> {
     match cmd.action {
         Some(Action::Install(c)) => install(paths, c),
         Some(Action::Uninstall(_)) => uninstall(paths),
-        None => Err(CliError::new("openclaw dashboard: choose `install` or `uninstall` (see `openclaw dashboard --help`)")),
+        None => super::devices::dashboard(paths, cmd.no_open, cmd.json),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod client;
 pub mod config;
 pub mod dashboard;
+pub mod devices;
 pub mod doctor;
 pub mod gateway;
 pub mod inventory;
@@ -51,6 +52,7 @@ pub enum Command {
     Logs(logs::LogsCmd),
     Channels(channels::ChannelsCmd),
     Pairing(pairing::PairingCmd),
+    Devices(devices::DevicesCmd),
     Message(message::MessageCmd),
     Secrets(secrets::SecretsCmd),
     Doctor(doctor::DoctorCmd),
@@ -94,6 +96,7 @@ pub fn main() -> u8 {
         Command::Logs(cmd) => finish(logs::run(&paths, cmd)),
         Command::Channels(cmd) => finish(channels::run(&paths, cmd)),
         Command::Pairing(cmd) => finish(pairing::run(&paths, cmd)),
+        Command::Devices(cmd) => finish(devices::run(&paths, cmd)),
         Command::Message(cmd) => finish(message::run(&paths, cmd)),
         Command::Secrets(cmd) => finish(secrets::run(&paths, cmd)),
         Command::Doctor(cmd) => finish(doctor::run(&paths, cmd)),

@@ -288,6 +288,8 @@ pub struct ClientInfo {
     pub ip: String,
     pub connected_at_ms: u64,
     pub scopes: Vec<String>,
+    /// The verified device identity (`connect.device.id`), if the client proved one.
+    pub device_id: Option<String>,
 }
 
 /// A registered connection. When the hub drops a client for being too slow it closes the
@@ -313,6 +315,7 @@ enum Command {
     Broadcast(Arc<Event>),
     Shutdown { event: Option<Arc<Event>>, code: u16, reason: String, done: Sender<usize> },
     List(Sender<Vec<ClientInfo>>),
+    CloseDevice { device_id: String, code: u16, reason: String },
 }
 
 /// Handle to the hub task.
@@ -373,6 +376,11 @@ impl Hub {
         wait.recv().await.unwrap_or(0)
     }
 
+    /// Closes every connection of a device (a removed device: 4001 `device removed`).
+    pub async fn close_device(&self, device_id: &str, code: u16, reason: &str) {
+        let _ = self.tx.send(Command::CloseDevice { device_id: device_id.to_string(), code, reason: reason.to_string() }).await;
+    }
+
     pub async fn clients(&self) -> Vec<ClientInfo> {
         let (tx, rx) = channel::bounded(1);
         if self.tx.send(Command::List(tx)).await.is_err() {
@@ -423,6 +431,15 @@ async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
                     m.outbox.push(Outbound::Close { code, reason: reason.clone() });
                 }
                 let _ = done.try_send(n);
+            }
+            Command::CloseDevice { device_id, code, reason } => {
+                members.retain(|_, m| {
+                    if m.info.device_id.as_deref() != Some(device_id.as_str()) {
+                        return true;
+                    }
+                    m.outbox.push(Outbound::Close { code, reason: reason.clone() });
+                    false
+                });
             }
             Command::List(reply) => {
                 let _ = reply.try_send(members.values().map(|m| m.info.clone()).collect());
@@ -509,6 +526,7 @@ mod tests {
                 ip: "127.0.0.1".into(),
                 connected_at_ms: 0,
                 scopes: vec![],
+                device_id: None,
             };
             let reader = hub.outbox(10_000);
             hub.join(
@@ -555,6 +573,7 @@ mod tests {
                 ip: "127.0.0.1".into(),
                 connected_at_ms: 0,
                 scopes: vec![],
+                device_id: None,
             };
             // Each client alone may queue far more than the shared budget.
             let (stalled, lagging, reader) = (hub.outbox(1 << 20), hub.outbox(1 << 20), hub.outbox(1 << 20));

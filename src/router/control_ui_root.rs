@@ -34,7 +34,7 @@ pub fn claims(path: &str, cfg: &Config) -> bool {
     if ui.root.is_none() {
         return false;
     }
-    let Some(rel) = relative(path, &ui.base_path) else { return false };
+    let Some(rel) = relative(path, ui.base_path.trim_end_matches('/')) else { return false };
     !NOT_UI.iter().any(|p| rel == *p || rel.starts_with(&format!("{p}/")))
 }
 
@@ -52,8 +52,8 @@ fn relative<'a>(path: &'a str, base: &str) -> Option<&'a str> {
 /// Answers a GET or HEAD the route table gave to the Control UI.
 pub async fn serve(api: &Api, head: &Head, peer: SocketAddr, cfg: &Config) -> Response {
     let ui = &cfg.gateway.control_ui;
-    let (Some(root), Some(rel)) = (ui.root.clone(), relative(&head.path, &ui.base_path)) else { return not_found() };
-    let base = ui.base_path.clone();
+    let (Some(root), Some(rel)) = (ui.root.clone(), relative(&head.path, ui.base_path.trim_end_matches('/'))) else { return not_found() };
+    let base = ui.base_path.trim_end_matches('/').to_string();
     if rel.is_empty() {
         let query = head.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
         return Response::new(302).header("Location", format!("{base}/{query}"));
@@ -116,7 +116,7 @@ fn json_config(api: &Api, cfg: &Config) -> Response {
     let avatar = entry.and_then(|e| e.identity.avatar.clone().or(e.identity.emoji.clone()));
     let auth_none = api.gw.settings().auth.mode.name() == "none";
     let body = json!({
-        "basePath": cfg.gateway.control_ui.base_path,
+        "basePath": cfg.gateway.control_ui.base_path.trim_end_matches('/'),
         "assistantName": name,
         "assistantAvatar": avatar,
         "assistantAvatarSource": null,

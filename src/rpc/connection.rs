@@ -53,8 +53,9 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, req: UpgradeRequest, mut up: Up
 /// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
 async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
     let Upgraded { mut stream, leftover, .. } = up;
-    let peer =
-        Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
+    let trusted = gw.settings().loaded.config.gateway.trusted_proxies.clone();
+    let (ip, local) = crate::gateway::auth::locality(peer_addr.ip(), &|h| head.header(h).map(str::to_string), &trusted);
+    let peer = Peer { ip, local, origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
     drop(head);
     if stream.write_all(&ws::accept_response(&req)).await.is_err() {
         return None;
@@ -292,6 +293,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         ip: session.ip.to_string(),
         connected_at_ms: session.connected_at_ms,
         scopes: session.scopes.list.clone(),
+        device_id: session.device_id.clone(),
     };
     let member = Member { outbox: outbox.clone(), scopes: session.scopes.clone(), caps: session.params.caps.clone(), info };
     gw.hub.join(id, member).await;

@@ -20,6 +20,7 @@ mod http;
 mod install;
 mod limits;
 mod openai_http;
+mod panel;
 mod protocol;
 mod reload;
 mod service;

@@ -111,7 +111,11 @@ fn hello_ok_has_every_required_field_and_lists_exactly_our_methods() {
                 "plugins.list",
                 "plugins.controlUi.list",
                 "exec.approvals.get",
-                "themes.list"
+                "themes.list",
+                "device.pair.list",
+                "device.pair.approve",
+                "device.pair.reject",
+                "device.pair.remove"
             ]
         );
         // Each advertised method exists in the official table with the scope we enforce (or is

@@ -195,6 +195,11 @@ async fn write(
             Some(_) => {}
         }
     }
+    // Text edited from config.get still holds the redaction marker where a secret was: the
+    // file's own secret goes back there, and a marker with no secret behind it is refused.
+    let current_parsed = current.as_ref().map(|c| c.parsed.clone()).unwrap_or(Value::Null);
+    let raw = config::restore_redacted(&raw, &current_parsed)
+        .map_err(|(path, message)| invalid_config(&[config::Issue { path: path.clone(), message: message.clone() }]))?;
     // Only a config the gateway would start with is written; the file stays untouched otherwise.
     let loaded = crate::gateway::admission::check_text(&gw.paths, &gw.opts, raw.clone()).map_err(|issues| invalid_config(&issues))?;
     let plan = crate::gateway::apply::plan_between(&gw.settings(), &loaded);

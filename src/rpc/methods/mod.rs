@@ -5,6 +5,7 @@ pub mod agent;
 pub mod channels;
 pub mod chat;
 pub mod config;
+pub mod devices;
 pub mod empty;
 pub mod logs;
 pub mod models;
@@ -25,7 +26,18 @@ use crate::gateway::auth::Scope;
 use crate::gateway::hub::Outbox;
 
 /// Events this gateway emits (`hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "health",
+    "shutdown",
+    "config.changed",
+    "chat",
+    "agent",
+    "sessions.changed",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Declares the implemented methods once: the [`Method`] enum, each method's official name and
 /// the scope it needs. `hello-ok.features.methods` lists [`Method::ALL`]; [`dispatch`] matches on
@@ -134,6 +146,11 @@ methods! {
     ExecApprovalsGet = "exec.approvals.get", Admin;
     /// Not in the shared schema's method table (official since 2026.9).
     ThemesList = "themes.list", Read;
+    DevicePairList = "device.pair.list", Pairing;
+    DevicePairApprove = "device.pair.approve", Pairing;
+    DevicePairReject = "device.pair.reject", Pairing;
+    /// Answers itself, then closes the removed device's connections (4001).
+    DevicePairRemove = "device.pair.remove", Pairing;
 }
 
 /// The scope a method needs, when the method exists.
@@ -243,6 +260,10 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, E
         Method::PluginsControlUiList => empty::plugins_control_ui(call, p),
         Method::ExecApprovalsGet => empty::exec_approvals(call, p),
         Method::ThemesList => empty::themes(call, p),
+        Method::DevicePairList => devices::list(call, p).await,
+        Method::DevicePairApprove => devices::approve(call, p).await,
+        Method::DevicePairReject => devices::reject(call, p).await,
+        Method::DevicePairRemove => return devices::remove(call, p).await,
     };
     now.map(Some)
 }
