@@ -218,6 +218,19 @@ fn fragments(text: String) -> Vec<Message> {
 
 /// Sends a close frame (reason cut to the 123 bytes a close frame allows) and waits briefly for
 /// the peer's reply.
+/// Sends a close frame on a live session's write half, waiting at most [`WS_CLOSE_GRACE`] for a
+/// peer that does not read (the session ends either way).
+async fn send_close(sink: &mut async_tungstenite::WebSocketSender<WsIo<Async<TcpStream>>>, code: u16, reason: &str) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(reason).into() };
+    let _ = sink
+        .send(Message::Close(Some(frame)))
+        .or(async {
+            Timer::after(WS_CLOSE_GRACE).await;
+            Ok(())
+        })
+        .await;
+}
+
 async fn close_now(ws: &mut Ws, close: Close) {
     let frame = CloseFrame { code: CloseCode::from(close.code), reason: truncate_reason(&close.reason).into() };
     let graceful = async {
@@ -347,14 +360,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                     continue;
                 }
                 Outbound::Close { code, reason } => {
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
-                    let _ = sink
-                        .send(Message::Close(Some(frame)))
-                        .or(async {
-                            Timer::after(WS_CLOSE_GRACE).await;
-                            Ok(())
-                        })
-                        .await;
+                    send_close(&mut sink, code, &reason).await;
                     // Give the client a moment to answer the close; the reader ends when it does.
                     Timer::after(WS_CLOSE_GRACE).await;
                     return "closed by gateway";
@@ -384,14 +390,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         }
         // Dropped by the hub: say why, if the peer reads at all, without waiting long.
         if let Some((code, reason)) = outbox.take_farewell() {
-            let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
-            let _ = sink
-                .send(Message::Close(Some(frame)))
-                .or(async {
-                    Timer::after(WS_CLOSE_GRACE).await;
-                    Ok(())
-                })
-                .await;
+            send_close(&mut sink, code, &reason).await;
             return "closed (slow consumer)";
         }
         "dropped (too slow)"
