@@ -82,8 +82,12 @@ async fn admit(shared: &Shared, link: &Link, transport: &Transport, entry: &Entr
     if let Some(early) = gate(shared, link, &ch.access, msg).await {
         return early;
     }
-    // `/approve XXXX-XXXX` from an allowed sender approves a waiting control-panel device.
-    if let Some(reply) = crate::gateway::devices::chat_command(&msg.text).await {
+    // Commands owned above the channels (the gateway's `/approve XXXX-XXXX` for a waiting
+    // control-panel device), for senders the policy already allowed.
+    if let Some(reply) = match &shared.commands {
+        Some(commands) => commands.reply(&msg.text).await,
+        None => None,
+    } {
         return Some(Next::Reply(reply));
     }
     let key = session_key(&cfg, link.kind, msg);

@@ -47,7 +47,6 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let (control, requests) = channel::bounded::<Control>(16);
     let (notices, notices_rx) = channel::bounded(limits::AGENT_NOTICE_QUEUE);
     let gw = Arc::new(Gateway::new(paths, settings, hash_key, log_file, opts, control.clone(), notices));
-    crate::gateway::devices::serve_chat_approvals(&gw);
     crate::rt::spawn(crate::rpc::agent_events::run(gw.hub.clone(), notices_rx)).detach();
     let router = Arc::new(Router::new(gw.clone()));
     // Load the default agent's session index in the background, so health and status can count

@@ -525,43 +525,38 @@ pub async fn announce_resolved(hub: &Hub, request_id: &str, device_id: &str, dec
     hub.broadcast(Event::new("device.pair.resolved", &payload).scoped(Scope::Pairing)).await;
 }
 
-/// The running gateway, for the chat command below. The channels are built below the gateway and
-/// do not hold it; this lets one call from their command handling reach the device store.
-static CHAT_APPROVALS: std::sync::RwLock<Option<std::sync::Weak<super::Gateway>>> = std::sync::RwLock::new(None);
-
-/// Lets chat channels approve waiting devices of `gw` (`/approve CODE`).
-pub fn serve_chat_approvals(gw: &std::sync::Arc<super::Gateway>) {
-    *CHAT_APPROVALS.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::downgrade(gw));
+/// The chat command `/approve XXXX-XXXX` for the channels: from a sender the channel already
+/// allows, approves the device waiting with that confirmation code (the code the waiting browser
+/// shows). Any other text is not this command, and the message goes to the agent as usual.
+pub struct ChatApprovals {
+    pub devices: std::sync::Arc<Devices>,
+    pub hub: Hub,
 }
 
-/// The chat command `/approve XXXX-XXXX` from a sender the channel already allows: approves the
-/// device waiting with that confirmation code (the code the waiting browser shows). `None` when
-/// the text is not that command, so the message goes to the agent as usual.
-pub async fn chat_command(text: &str) -> Option<String> {
-    let mut words = text.split_whitespace();
-    let command = words.next()?;
-    if !command.eq_ignore_ascii_case("/approve") {
-        return None;
-    }
-    let Some(code) = words.next() else {
-        return Some("Usage: /approve XXXX-XXXX (the confirmation code the waiting browser shows)".to_string());
-    };
-    let gw = CHAT_APPROVALS.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(std::sync::Weak::upgrade);
-    match gw {
-        Some(gw) => Some(approve_by_code(&gw, code).await),
-        None => Some("Device approval is not available right now.".to_string()),
+impl crate::channels::ChatCommands for ChatApprovals {
+    fn reply<'a>(&'a self, text: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut words = text.split_whitespace();
+            if !words.next()?.eq_ignore_ascii_case("/approve") {
+                return None;
+            }
+            Some(match words.next() {
+                Some(code) => approve_by_code(&self.devices, &self.hub, code).await,
+                None => "Usage: /approve XXXX-XXXX (the confirmation code the waiting browser shows)".to_string(),
+            })
+        })
     }
 }
 
 /// Approves the device waiting with confirmation `code`. Returns the reply for the chat.
-pub async fn approve_by_code(gw: &super::Gateway, code: &str) -> String {
+async fn approve_by_code(devices: &Devices, hub: &Hub, code: &str) -> String {
     let now = crate::clock::now_ms();
-    let Some(p) = gw.devices.pending_by_code(code, now) else {
+    let Some(p) = devices.pending_by_code(code, now) else {
         return format!("No device is waiting for approval with code {}.", code.trim());
     };
-    match gw.devices.approve(&p.request_id, now) {
+    match devices.approve(&p.request_id, now) {
         Ok((p, rec)) => {
-            announce_resolved(&gw.hub, &p.request_id, &p.device_id, "approved").await;
+            announce_resolved(hub, &p.request_id, &p.device_id, "approved").await;
             let who = rec.display_name.unwrap_or_else(|| confirmation_code(&rec.device_id));
             log::info!(target: "gateway", "device {} approved from a chat channel ({})", rec.device_id, p.request_id);
             format!("Approved {who} ({}). The waiting browser connects by itself.", confirmation_code(&p.device_id))
@@ -630,6 +625,25 @@ mod tests {
         assert!(scopes_cover(&["operator.admin".into()], &["operator.pairing".into()]));
         assert!(!scopes_cover(&["operator.read".into()], &["operator.write".into()]));
         assert_eq!(confirmation_code("abcdef0123"), "ABCD-EF01");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_approve_chat_command_approves_by_code_and_lets_other_text_through() {
+        use crate::channels::ChatCommands;
+        let (d, dir) = store();
+        let now = crate::clock::now_ms();
+        let Admitted::Waiting { request, .. } = d.admit(&claim("abcdef0123", &["operator.read"]), false, now).unwrap() else { panic!() };
+        let approvals = ChatApprovals { devices: std::sync::Arc::new(d), hub: Hub::start(1 << 20) };
+        smol::block_on(async {
+            assert_eq!(approvals.reply("hello /approve").await, None, "not the command: the agent gets it");
+            assert!(approvals.reply("/approve").await.unwrap().starts_with("Usage: /approve XXXX-XXXX"));
+            assert_eq!(approvals.reply("/approve 0000-0000").await.unwrap(), "No device is waiting for approval with code 0000-0000.");
+            let reply = approvals.reply("/APPROVE abcd-ef01").await.unwrap();
+            assert!(reply.starts_with("Approved Browser (ABCD-EF01)"), "{reply}");
+        });
+        assert!(approvals.devices.pending_by_code("ABCD-EF01", now).is_none(), "{request:?} is no longer waiting");
+        assert_eq!(approvals.devices.list(&|_| false, now)["paired"].as_array().map(Vec::len), Some(1));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -136,7 +136,7 @@ pub struct Gateway {
     pub connections: ConnectionCount,
     pub limiter: Mutex<RateLimiter>,
     /// Paired devices and waiting pairing requests.
-    pub devices: devices::Devices,
+    pub devices: Arc<devices::Devices>,
     /// The flags the gateway was started with (they still win on an in-process restart).
     pub opts: rules::RunOptions,
     /// The main loop's control queue.
@@ -169,8 +169,9 @@ impl Gateway {
         let connections = ConnectionCount::new(tuning.max_connections, tuning.max_pending_connections);
         let hub = Hub::start(tuning.max_buffered_bytes_total);
         let agent = crate::agent::Agent::start(paths.clone(), notices);
-        let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone()));
-        let devices = devices::Devices::open(&paths.state_dir);
+        let devices = Arc::new(devices::Devices::open(&paths.state_dir));
+        let approvals = devices::ChatApprovals { devices: devices.clone(), hub: hub.clone() };
+        let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone(), Some(Arc::new(approvals))));
         Gateway {
             agent,
             channels,
