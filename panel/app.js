@@ -166,7 +166,11 @@ function gatewayUrl() {
   return u.href;
 }
 
-/** `#token=…&gatewayUrl=…`: kept for this tab only, and removed from the address bar at once. */
+/** A one-time owner link's token (`openclaw dashboard`): in memory only, and used once. */
+let bootstrap = null;
+
+/** `#token=…&gatewayUrl=…` (kept for this tab only) or `#bootstrapToken=…&bootstrapProfile=owner`
+ * (kept in memory for one connect), removed from the address bar at once. */
 function readFragment() {
   if (!location.hash) return;
   const f = new URLSearchParams(location.hash.slice(1));
@@ -181,6 +185,8 @@ function readFragment() {
   }
   const token = f.get("token");
   if (token) store.set(K.token + gatewayUrl(), token);
+  const once = f.get("bootstrapToken");
+  if (once && /^[\x21-\x7e]{1,256}$/.test(once)) bootstrap = { url: gatewayUrl(), token: once };
   history.replaceState(history.state, "", location.pathname + location.search);
 }
 
@@ -307,12 +313,15 @@ class Conn {
     if (typeof nonce !== "string" || !nonce) return this.lost(ws, { code: 4000, reason: "bad challenge" });
     const signedAt = Number.isInteger(challenge.ts) ? challenge.ts : Date.now();
     skew = signedAt - Date.now();
-    const shared = store.get(this.tokenKey);
-    const saved = shared ? null : await idb("get", this.deviceKey);
-    const token = shared || (saved && saved.token) || "";
-    this.used = shared ? "token" : saved ? "device" : "none";
+    // A one-time owner link wins (it was just opened); it is spent by this attempt, whatever the answer.
+    const once = bootstrap && bootstrap.url === this.url ? bootstrap.token : null;
+    bootstrap = null;
+    const shared = once ? null : store.get(this.tokenKey);
+    const saved = once || shared ? null : await idb("get", this.deviceKey);
+    const token = once || shared || (saved && saved.token) || "";
+    this.used = once ? "bootstrap" : shared ? "token" : saved ? "device" : "none";
     // The official UI sends the shared secret as both token and password: it works in either auth mode.
-    const auth = shared ? { token: shared, password: shared } : saved ? { deviceToken: saved.token } : null;
+    const auth = once ? { bootstrapToken: once } : shared ? { token: shared, password: shared } : saved ? { deviceToken: saved.token } : null;
     const payload = ["v3", id.id, CLIENT_ID, MODE, ROLE, SCOPES.join(","), String(signedAt), token, nonce, norm(PLATFORM), ""].join("|");
     const sig = await crypto.subtle.sign({ name: "Ed25519" }, id.privateKey, new TextEncoder().encode(payload));
     let instanceId = store.get(K.inst);
@@ -359,6 +368,9 @@ class Conn {
         ? "Too many wrong attempts from this browser: wait " + dur(e.retryAfterMs || 60000) + " and try again."
         : "The gateway refused this token. Check it and try again.";
       if (this.used === "device") message = "This browser's saved sign-in is no longer valid. Sign in with the gateway token.";
+      if (this.used === "bootstrap") message = code === "AUTH_BOOTSTRAP_TOKEN_INVALID"
+        ? "This one-time link was already used or has expired. Run `openclaw dashboard` again, or sign in with the gateway token."
+        : "The one-time link was refused. Run `openclaw dashboard` again, or sign in with the gateway token.";
       return this.halt("signin", { message: this.signinHint || message, detail: this.used === "none" ? null : e.message });
     }
     if (e.code === "UNAVAILABLE" && (e.retryable || e.retryAfterMs)) {
@@ -1247,9 +1259,9 @@ function start() {
     if (page && page.event) page.event(name, p);
   });
   window.addEventListener("popstate", () => show(true));
-  // A #token= link opened in a tab that already shows the panel: sign in with it.
+  // A #token= or one-time link opened in a tab that already shows the panel: sign in with it.
   window.addEventListener("hashchange", () => {
-    if (!/(^|[#&])(token|gatewayUrl)=/.test(location.hash)) return;
+    if (!/(^|[#&])(token|bootstrapToken|gatewayUrl)=/.test(location.hash)) return;
     readFragment();
     conn.url = gatewayUrl();
     conn.open();

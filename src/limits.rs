@@ -415,3 +415,11 @@ pub const DEVICES_PENDING_MAX: usize = 32;
 pub const DEVICES_PENDING_TTL_MS: u64 = 300_000;
 /// Largest paired-device file read at start (64 records are far below it).
 pub const DEVICES_FILE_MAX_BYTES: u64 = 1 << 20;
+/// How long a dashboard bootstrap token (`openclaw dashboard`) stays usable: the official 10 minutes.
+pub const BOOTSTRAP_TOKEN_TTL_MS: u64 = 600_000;
+/// Bootstrap tokens outstanding at once; issuing one more first drops the oldest.
+pub const BOOTSTRAP_TOKENS_MAX: usize = 32;
+/// Longest bootstrap token a `connect` may present (the official bound is printable ASCII).
+pub const BOOTSTRAP_TOKEN_MAX_CHARS: usize = 256;
+/// Largest bootstrap record file read (a record is under 200 bytes).
+pub const BOOTSTRAP_FILE_MAX_BYTES: u64 = 4096;

@@ -77,6 +77,9 @@ pub(super) fn summary_json(config: &cfg::Channel, s: &Status) -> Value {
         "lastError": s.last_error,
         "lastInboundAt": s.last_inbound_at,
         "lastOutboundAt": s.last_outbound_at,
+        // Liveness ("last progress 12 s ago") rides on every `health` event, so the panel
+        // needs no `channels.status` round trip to show it.
+        "lastTransportActivityAt": s.last_transport_activity_at,
         "reconnectAttempts": s.reconnect_attempts,
     })
 }

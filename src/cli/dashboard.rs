@@ -1,3 +1,9 @@
+//! `openclaw dashboard [--no-open] [--json]`: the control panel's address and a one-time owner
+//! link. The link carries a bootstrap token in its fragment
+//! (`#bootstrapToken=…&bootstrapProfile=owner&gatewayUrl=…`, the official names), written to the
+//! state dir for the running gateway (see `gateway::bootstrap`): valid ten minutes, once, it
+//! pairs the browser that opens it as the owner, which then signs in with its own device token.
+//!
 //! `openclaw dashboard install [--version V] [--registry URL]` and `openclaw dashboard uninstall`:
 //! the official Control UI, fetched from the npm registry (`openclaw@V`), checked against the
 //! registry's sha512 integrity, and only its `package/dist/control-ui/` extracted into
@@ -15,6 +21,7 @@ use std::path::Path;
 
 use super::client::{CliError, TargetFlags};
 use super::config::{Change, Writer};
+use super::print_json;
 use crate::config::Paths;
 
 /// The registry used when neither `--registry` nor `OPENCLAW_NPM_REGISTRY` names one.
@@ -77,8 +84,132 @@ pub fn run(paths: &Paths, cmd: DashboardCmd) -> Result<(), CliError> {
     match cmd.action {
         Some(Action::Install(c)) => install(paths, c),
         Some(Action::Uninstall(_)) => uninstall(paths),
-        None => super::devices::dashboard(paths, cmd.no_open, cmd.json),
+        None => open(paths, cmd.no_open, cmd.json),
     }
+}
+
+/// How long the check that the gateway serves the panel may take.
+const DOCUMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The panel's addresses, as `--json` reports them.
+struct Links {
+    port: u16,
+    http_url: String,
+    ws_url: String,
+}
+
+/// `openclaw dashboard`: checks that the gateway of this state dir runs and serves the panel,
+/// issues a one-time owner link, prints it, and opens it unless `no_open`. With `json`, the
+/// official object (`{ok: false, reason}` and exit 1 when the gateway is not there).
+fn open(paths: &Paths, no_open: bool, json: bool) -> Result<(), CliError> {
+    let cfg = super::client::client_config(paths);
+    let ui = &cfg.gateway.control_ui;
+    let port = super::client::local_port(paths, &cfg);
+    let links = Links {
+        port,
+        http_url: format!("http://127.0.0.1:{port}{}", ui.base_path),
+        ws_url: format!("ws://127.0.0.1:{port}{}", ui.base_path.trim_end_matches('/')),
+    };
+    let issued = if !ui.enabled {
+        Err("The control panel is off (gateway.controlUi.enabled is false).".to_string())
+    } else if crate::daemon::lock::live_owner(&paths.state_dir).is_none() {
+        Err("Gateway is not running.".to_string())
+    } else {
+        panel_served(&links.http_url).and_then(|()| {
+            crate::gateway::bootstrap::issue(&paths.state_dir, crate::clock::now_ms())
+                .map_err(|e| format!("Could not create a one-time browser pairing link: {e}"))
+        })
+    };
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(reason) if json => {
+            print_json(&json!({"ok": false, "reason": reason}));
+            return Err(CliError::new(""));
+        }
+        Err(reason) => return Err(CliError::new(format!("{reason}\nStart it with `openclaw gateway run` (or `openclaw gateway start`)."))),
+    };
+    let browser_url = format!(
+        "{}#bootstrapToken={}&bootstrapProfile={}&gatewayUrl={}",
+        links.http_url,
+        percent_encode(&issued.token),
+        crate::gateway::bootstrap::OWNER_PROFILE,
+        percent_encode(&links.ws_url)
+    );
+    if json {
+        print_json(&json_result(paths, &cfg, &links, &browser_url, issued.expires_at_ms));
+        return Ok(());
+    }
+    println!("Dashboard URL: {}", links.http_url);
+    println!("One-time pairing link (opens the panel signed in as the owner; works once, for 10 minutes):");
+    println!("{browser_url}");
+    if no_open {
+        println!("Browser launch disabled (--no-open). Open the link above in a browser on this machine.");
+    } else if launch_browser(&browser_url) {
+        println!("Opened in your browser. Keep that tab to control OpenClaw.");
+    } else {
+        println!("No browser to open here: open the link above in a browser on this machine.");
+    }
+    Ok(())
+}
+
+/// The official `--json` object. `url` keeps the shared token in its fragment, as the official
+/// one does, for clients that sign in with it; `browserUrl` is the one-time owner link.
+fn json_result(paths: &Paths, cfg: &crate::config::Config, links: &Links, browser_url: &str, expires_at_ms: u64) -> Value {
+    let flags = TargetFlags { url: None, token: None, password: None, timeout_ms: None };
+    let secret = super::client::resolve_target(paths, cfg, &flags).ok().and_then(|t| t.token.or(t.password));
+    let url = match &secret {
+        Some(t) => format!("{}#token={}", links.http_url, percent_encode(t.expose())),
+        None => links.http_url.clone(),
+    };
+    json!({
+        "ok": true,
+        "url": url,
+        "httpUrl": links.http_url,
+        "wsUrl": links.ws_url,
+        "port": links.port,
+        "tokenIncluded": secret.is_some(),
+        "browserUrl": browser_url,
+        "browserBootstrapExpiresAtMs": expires_at_ms,
+    })
+}
+
+/// Whether the gateway answers the panel's page with HTML, so the link leads somewhere.
+fn panel_served(http_url: &str) -> Result<(), String> {
+    let parsed = crate::url::Url::parse(http_url).map_err(|e| format!("{http_url}: {e}"))?;
+    let req = crate::net::client::Request::new("GET", parsed).header("Accept", "text/html");
+    let t = crate::net::client::Timeouts { connect: DOCUMENT_TIMEOUT, head: DOCUMENT_TIMEOUT, idle: DOCUMENT_TIMEOUT };
+    let status = crate::rt::block_on(async {
+        crate::net::client::send(&req, &t).await.map(|r| (r.status, r.header("content-type").map(str::to_string)))
+    });
+    match status {
+        Ok((200, Some(kind))) if kind.starts_with("text/html") => Ok(()),
+        Ok((code, _)) => Err(format!("Control UI dashboard is unavailable (HTTP {code}).")),
+        Err(e) => Err(format!("Control UI dashboard is unavailable: {e}")),
+    }
+}
+
+fn launch_browser(url: &str) -> bool {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
+/// Percent-encodes all but the URL-unreserved characters (as `URLSearchParams` reads them back).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn install(paths: &Paths, cmd: InstallCmd) -> Result<(), CliError> {

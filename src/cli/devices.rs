@@ -1,6 +1,5 @@
 //! `openclaw devices list|approve|reject|remove`: browsers and apps paired with the gateway
-//! (device identities), through the running gateway's `device.pair.*` methods; and
-//! `openclaw dashboard`: the control panel's URL with a one-time `#token=` fragment.
+//! (device identities), through the running gateway's `device.pair.*` methods.
 
 use argh::FromArgs;
 use serde_json::{Value, json};
@@ -226,65 +225,4 @@ fn print_list(r: &Value) {
             println!("  {}  {}", s(&d["deviceId"]), device_label(d));
         }
     }
-}
-
-/// `openclaw dashboard` without a subcommand: the panel's URL with the token in its fragment,
-/// opened in a browser unless `no_open`.
-pub fn dashboard(paths: &Paths, no_open: bool, json: bool) -> Result<(), CliError> {
-    let cfg = super::client::client_config(paths);
-    let ui = &cfg.gateway.control_ui;
-    if !ui.enabled {
-        return Err(CliError::new("The control panel is off (gateway.controlUi.enabled is false)."));
-    }
-    let port = super::client::local_port(paths, &cfg);
-    let flags = TargetFlags { url: None, token: None, password: None, timeout_ms: None };
-    let target = super::client::resolve_target(paths, &cfg, &flags)?;
-    let http_url = format!("http://127.0.0.1:{port}{}", ui.base_path);
-    // The fragment never reaches the server or its logs; the panel removes it from the address
-    // bar at once and keeps the token for that tab only.
-    let secret = target.token.as_ref().or(target.password.as_ref()).map(|t| t.expose().to_string());
-    let url = match &secret {
-        Some(t) => format!("{http_url}#token={}", percent_encode(t)),
-        None => http_url.clone(),
-    };
-    if json {
-        print_json(
-            &json!({"ok": true, "url": url, "httpUrl": http_url, "wsUrl": format!("ws://127.0.0.1:{port}{}", ui.base_path.trim_end_matches('/')), "port": port, "tokenIncluded": secret.is_some()}),
-        );
-        return Ok(());
-    }
-    println!("Dashboard URL: {url}");
-    if secret.is_none() {
-        println!("No gateway token found: the panel will ask for it (gateway.auth.token or OPENCLAW_GATEWAY_TOKEN).");
-    }
-    if no_open {
-        println!("Browser launch disabled (--no-open).");
-        return Ok(());
-    }
-    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    let launched = std::process::Command::new(opener)
-        .arg(&url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok();
-    if launched {
-        println!("Opened in your browser. Keep that tab to control OpenClaw.");
-    } else {
-        println!("No browser to open here ({opener} not found): open the URL above on this machine.");
-    }
-    Ok(())
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod apply;
 pub mod auth;
+pub mod bootstrap;
 pub mod devices;
 pub mod hub;
 pub mod rules;

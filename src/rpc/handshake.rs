@@ -12,6 +12,7 @@ use super::methods;
 use super::params::Validator;
 use super::protocol::{ErrorCode, ErrorShape};
 use crate::gateway::auth::{self, ClientKind, DeviceProof, Presented, Scopes, SignedFields};
+use crate::gateway::bootstrap;
 use crate::gateway::devices::{self, Admitted, Claim};
 use crate::gateway::{Gateway, Phase};
 use crate::limits::{AUTH_FAILURE_DELAY, MIN_PROBE_PROTOCOL_VERSION, PROTOCOL_VERSION, WS_MAX_PAYLOAD};
@@ -295,9 +296,12 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
         }
     }
     let kind = if is_control_ui || is_webchat { ClientKind::ControlUi } else { ClientKind::Other };
-    // A device token stands in for the shared secret when no secret is presented.
-    let by_device_token = p.auth.token.is_none() && p.auth.password.is_none() && p.auth.device_token.is_some() && p.device.is_some();
-    let shared = if by_device_token { Ok(()) } else { auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) };
+    // A bootstrap or device token stands in for the shared secret when no secret is presented.
+    let no_secret = p.auth.token.is_none() && p.auth.password.is_none() && p.device.is_some();
+    let by_bootstrap = no_secret && p.auth.bootstrap_token.is_some();
+    let by_device_token = no_secret && !by_bootstrap && p.auth.device_token.is_some();
+    let shared =
+        if by_device_token || by_bootstrap { Ok(()) } else { auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) };
     if let Err(failure) = shared {
         if failure.counts_as_failure() {
             refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &failure.error().message, &p.client_id, peer).await;
@@ -335,6 +339,9 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
                 return Err(Refusal::policy(e));
             }
         }
+        if by_bootstrap {
+            redeem_bootstrap(gw, &p, &proof.id, &limiter_key, peer, now).await?;
+        }
         if let Some(key) = &limiter_key {
             gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
         }
@@ -348,16 +355,19 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
                 client_id: p.client_id.clone(),
                 client_mode: p.mode.clone(),
                 role: role.clone(),
-                scopes: requested.clone(),
+                // The owner handoff pairs with the owner profile, whatever the browser asked.
+                scopes: if by_bootstrap { bootstrap::OWNER_SCOPES.iter().map(|s| s.to_string()).collect() } else { requested.clone() },
                 remote_ip: peer.ip.to_string(),
             };
             // Local clients pair silently (a browser only as the Control UI or webchat); a device
             // token never widens itself silently.
-            let silent = peer.local && (peer.origin.is_none() || is_control_ui || is_webchat) && !by_device_token;
+            // A redeemed bootstrap token is the owner's approval, from any address.
+            let silent = by_bootstrap || (peer.local && (peer.origin.is_none() || is_control_ui || is_webchat) && !by_device_token);
             match gw.devices.admit(&claim, silent, now) {
                 Ok(Admitted::Paired { token, issued_at_ms, silently_approved }) => {
                     if let Some(request_id) = silently_approved {
-                        log::info!(target: "gateway", "device {} paired silently (local {})", proof.id, p.client_id);
+                        let via = if by_bootstrap { "dashboard link" } else { "local" };
+                        log::info!(target: "gateway", "device {} paired silently ({via} {})", proof.id, p.client_id);
                         devices::announce_resolved(&gw.hub, &request_id, &proof.id, "approved").await;
                     }
                     device_token = Some((token, issued_at_ms));
@@ -398,6 +408,28 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
         device_token,
         params: p,
     })
+}
+
+/// Uses up the bootstrap token of a `connect` whose device proof was verified; a token that is
+/// unknown, used or expired is refused with the official code and counts as a failed secret.
+async fn redeem_bootstrap(
+    gw: &Gateway,
+    p: &ConnectParams,
+    device_id: &str,
+    limiter_key: &Option<String>,
+    peer: &Peer,
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    let token = p.auth.bootstrap_token.as_deref().unwrap_or("");
+    // Blocking file calls, but two small ones on the handshake path only.
+    if bootstrap::redeem(&gw.paths.state_dir, token, now_ms).is_err() {
+        let error = bootstrap::invalid_error();
+        let rate_limit = &gw.settings().auth.rate_limit;
+        refused_secret(gw, limiter_key, rate_limit, &error.message, &p.client_id, peer).await;
+        return Err(Refusal::policy(error));
+    }
+    log::info!(target: "gateway", "dashboard bootstrap token used by device {device_id} from {}", peer.ip);
+    Ok(())
 }
 
 /// Counts a refused secret against the client's rate limit and waits the failure delay.

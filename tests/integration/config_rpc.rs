@@ -237,3 +237,41 @@ fn a_config_path_that_is_a_symlink_loop_is_refused_not_replaced() {
     assert!(err.contains("openclaw.json") && err.to_lowercase().contains("symbolic links"), "{err}");
     assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "the link is left as it was");
 }
+
+/// A patch built from `config.get` output carries the redaction marker where secrets were:
+/// the stored secrets stay, and a marker with no secret behind it is refused.
+#[test]
+fn config_patch_with_redacted_secrets_keeps_them() {
+    let gw = Gw::builder()
+        .config(json!({"gateway": {"mode": "local", "auth": {"token": TOKEN}},
+                       "channels": {"telegram": {"enabled": false, "botToken": "123456:KEEP-me"}}}))
+        .start();
+    let path = gw.state_dir().join("openclaw.json");
+    block_on(async {
+        let mut c = admin(&gw).await;
+        let got = c.call("config.get", Value::Null).await;
+        assert_eq!(got["parsed"]["channels"]["telegram"]["botToken"], "__OPENCLAW_REDACTED__");
+        let patch = json!({"gateway": {"auth": {"token": "__OPENCLAW_REDACTED__"}},
+                           "channels": {"telegram": got["parsed"]["channels"]["telegram"].clone()},
+                           "logging": {"level": "debug"}});
+        let ok = c.call("config.patch", json!({"raw": patch.to_string(), "baseHash": got["hash"]})).await;
+        assert_eq!(ok["changedPaths"], json!(["logging"]), "the secrets did not change: {ok}");
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(file["gateway"]["auth"]["token"], TOKEN);
+        assert_eq!(file["channels"]["telegram"]["botToken"], "123456:KEEP-me");
+        assert_eq!(file["logging"]["level"], "debug");
+
+        // The marker where the file has no secret: refused, nothing written.
+        let before = std::fs::read_to_string(&path).unwrap();
+        let r = c
+            .request("config.patch", json!({"raw": "{channels: {discord: {token: '__OPENCLAW_REDACTED__'}}}", "baseHash": ok["hash"]}))
+            .await;
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().contains("channels.discord.token"), "{r}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    });
+    // The gateway still takes its token.
+    block_on(async {
+        Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+    });
+}

@@ -1,5 +1,6 @@
-//! The control panel on the gateway port: the embedded files and their headers, and device
-//! pairing (silent on loopback, refused then approved elsewhere, device tokens, removal).
+//! The control panel on the gateway port: the embedded files and their headers, device pairing
+//! (silent on loopback, refused then approved elsewhere, device tokens, removal), and
+//! `openclaw dashboard`'s one-time owner link (bootstrap tokens: once, ten minutes, restarts).
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -133,7 +134,7 @@ impl Device {
     /// `connect` params for the control panel's identity, with the shared token or a device token.
     fn params(&self, auth: Value, nonce: &str, ts: u64) -> Value {
         let scopes = ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing"];
-        let token = auth["token"].as_str().or(auth["deviceToken"].as_str()).unwrap_or("");
+        let token = auth["token"].as_str().or(auth["deviceToken"].as_str()).or(auth["bootstrapToken"].as_str()).unwrap_or("");
         let payload = format!("v2|{}|openclaw-control-ui|webchat|operator|{}|{ts}|{token}|{nonce}", self.id, scopes.join(","));
         let sig = openclaw::encoding::base64url(self.kp.sign(payload.as_bytes()).as_ref());
         json!({
@@ -346,15 +347,179 @@ fn an_allowed_chat_sender_approves_a_waiting_device_by_its_code() {
     });
 }
 
+/// `openclaw dashboard --no-open --json` against `gw`: the parsed object.
+fn dashboard_json(gw: &Gw) -> Value {
+    let (code, out, err) = Cmd::new(gw.home.clone()).args(["dashboard", "--no-open", "--json"]).output(WAIT);
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The bootstrap token in a `browserUrl`.
+fn bootstrap_token(browser_url: &str) -> String {
+    let fragment = browser_url.split_once('#').unwrap().1;
+    fragment.split('&').find_map(|kv| kv.strip_prefix("bootstrapToken=")).unwrap().to_string()
+}
+
+const BOOTSTRAP_INVALID: &str =
+    "unauthorized: setup code invalid, expired, revoked, or already used (create a new code; review `openclaw devices list`)";
+
 #[test]
-fn dashboard_prints_the_url_with_a_token_fragment() {
+fn dashboard_json_has_the_official_shape_and_a_one_time_link() {
     let gw = Gw::start();
+    let before = now_ms();
+    let v = dashboard_json(&gw);
+    let port = gw.port;
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["browserBootstrapExpiresAtMs", "browserUrl", "httpUrl", "ok", "port", "tokenIncluded", "url", "wsUrl"], "{v}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["url"], format!("http://127.0.0.1:{port}/#token={TOKEN}"));
+    assert_eq!(v["httpUrl"], format!("http://127.0.0.1:{port}/"));
+    assert_eq!(v["wsUrl"], format!("ws://127.0.0.1:{port}"));
+    assert_eq!(v["port"], port);
+    assert_eq!(v["tokenIncluded"], true);
+    let browser_url = v["browserUrl"].as_str().unwrap();
+    let token = bootstrap_token(browser_url);
+    assert_eq!(
+        browser_url,
+        format!("http://127.0.0.1:{port}/#bootstrapToken={token}&bootstrapProfile=owner&gatewayUrl=ws%3A%2F%2F127.0.0.1%3A{port}")
+    );
+    assert!(!browser_url.contains(TOKEN), "the shared secret is not in the one-time link");
+    assert!((1..=256).contains(&token.len()) && token.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{token}");
+    let expires = v["browserBootstrapExpiresAtMs"].as_u64().unwrap();
+    assert!(expires >= before + 600_000 && expires <= now_ms() + 600_000, "ten minutes: {expires} from {before}");
+    // The state dir holds the token's hash, never the token.
+    let dir = gw.state_dir().join("devices/bootstrap");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    assert!(!std::fs::read_to_string(files[0].path()).unwrap().contains(&token));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&files[0].metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The text output: the address without the secret, then the one-time link.
     let (code, out, err) = Cmd::new(gw.home.clone()).args(["dashboard", "--no-open"]).output(WAIT);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&format!("Dashboard URL: http://127.0.0.1:{}/#token={TOKEN}", gw.port)), "{out}");
-    let (code, out, _) = Cmd::new(gw.home.clone()).args(["dashboard", "--json"]).output(WAIT);
-    assert_eq!(code, 0);
+    assert!(out.starts_with(&format!("Dashboard URL: http://127.0.0.1:{port}/\n")), "{out}");
+    assert!(out.contains(&format!("http://127.0.0.1:{port}/#bootstrapToken=")), "{out}");
+    assert!(out.contains("Browser launch disabled (--no-open)"), "{out}");
+    assert!(!out.contains(TOKEN), "{out}");
+}
+
+#[test]
+fn dashboard_without_a_running_gateway_says_so() {
+    let home = std::sync::Arc::new(TempDir::new("dash-down"));
+    let (code, out, _) = Cmd::new(home.clone()).args(["dashboard", "--json"]).output(WAIT);
+    assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["httpUrl"], format!("http://127.0.0.1:{}/", gw.port));
-    assert_eq!(v["tokenIncluded"], true);
+    assert_eq!(v, json!({"ok": false, "reason": "Gateway is not running."}));
+    let (code, _, err) = Cmd::new(home).args(["dashboard", "--no-open"]).output(WAIT);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("Gateway is not running."), "{err}");
+}
+
+#[test]
+fn a_dashboard_link_pairs_one_browser_as_owner_once() {
+    // Remote browsers (through a trusted proxy) would wait for approval: the link is the approval.
+    let gw = lan_gateway();
+    let dev = Device::new();
+    let token = bootstrap_token(dashboard_json(&gw)["browserUrl"].as_str().unwrap());
+    block_on(async {
+        let (mut admin, _) = Client::connect(gw.port, TOKEN, &["operator.pairing"]).await;
+        let (_c, res) = dev.connect(gw.port, REMOTE, json!({"bootstrapToken": token})).await;
+        assert_eq!(res["ok"], true, "{res}");
+        let auth = &res["payload"]["auth"];
+        let device_token = auth["deviceToken"].as_str().unwrap().to_string();
+        assert!(auth["scopes"].as_array().unwrap().iter().any(|s| s == "operator.admin"), "{auth}");
+        let resolved = admin.event("device.pair.resolved", WAIT).await.unwrap();
+        assert_eq!(resolved["payload"]["deviceId"], dev.id.as_str());
+        let list = admin.call("device.pair.list", json!({})).await;
+        let rec = list["paired"].as_array().unwrap().iter().find(|d| d["deviceId"] == dev.id.as_str()).unwrap().clone();
+        for scope in ["operator.admin", "operator.pairing", "operator.read", "operator.write", "operator.approvals"] {
+            assert!(rec["scopes"].as_array().unwrap().iter().any(|s| s == scope), "{scope} in {rec}");
+        }
+
+        // Used: refused for another browser and for the same one, with the official code.
+        for who in [&Device::new(), &dev] {
+            let (mut c, res) = who.connect(gw.port, REMOTE, json!({"bootstrapToken": token})).await;
+            assert_eq!(res["ok"], false, "{res}");
+            assert_eq!(res["error"]["code"], "INVALID_REQUEST");
+            assert_eq!(res["error"]["message"], BOOTSTRAP_INVALID);
+            assert_eq!(res["error"]["details"]["code"], "AUTH_BOOTSTRAP_TOKEN_INVALID");
+            assert_eq!(res["error"]["details"]["recommendedNextStep"], "review_auth_configuration");
+            assert_eq!(c.closed().await.unwrap().code, 1008);
+        }
+        // A made-up or oversized one gets the same answer.
+        let (_c, res) = Device::new().connect(gw.port, REMOTE, json!({"bootstrapToken": "x".repeat(300)})).await;
+        assert_eq!(res["error"]["details"]["code"], "AUTH_BOOTSTRAP_TOKEN_INVALID", "{res}");
+
+        // From now on the browser's own device token is its sign-in.
+        let (_c, res) = dev.connect(gw.port, REMOTE, json!({"deviceToken": device_token})).await;
+        assert_eq!(res["ok"], true, "{res}");
+        assert!(res["payload"]["auth"]["scopes"].as_array().unwrap().iter().any(|s| s == "operator.admin"));
+    });
+}
+
+#[test]
+fn a_dashboard_link_survives_a_restart_and_expires_after_ten_minutes() {
+    let home = std::sync::Arc::new(TempDir::new("dash-restart"));
+    let mut first = Gw::builder().home(home.clone()).start();
+    let kept = bootstrap_token(dashboard_json(&first)["browserUrl"].as_str().unwrap());
+    let expired = bootstrap_token(dashboard_json(&first)["browserUrl"].as_str().unwrap());
+    first.signal(15);
+    assert!(first.wait_exit(WAIT).is_some());
+    let gw = Gw::builder().home(home).start();
+    // Age the second token's record past its ten minutes (the file is named by the token's hash).
+    let hash = openclaw::encoding::hex(ring::digest::digest(&ring::digest::SHA256, expired.as_bytes()).as_ref());
+    let file = gw.state_dir().join(format!("devices/bootstrap/{hash}.json"));
+    let mut rec: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let past = now_ms() - 700_000;
+    rec["issuedAtMs"] = json!(past);
+    rec["expiresAtMs"] = json!(past + 600_000);
+    std::fs::write(&file, rec.to_string()).unwrap();
+    block_on(async {
+        let (_c, res) = Device::new().connect(gw.port, &[], json!({"bootstrapToken": kept})).await;
+        assert_eq!(res["ok"], true, "a restart within the window keeps the link: {res}");
+        let (mut c, res) = Device::new().connect(gw.port, &[], json!({"bootstrapToken": expired})).await;
+        assert_eq!(res["error"]["message"], BOOTSTRAP_INVALID, "{res}");
+        assert_eq!(res["error"]["details"]["code"], "AUTH_BOOTSTRAP_TOKEN_INVALID");
+        assert_eq!(c.closed().await.unwrap().code, 1008);
+    });
+    assert!(!file.exists(), "an expired record is removed when presented");
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Overview's channel liveness comes with every `health` event: each summary carries
+/// `lastTransportActivityAt` (null before the first contact), as `channels.status` reports it.
+#[cfg(feature = "telegram")]
+#[test]
+fn health_summaries_carry_the_last_transport_activity() {
+    use crate::support::fake_telegram::FakeTelegram;
+    let tg = FakeTelegram::start("123456:TEST-token");
+    let gw = Gw::builder()
+        .config(json!({"gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
+                       "channels": {"telegram": {"botToken": "123456:TEST-token", "apiRoot": tg.api_root()}}}))
+        .env("OPENCLAW_CHANNEL_POLL_TIMEOUT_MS", "500")
+        .env("OPENCLAW_HEALTH_INTERVAL_MS", "500")
+        .start();
+    block_on(async {
+        let (mut c, hello) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        let summary = &hello["snapshot"]["health"]["channels"]["telegram"];
+        assert!(summary.get("lastTransportActivityAt").is_some(), "in hello-ok too: {summary}");
+        let deadline = std::time::Instant::now() + WAIT;
+        let at = loop {
+            let ev = c.event("health", WAIT).await.expect("a health event");
+            if let Some(at) = ev["payload"]["channels"]["telegram"]["lastTransportActivityAt"].as_u64() {
+                break at;
+            }
+            assert!(std::time::Instant::now() < deadline, "no transport activity in health: {ev}");
+        };
+        assert!(at <= now_ms() && at + 60_000 > now_ms(), "{at}");
+        let status = c.call("channels.status", json!({})).await;
+        let account_at = status["channelAccounts"]["telegram"][0]["lastTransportActivityAt"].as_u64().unwrap();
+        assert!(account_at >= at, "the same clock: {account_at} and {at}");
+    });
 }
