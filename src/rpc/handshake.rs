@@ -140,23 +140,7 @@ pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
     let min_protocol = root.get("minProtocol").and_then(|x| v.integer(x, "/minProtocol", 1, i64::MAX));
     let max_protocol = root.get("maxProtocol").and_then(|x| v.integer(x, "/maxProtocol", 1, i64::MAX));
 
-    let mut client = None;
-    if let Some(c) = root.get("client").and_then(|c| v.object(c, "/client")) {
-        v.required(c, "/client", &["id", "version", "platform", "mode"]);
-        v.no_extra(c, "/client", CLIENT_KEYS);
-        let id = c.get("id").and_then(|x| v.one_of(x, "/client/id", CLIENT_IDS)).map(str::to_string);
-        let version = c.get("version").and_then(|x| v.string(x, "/client/version", 1, usize::MAX)).map(str::to_string);
-        let platform = c.get("platform").and_then(|x| v.string(x, "/client/platform", 1, usize::MAX)).map(str::to_string);
-        let mode = c.get("mode").and_then(|x| v.one_of(x, "/client/mode", CLIENT_MODES)).map(str::to_string);
-        let mut opt = |key: &str, max: usize| c.get(key).and_then(|x| v.string(x, &format!("/client/{key}"), 1, max)).map(str::to_string);
-        let display_name = opt("displayName", usize::MAX);
-        opt("buildId", 96);
-        let device_family = opt("deviceFamily", usize::MAX);
-        opt("modelIdentifier", usize::MAX);
-        opt("timeZone", 64);
-        let instance_id = opt("instanceId", usize::MAX);
-        client = Some((id, version, platform, mode, display_name, device_family, instance_id));
-    }
+    let client = root.get("client").and_then(|c| v.object(c, "/client")).map(|c| parse_client(&mut v, c));
     let caps = root.get("caps").and_then(|x| v.strings(x, "/caps")).unwrap_or_default();
     if let Some(x) = root.get("commands") {
         v.strings(x, "/commands");
@@ -177,39 +161,17 @@ pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
     let role = root.get("role").and_then(|x| v.string(x, "/role", 1, usize::MAX)).map(str::to_string);
     let scopes = root.get("scopes").and_then(|x| v.strings(x, "/scopes"));
 
-    let mut presented = Presented::default();
-    if let Some(a) = root.get("auth").and_then(|x| v.object(x, "/auth")) {
-        v.no_extra(a, "/auth", AUTH_KEYS);
-        let mut s = |key: &str| {
-            a.get(key).and_then(|x| v.string(x, &format!("/auth/{key}"), 0, usize::MAX)).filter(|t| !t.is_empty()).map(str::to_string)
-        };
-        presented.token = s("token");
-        presented.password = s("password");
-        presented.device_token = s("deviceToken");
-        presented.bootstrap_token = s("bootstrapToken");
-        s("approvalRuntimeToken");
-        s("agentRuntimeIdentityToken");
-    }
-    let mut device = None;
-    if let Some(d) = root.get("device").and_then(|x| v.object(x, "/device")) {
-        v.required(d, "/device", DEVICE_KEYS);
-        v.no_extra(d, "/device", DEVICE_KEYS);
-        let mut s = |key: &str| d.get(key).and_then(|x| v.string(x, &format!("/device/{key}"), 1, usize::MAX)).map(str::to_string);
-        let (id, public_key, signature, nonce) = (s("id"), s("publicKey"), s("signature"), s("nonce"));
-        let signed_at = d.get("signedAt").and_then(|x| v.integer(x, "/device/signedAt", 0, i64::MAX));
-        if let (Some(id), Some(public_key), Some(signature), Some(nonce), Some(signed_at)) = (id, public_key, signature, nonce, signed_at) {
-            device = Some(DeviceProof { id, public_key, signature, signed_at: signed_at as u64, nonce });
-        }
-    }
+    let presented = root.get("auth").and_then(|x| v.object(x, "/auth")).map(|a| parse_auth(&mut v, a)).unwrap_or_default();
+    let device = root.get("device").and_then(|x| v.object(x, "/device")).and_then(|d| parse_device(&mut v, d));
     v.finish()?;
-    let (
-        Some(min_protocol),
-        Some(max_protocol),
-        Some((Some(client_id), Some(client_version), Some(platform), Some(mode), display_name, device_family, instance_id)),
-    ) = (min_protocol, max_protocol, client)
+    let (Some(min_protocol), Some(max_protocol), Some(client)) = (min_protocol, max_protocol, client) else {
+        return Err("must have required property 'client'".to_string());
+    };
+    let (Some(client_id), Some(client_version), Some(platform), Some(mode)) = (client.id, client.version, client.platform, client.mode)
     else {
         return Err("must have required property 'client'".to_string());
     };
+    let ClientFields { display_name, device_family, instance_id, .. } = client;
     Ok(ConnectParams {
         min_protocol,
         max_protocol,
@@ -228,37 +190,92 @@ pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
     })
 }
 
+/// `connect.client`: id, version, platform, mode (required) and the optional labels.
+fn parse_client(v: &mut Validator, c: &Map<String, Value>) -> ClientFields {
+    v.required(c, "/client", &["id", "version", "platform", "mode"]);
+    v.no_extra(c, "/client", CLIENT_KEYS);
+    let id = c.get("id").and_then(|x| v.one_of(x, "/client/id", CLIENT_IDS)).map(str::to_string);
+    let version = c.get("version").and_then(|x| v.string(x, "/client/version", 1, usize::MAX)).map(str::to_string);
+    let platform = c.get("platform").and_then(|x| v.string(x, "/client/platform", 1, usize::MAX)).map(str::to_string);
+    let mode = c.get("mode").and_then(|x| v.one_of(x, "/client/mode", CLIENT_MODES)).map(str::to_string);
+    let mut opt = |key: &str, max: usize| c.get(key).and_then(|x| v.string(x, &format!("/client/{key}"), 1, max)).map(str::to_string);
+    let display_name = opt("displayName", usize::MAX);
+    opt("buildId", 96);
+    let device_family = opt("deviceFamily", usize::MAX);
+    opt("modelIdentifier", usize::MAX);
+    opt("timeZone", 64);
+    let instance_id = opt("instanceId", usize::MAX);
+    ClientFields { id, version, platform, mode, display_name, device_family, instance_id }
+}
+
+/// `connect.client` as read; the required ones are `None` only when the validator has an error.
+struct ClientFields {
+    id: Option<String>,
+    version: Option<String>,
+    platform: Option<String>,
+    mode: Option<String>,
+    display_name: Option<String>,
+    device_family: Option<String>,
+    instance_id: Option<String>,
+}
+
+/// `connect.auth`: the credentials presented (empty strings count as absent).
+fn parse_auth(v: &mut Validator, a: &Map<String, Value>) -> Presented {
+    let mut presented = Presented::default();
+    v.no_extra(a, "/auth", AUTH_KEYS);
+    let mut s = |key: &str| {
+        a.get(key).and_then(|x| v.string(x, &format!("/auth/{key}"), 0, usize::MAX)).filter(|t| !t.is_empty()).map(str::to_string)
+    };
+    presented.token = s("token");
+    presented.password = s("password");
+    presented.device_token = s("deviceToken");
+    presented.bootstrap_token = s("bootstrapToken");
+    s("approvalRuntimeToken");
+    s("agentRuntimeIdentityToken");
+    presented
+}
+
+/// `connect.device`: the signed device identity, when every field is there.
+fn parse_device(v: &mut Validator, d: &Map<String, Value>) -> Option<DeviceProof> {
+    v.required(d, "/device", DEVICE_KEYS);
+    v.no_extra(d, "/device", DEVICE_KEYS);
+    let mut s = |key: &str| d.get(key).and_then(|x| v.string(x, &format!("/device/{key}"), 1, usize::MAX)).map(str::to_string);
+    let (id, public_key, signature, nonce) = (s("id"), s("publicKey"), s("signature"), s("nonce"));
+    let signed_at = d.get("signedAt").and_then(|x| v.integer(x, "/device/signedAt", 0, i64::MAX));
+    let (Some(id), Some(public_key), Some(signature), Some(nonce), Some(signed_at)) = (id, public_key, signature, nonce, signed_at) else {
+        return None;
+    };
+    Some(DeviceProof { id, public_key, signature, signed_at: signed_at as u64, nonce })
+}
+
+/// What stands in for the shared secret on a `connect`.
+#[derive(Clone, Copy, PartialEq)]
+enum Credential {
+    /// The gateway's token or password (or none, when the gateway has no secret).
+    SharedSecret,
+    /// A paired device's token, with no secret presented.
+    DeviceToken,
+    /// A one-time owner link from `openclaw dashboard`, with no secret presented.
+    Bootstrap,
+}
+
+/// What the checks before the device step settled.
+struct Admission {
+    role: String,
+    protocol: u64,
+    is_probe: bool,
+    /// The Control UI or webchat: a browser client of ours.
+    is_browser_client: bool,
+    limiter_key: Option<String>,
+    credential: Credential,
+}
+
 /// Runs every check on a validated `connect` and returns the session or the refusal.
 pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_nonce: &str) -> Result<Session, Refusal> {
-    let (message, reason, close) = match gw.phase() {
-        Phase::Ready => ("", "", ""),
-        Phase::Starting => ("gateway starting; retry shortly", "startup-sidecars", "gateway starting"),
-        Phase::Restarting => ("gateway restarting; retry shortly", "restarting", "gateway restarting"),
-        Phase::Draining => ("gateway stopping", "draining", "gateway stopping"),
-    };
-    if !message.is_empty() {
-        let error = ErrorShape::unavailable(message).retry_after(500).details(json!({"reason": reason}));
-        return Err(Refusal { error, close_code: 1013, close_reason: close.into() });
-    }
-
-    // Protocol: v4, or v3 for probes and nodes.
+    refuse_unless_ready(gw)?;
     let is_probe = p.mode == "probe";
     let role = p.role.clone().unwrap_or_else(|| "operator".to_string());
-    let lowest_ok = if is_probe || role == "node" { MIN_PROBE_PROTOCOL_VERSION as i64 } else { PROTOCOL_VERSION as i64 };
-    let speaks = (p.min_protocol..=p.max_protocol).contains(&(PROTOCOL_VERSION as i64));
-    let speaks_v3 = lowest_ok < PROTOCOL_VERSION as i64 && (p.min_protocol..=p.max_protocol).contains(&lowest_ok);
-    if !speaks && !speaks_v3 {
-        let error = ErrorShape::invalid("protocol mismatch").details(json!({
-            "code": "PROTOCOL_MISMATCH",
-            "clientMinProtocol": p.min_protocol,
-            "clientMaxProtocol": p.max_protocol,
-            "expectedProtocol": PROTOCOL_VERSION,
-            "minimumProbeProtocol": MIN_PROBE_PROTOCOL_VERSION,
-        }));
-        return Err(Refusal { error, close_code: 1002, close_reason: "protocol mismatch".into() });
-    }
-    let protocol = if speaks { PROTOCOL_VERSION } else { lowest_ok as u64 };
-
+    let protocol = negotiate_protocol(&p, &role, is_probe)?;
     match role.as_str() {
         "operator" => {}
         "node" | "worker" => {
@@ -268,15 +285,79 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
         }
         _ => return Err(Refusal::policy(ErrorShape::invalid("invalid role"))),
     }
-
-    let settings = gw.settings();
     let is_control_ui = p.client_id == "openclaw-control-ui" || p.mode == "ui";
-    let is_webchat = p.client_id == "webchat" || p.client_id == "webchat-ui" || p.mode == "webchat";
+    let is_browser_client = is_control_ui || p.client_id == "webchat" || p.client_id == "webchat-ui" || p.mode == "webchat";
+    check_origin(gw, &p, peer, is_control_ui, is_browser_client)?;
+    let (limiter_key, credential) = check_secret(gw, &p, peer, is_browser_client).await?;
+    let a = Admission { role, protocol, is_probe, is_browser_client, limiter_key, credential };
+    let (device_id, device_token) = match &p.device {
+        Some(proof) => {
+            let token = prove_device(gw, &p, proof, peer, &a, challenge_nonce).await?;
+            (Some(proof.id.clone()), token)
+        }
+        None => {
+            limiter_succeeded(gw, &a.limiter_key);
+            (None, None)
+        }
+    };
+    // Token-only clients get what they ask for, except browsers (an Origin header without a
+    // device identity) and probes, which get no scopes, as the official gateway does.
+    let requested = p.scopes.clone().unwrap_or_default();
+    let granted = if (peer.origin.is_some() && p.device.is_none()) || a.is_probe { Vec::new() } else { requested };
+    Ok(Session {
+        conn_id: crate::ids::uuid(),
+        scopes: Scopes::from_list(&granted),
+        role: a.role,
+        protocol: a.protocol,
+        connected_at_ms: crate::clock::now_ms(),
+        ip: peer.ip,
+        device_id,
+        device_token,
+        params: p,
+    })
+}
+
+/// Starting, restarting or draining: come back shortly (1013, as the official gateway).
+fn refuse_unless_ready(gw: &Gateway) -> Result<(), Refusal> {
+    let (message, reason, close) = match gw.phase() {
+        Phase::Ready => return Ok(()),
+        Phase::Starting => ("gateway starting; retry shortly", "startup-sidecars", "gateway starting"),
+        Phase::Restarting => ("gateway restarting; retry shortly", "restarting", "gateway restarting"),
+        Phase::Draining => ("gateway stopping", "draining", "gateway stopping"),
+    };
+    let error = ErrorShape::unavailable(message).retry_after(500).details(json!({"reason": reason}));
+    Err(Refusal { error, close_code: 1013, close_reason: close.into() })
+}
+
+/// Protocol v4, or v3 for probes and nodes: the version this session speaks.
+fn negotiate_protocol(p: &ConnectParams, role: &str, is_probe: bool) -> Result<u64, Refusal> {
+    let lowest_ok = if is_probe || role == "node" { MIN_PROBE_PROTOCOL_VERSION as i64 } else { PROTOCOL_VERSION as i64 };
+    let speaks = (p.min_protocol..=p.max_protocol).contains(&(PROTOCOL_VERSION as i64));
+    let speaks_v3 = lowest_ok < PROTOCOL_VERSION as i64 && (p.min_protocol..=p.max_protocol).contains(&lowest_ok);
+    if speaks {
+        return Ok(PROTOCOL_VERSION);
+    }
+    if speaks_v3 {
+        return Ok(lowest_ok as u64);
+    }
+    let error = ErrorShape::invalid("protocol mismatch").details(json!({
+        "code": "PROTOCOL_MISMATCH",
+        "clientMinProtocol": p.min_protocol,
+        "clientMaxProtocol": p.max_protocol,
+        "expectedProtocol": PROTOCOL_VERSION,
+        "minimumProbeProtocol": MIN_PROBE_PROTOCOL_VERSION,
+    }));
+    Err(Refusal { error, close_code: 1002, close_reason: "protocol mismatch".into() })
+}
+
+/// Browsers only from allowed origins; our browser clients always with an Origin, and the
+/// Control UI always with a device identity.
+fn check_origin(gw: &Gateway, p: &ConnectParams, peer: &Peer, is_control_ui: bool, is_browser_client: bool) -> Result<(), Refusal> {
     match peer.origin.as_deref() {
-        Some(origin) if !auth::origin_allowed(origin, peer.host.as_deref(), &settings.auth) => {
+        Some(origin) if !auth::origin_allowed(origin, peer.host.as_deref(), &gw.settings().auth) => {
             return Err(origin_refusal("origin not allowed"));
         }
-        None if is_control_ui || is_webchat => return Err(origin_refusal("origin missing or invalid")),
+        None if is_browser_client => return Err(origin_refusal("origin missing or invalid")),
         _ => {}
     }
     if is_control_ui && p.device.is_none() {
@@ -285,8 +366,18 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
                 .details(json!({"code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED"})),
         ));
     }
+    Ok(())
+}
 
-    // Shared secret, behind the per-IP rate limiter.
+/// The shared secret, behind the per-IP rate limiter; a bootstrap or device token stands in for
+/// it when no secret is presented (checked later, with the device proof).
+async fn check_secret(
+    gw: &Gateway,
+    p: &ConnectParams,
+    peer: &Peer,
+    is_browser_client: bool,
+) -> Result<(Option<String>, Credential), Refusal> {
+    let settings = gw.settings();
     let limiter_key = auth::limiter_key(peer.ip, peer.origin.as_deref(), &settings.auth.rate_limit);
     if let Some(key) = &limiter_key {
         let locked = gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).check(key, Instant::now());
@@ -295,119 +386,133 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
             return Err(Refusal::policy(auth::rate_limited_error(wait)));
         }
     }
-    let kind = if is_control_ui || is_webchat { ClientKind::ControlUi } else { ClientKind::Other };
-    // A bootstrap or device token stands in for the shared secret when no secret is presented.
     let no_secret = p.auth.token.is_none() && p.auth.password.is_none() && p.device.is_some();
-    let by_bootstrap = no_secret && p.auth.bootstrap_token.is_some();
-    let by_device_token = no_secret && !by_bootstrap && p.auth.device_token.is_some();
-    let shared =
-        if by_device_token || by_bootstrap { Ok(()) } else { auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) };
-    if let Err(failure) = shared {
-        if failure.counts_as_failure() {
-            refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &failure.error().message, &p.client_id, peer).await;
+    let credential = match (no_secret, &p.auth.bootstrap_token, &p.auth.device_token) {
+        (true, Some(_), _) => Credential::Bootstrap,
+        (true, None, Some(_)) => Credential::DeviceToken,
+        _ => Credential::SharedSecret,
+    };
+    if credential == Credential::SharedSecret {
+        let kind = if is_browser_client { ClientKind::ControlUi } else { ClientKind::Other };
+        if let Err(failure) = auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) {
+            if failure.counts_as_failure() {
+                refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &failure.error().message, &p.client_id, peer).await;
+            }
+            return Err(Refusal::policy(failure.error()));
         }
-        return Err(Refusal::policy(failure.error()));
     }
+    Ok((limiter_key, credential))
+}
 
+fn limiter_succeeded(gw: &Gateway, limiter_key: &Option<String>) {
+    if let Some(key) = limiter_key {
+        gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
+    }
+}
+
+/// Verifies the device proof and the token standing in for the secret, then pairs the device (or
+/// refuses while it waits for approval). Returns the device token for `hello-ok.auth`.
+async fn prove_device(
+    gw: &Gateway,
+    p: &ConnectParams,
+    proof: &DeviceProof,
+    peer: &Peer,
+    a: &Admission,
+    challenge_nonce: &str,
+) -> Result<Option<(String, u64)>, Refusal> {
     let requested: Vec<String> = p.scopes.clone().unwrap_or_default();
-    let mut device_id = None;
-    let mut device_token = None;
-    if let Some(proof) = &p.device {
-        let token = p.auth.token.as_deref().or(p.auth.device_token.as_deref()).or(p.auth.bootstrap_token.as_deref()).unwrap_or("");
-        let fields = SignedFields {
-            client_id: &p.client_id,
-            client_mode: &p.mode,
-            role: &role,
-            scopes: &requested,
-            token,
-            platform: &p.platform,
-            device_family: p.device_family.as_deref().unwrap_or(""),
-        };
-        let now = crate::clock::now_ms();
-        auth::verify_device(proof, challenge_nonce, now, &fields).map_err(Refusal::policy)?;
-        let public_key = devices::normalize_public_key(&proof.public_key).ok_or_else(|| {
-            Refusal::policy(
-                ErrorShape::invalid("device public key invalid")
-                    .details(json!({"code": "DEVICE_AUTH_PUBLIC_KEY_INVALID", "reason": "device-public-key"})),
-            )
-        })?;
-        if by_device_token {
+    let token = p.auth.token.as_deref().or(p.auth.device_token.as_deref()).or(p.auth.bootstrap_token.as_deref()).unwrap_or("");
+    let fields = SignedFields {
+        client_id: &p.client_id,
+        client_mode: &p.mode,
+        role: &a.role,
+        scopes: &requested,
+        token,
+        platform: &p.platform,
+        device_family: p.device_family.as_deref().unwrap_or(""),
+    };
+    let now = crate::clock::now_ms();
+    auth::verify_device(proof, challenge_nonce, now, &fields).map_err(Refusal::policy)?;
+    let public_key = devices::normalize_public_key(&proof.public_key).ok_or_else(|| {
+        Refusal::policy(
+            ErrorShape::invalid("device public key invalid")
+                .details(json!({"code": "DEVICE_AUTH_PUBLIC_KEY_INVALID", "reason": "device-public-key"})),
+        )
+    })?;
+    let settings = gw.settings();
+    match a.credential {
+        Credential::DeviceToken => {
             let presented = p.auth.device_token.as_deref().unwrap_or("");
-            if gw.devices.check_token(&proof.id, &public_key, &role, presented, now).is_err() {
+            if gw.devices.check_token(&proof.id, &public_key, &a.role, presented, now).is_err() {
                 let e = auth::device_token_mismatch();
-                refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &e.message, &p.client_id, peer).await;
+                refused_secret(gw, &a.limiter_key, &settings.auth.rate_limit, &e.message, &p.client_id, peer).await;
                 return Err(Refusal::policy(e));
             }
         }
-        if by_bootstrap {
-            redeem_bootstrap(gw, &p, &proof.id, &limiter_key, peer, now).await?;
-        }
-        if let Some(key) = &limiter_key {
-            gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
-        }
-        // With no gateway secret there is nothing a device token could stand in for.
-        if settings.auth.mode != crate::config::AuthMode::None {
-            let claim = Claim {
-                device_id: proof.id.clone(),
-                public_key,
-                display_name: p.display_name.clone(),
-                platform: p.platform.clone(),
-                client_id: p.client_id.clone(),
-                client_mode: p.mode.clone(),
-                role: role.clone(),
-                // The owner handoff pairs with the owner profile, whatever the browser asked.
-                scopes: if by_bootstrap { bootstrap::OWNER_SCOPES.iter().map(|s| s.to_string()).collect() } else { requested.clone() },
-                remote_ip: peer.ip.to_string(),
-            };
-            // Local clients pair silently (a browser only as the Control UI or webchat); a device
-            // token never widens itself silently.
-            // A redeemed bootstrap token is the owner's approval, from any address.
-            let silent = by_bootstrap || (peer.local && (peer.origin.is_none() || is_control_ui || is_webchat) && !by_device_token);
-            match gw.devices.admit(&claim, silent, now) {
-                Ok(Admitted::Paired { token, issued_at_ms, silently_approved }) => {
-                    if let Some(request_id) = silently_approved {
-                        let via = if by_bootstrap { "dashboard link" } else { "local" };
-                        log::info!(target: "gateway", "device {} paired silently ({via} {})", proof.id, p.client_id);
-                        devices::announce_resolved(&gw.hub, &request_id, &proof.id, "approved").await;
-                    }
-                    device_token = Some((token, issued_at_ms));
-                }
-                Ok(Admitted::Waiting { reason, request, created, superseded, paired }) => {
-                    for old in &superseded {
-                        devices::announce_resolved(&gw.hub, &old.request_id, &old.device_id, "rejected").await;
-                    }
-                    if created {
-                        log::warn!(
-                            target: "gateway",
-                            "device {} from {} waits for pairing: openclaw devices approve {} (or /approve {} from a chat)",
-                            proof.id, peer.ip, request.request_id, devices::confirmation_code(&proof.id)
-                        );
-                        devices::announce_requested(&gw.hub, &request).await;
-                    }
-                    return Err(pairing_required(reason, &request, paired.as_deref()));
-                }
-                Err(devices::Refused(why)) => return Err(Refusal::policy(ErrorShape::unavailable(why))),
-            }
-        }
-        device_id = Some(proof.id.clone());
-    } else if let Some(key) = &limiter_key {
-        gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
+        Credential::Bootstrap => redeem_bootstrap(gw, p, &proof.id, &a.limiter_key, peer, now).await?,
+        Credential::SharedSecret => {}
     }
+    limiter_succeeded(gw, &a.limiter_key);
+    // With no gateway secret there is nothing a device token could stand in for.
+    if settings.auth.mode == crate::config::AuthMode::None {
+        return Ok(None);
+    }
+    let by_bootstrap = a.credential == Credential::Bootstrap;
+    let claim = Claim {
+        device_id: proof.id.clone(),
+        public_key,
+        display_name: p.display_name.clone(),
+        platform: p.platform.clone(),
+        client_id: p.client_id.clone(),
+        client_mode: p.mode.clone(),
+        role: a.role.clone(),
+        // The owner handoff pairs with the owner profile, whatever the browser asked.
+        scopes: if by_bootstrap { bootstrap::OWNER_SCOPES.iter().map(|s| s.to_string()).collect() } else { requested },
+        remote_ip: peer.ip.to_string(),
+    };
+    // Local clients pair silently (a browser only as the Control UI or webchat); a device token
+    // never widens itself silently. A redeemed bootstrap token is the owner's approval, from any
+    // address.
+    let silent = by_bootstrap || (peer.local && (peer.origin.is_none() || a.is_browser_client) && a.credential != Credential::DeviceToken);
+    pair(gw, &claim, silent, by_bootstrap, p, peer, now).await.map(Some)
+}
 
-    // Token-only clients get what they ask for, except browsers (an Origin header without a
-    // device identity) and probes, which get no scopes, as the official gateway does.
-    let granted = if (peer.origin.is_some() && p.device.is_none()) || is_probe { Vec::new() } else { requested };
-    Ok(Session {
-        conn_id: crate::ids::uuid(),
-        scopes: Scopes::from_list(&granted),
-        role,
-        protocol,
-        connected_at_ms: crate::clock::now_ms(),
-        ip: peer.ip,
-        device_id,
-        device_token,
-        params: p,
-    })
+/// Admits a proven device: its token when paired (announcing a silent approval), else the
+/// `pairing required` refusal (announcing a new request).
+async fn pair(
+    gw: &Gateway,
+    claim: &Claim,
+    silent: bool,
+    by_bootstrap: bool,
+    p: &ConnectParams,
+    peer: &Peer,
+    now: u64,
+) -> Result<(String, u64), Refusal> {
+    match gw.devices.admit(claim, silent, now) {
+        Ok(Admitted::Paired { token, issued_at_ms, silently_approved }) => {
+            if let Some(request_id) = silently_approved {
+                let via = if by_bootstrap { "dashboard link" } else { "local" };
+                log::info!(target: "gateway", "device {} paired silently ({via} {})", claim.device_id, p.client_id);
+                devices::announce_resolved(&gw.hub, &request_id, &claim.device_id, "approved").await;
+            }
+            Ok((token, issued_at_ms))
+        }
+        Ok(Admitted::Waiting { reason, request, created, superseded, paired }) => {
+            for old in &superseded {
+                devices::announce_resolved(&gw.hub, &old.request_id, &old.device_id, "rejected").await;
+            }
+            if created {
+                log::warn!(
+                    target: "gateway",
+                    "device {} from {} waits for pairing: openclaw devices approve {} (or /approve {} from a chat)",
+                    claim.device_id, peer.ip, request.request_id, devices::confirmation_code(&claim.device_id)
+                );
+                devices::announce_requested(&gw.hub, &request).await;
+            }
+            Err(pairing_required(reason, &request, paired.as_deref()))
+        }
+        Err(devices::Refused(why)) => Err(Refusal::policy(ErrorShape::unavailable(why))),
+    }
 }
 
 /// Uses up the bootstrap token of a `connect` whose device proof was verified; a token that is
