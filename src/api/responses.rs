@@ -248,33 +248,10 @@ async fn stream_response(events: Receiver<Arc<RunEvent>>, tx: Sender<Vec<u8>>, m
         return;
     }
     let mut message_id: Option<String> = None;
-    let mut outcome: Option<Arc<Outcome>> = None;
-    while let Ok(ev) = events.recv().await {
-        match &ev.kind {
-            EventKind::Assistant { delta, .. } => {
-                let id = match &message_id {
-                    Some(id) => id.clone(),
-                    None => {
-                        let id = format!("msg_{}", ev.run_id);
-                        if !open_message(&mut w, &id).await {
-                            return;
-                        }
-                        message_id = Some(id.clone());
-                        id
-                    }
-                };
-                let d = json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": delta, "logprobs": []});
-                if !w.send("response.output_text.delta", d).await {
-                    return;
-                }
-            }
-            EventKind::End(o) => {
-                outcome = Some(o.clone());
-                break;
-            }
-            _ => {}
-        }
-    }
+    let outcome = match relay_deltas(&events, &mut w, &mut message_id).await {
+        Relayed::Gone => return,
+        Relayed::Ended(outcome) => outcome,
+    };
     let Some(o) = outcome.clone().filter(|o| o.status == RunStatus::Ok) else {
         let error = match &outcome {
             Some(o) => error_object(o),
@@ -285,14 +262,63 @@ async fn stream_response(events: Receiver<Arc<RunEvent>>, tx: Sender<Vec<u8>>, m
         let _ = tx.send(sse::encode(None, "[DONE]")).await;
         return;
     };
+    if !complete_items(&mut w, &o, message_id).await {
+        return;
+    }
+    let done = meta.response("completed", output_items(&o, &format!("msg_{}", o.run_id)), usage_json(&o), Value::Null);
+    if w.send("response.completed", json!({"response": done})).await {
+        let _ = tx.send(sse::encode(None, "[DONE]")).await;
+    }
+}
+
+/// How the relay of a run's text ended.
+enum Relayed {
+    /// The client is gone; nothing more is sent.
+    Gone,
+    /// The run ended with this outcome, or its events stopped without one (`None`).
+    Ended(Option<Arc<Outcome>>),
+}
+
+/// Passes the run's text on as `response.output_text.delta` events, opening the message item
+/// before the first; `message_id` holds that item's id once it is open.
+async fn relay_deltas(events: &Receiver<Arc<RunEvent>>, w: &mut EventWriter, message_id: &mut Option<String>) -> Relayed {
+    while let Ok(ev) = events.recv().await {
+        match &ev.kind {
+            EventKind::Assistant { delta, .. } => {
+                let id = match message_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = format!("msg_{}", ev.run_id);
+                        if !open_message(w, &id).await {
+                            return Relayed::Gone;
+                        }
+                        *message_id = Some(id.clone());
+                        id
+                    }
+                };
+                let d = json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": delta, "logprobs": []});
+                if !w.send("response.output_text.delta", d).await {
+                    return Relayed::Gone;
+                }
+            }
+            EventKind::End(o) => return Relayed::Ended(Some(o.clone())),
+            _ => {}
+        }
+    }
+    Relayed::Ended(None)
+}
+
+/// The items of a successful run, completed: the message (when it has text, or when there is
+/// nothing else), then one function-call item per client tool call. False when the client is gone.
+async fn complete_items(w: &mut EventWriter, o: &Outcome, message_id: Option<String>) -> bool {
     let mut index = 0;
     if !o.text.is_empty() || o.client_tool_calls.is_empty() {
         let id = match message_id {
             Some(id) => id,
             None => {
                 let id = format!("msg_{}", o.run_id);
-                if !open_message(&mut w, &id).await {
-                    return;
+                if !open_message(w, &id).await {
+                    return false;
                 }
                 id
             }
@@ -305,7 +331,7 @@ async fn stream_response(events: Receiver<Arc<RunEvent>>, tx: Sender<Vec<u8>>, m
         ];
         for (kind, data) in steps {
             if !w.send(kind, data).await {
-                return;
+                return false;
             }
         }
         index = 1;
@@ -322,14 +348,11 @@ async fn stream_response(events: Receiver<Arc<RunEvent>>, tx: Sender<Vec<u8>>, m
         ];
         for (kind, data) in steps {
             if !w.send(kind, data).await {
-                return;
+                return false;
             }
         }
     }
-    let done = meta.response("completed", output_items(&o, &format!("msg_{}", o.run_id)), usage_json(&o), Value::Null);
-    if w.send("response.completed", json!({"response": done})).await {
-        let _ = tx.send(sse::encode(None, "[DONE]")).await;
-    }
+    true
 }
 
 async fn open_message(w: &mut EventWriter, id: &str) -> bool {

@@ -207,112 +207,153 @@ fn call(paths: &Paths, cmd: CallCmd) -> Result<(), CliError> {
 
 /// `gateway status`: service, runtime, config and an RPC probe. Exit 0 only when the probe works.
 fn status(paths: &Paths, cmd: StatusCmd) -> Result<(), CliError> {
-    let loaded = config::load(paths);
-    let (config_state, cfg) = match &loaded {
-        Ok(l) if l.is_valid() => ("valid".to_string(), (*l.config).clone()),
-        Ok(l) => (format!("invalid ({} problem(s); run `{} doctor`)", l.issues.len(), paths.command_prefix()), (*l.config).clone()),
-        Err(config::LoadError::Missing(_)) => ("missing".to_string(), config::Config::empty()),
-        Err(config::LoadError::Invalid(why)) => (format!("invalid ({why})"), config::Config::empty()),
-    };
-    let flags = TargetFlags { url: cmd.url, token: cmd.token, password: cmd.password, timeout_ms: Some(cmd.timeout.unwrap_or(3000)) };
-    let target = client::resolve_target(paths, &cfg, &flags)?;
-    let manager = crate::service::Manager::detect(false);
-    let svc = crate::service::state(paths, manager);
-    let unit_name = crate::service::service_name(paths, manager);
-    let owner = crate::daemon::lock::live_owner(&paths.state_dir);
-    let listen = crate::gateway::rules::resolve_listen(paths, &cfg, &RunOptions::default()).ok();
-    let log_file = cfg.logging.file.clone().unwrap_or_else(|| crate::logging::dated_path(&paths.log_stem()));
+    let json = cmd.json;
+    let report = StatusReport::gather(paths, cmd)?;
+    if json {
+        report.print_json(paths);
+    } else {
+        report.print_text(paths);
+    }
+    match report.probe {
+        Ok(_) => Ok(()),
+        Err(_) => Err(CliError { message: String::new(), code: 1 }),
+    }
+}
 
-    let started = std::time::Instant::now();
-    let probe = smol::block_on(async {
-        let mut c = GatewayClient::connect(&target, &["operator.read"], "cli").await?;
-        let health = c.call("health", None).await?;
-        let deep = if cmd.deep { Some(c.call("status", None).await?) } else { None };
-        let version = c.hello["server"]["version"].clone();
-        c.close().await;
-        Ok::<_, CallError>((health, deep, version))
-    });
-    let probe_ms = started.elapsed().as_millis() as u64;
+/// What `gateway status` found, gathered before anything is printed.
+struct StatusReport {
+    cfg: config::Config,
+    config_state: String,
+    target: client::Target,
+    manager: crate::service::Manager,
+    svc: crate::service::State,
+    unit_name: String,
+    owner: Option<crate::daemon::lock::Owner>,
+    listen: Option<crate::gateway::Listen>,
+    log_file: std::path::PathBuf,
+    /// `health`, `status` (with `--deep`) and the server version, or why the call failed.
+    probe: Result<(Value, Option<Value>, Value), CallError>,
+    probe_ms: u64,
+}
 
-    let service_line = match manager {
-        crate::service::Manager::None => "no supported service manager detected".to_string(),
-        _ if !svc.installed => {
-            format!("{} · {unit_name} not installed (install with `{} gateway install`)", manager.describe(), paths.command_prefix())
+impl StatusReport {
+    fn gather(paths: &Paths, cmd: StatusCmd) -> Result<StatusReport, CliError> {
+        let loaded = config::load(paths);
+        let (config_state, cfg) = match &loaded {
+            Ok(l) if l.is_valid() => ("valid".to_string(), (*l.config).clone()),
+            Ok(l) => (format!("invalid ({} problem(s); run `{} doctor`)", l.issues.len(), paths.command_prefix()), (*l.config).clone()),
+            Err(config::LoadError::Missing(_)) => ("missing".to_string(), config::Config::empty()),
+            Err(config::LoadError::Invalid(why)) => (format!("invalid ({why})"), config::Config::empty()),
+        };
+        let flags = TargetFlags { url: cmd.url, token: cmd.token, password: cmd.password, timeout_ms: Some(cmd.timeout.unwrap_or(3000)) };
+        let target = client::resolve_target(paths, &cfg, &flags)?;
+        let manager = crate::service::Manager::detect(false);
+        let svc = crate::service::state(paths, manager);
+        let unit_name = crate::service::service_name(paths, manager);
+        let owner = crate::daemon::lock::live_owner(&paths.state_dir);
+        let listen = crate::gateway::rules::resolve_listen(paths, &cfg, &RunOptions::default()).ok();
+        let log_file = cfg.logging.file.clone().unwrap_or_else(|| crate::logging::dated_path(&paths.log_stem()));
+
+        let started = std::time::Instant::now();
+        let probe = smol::block_on(async {
+            let mut c = GatewayClient::connect(&target, &["operator.read"], "cli").await?;
+            let health = c.call("health", None).await?;
+            let deep = if cmd.deep { Some(c.call("status", None).await?) } else { None };
+            let version = c.hello["server"]["version"].clone();
+            c.close().await;
+            Ok::<_, CallError>((health, deep, version))
+        });
+        let probe_ms = started.elapsed().as_millis() as u64;
+        Ok(StatusReport { cfg, config_state, target, manager, svc, unit_name, owner, listen, log_file, probe, probe_ms })
+    }
+
+    /// The port in use (the running gateway's, else the config's), where it came from, and the bind.
+    fn port_and_bind(&self) -> (u16, &'static str, &'static str) {
+        match &self.listen {
+            Some(l) => (self.owner.as_ref().and_then(|o| o.port).unwrap_or(l.port), l.port_source.name(), l.bind.name()),
+            None => (self.target.port, "unknown", "loopback"),
         }
-        _ => format!("{} · {unit_name} · {}", manager.describe(), svc.detail),
-    };
-    let runtime_line = match &owner {
-        Some(o) => format!("running (pid {})", o.pid),
-        None => "stopped".to_string(),
-    };
-    let (port, port_source, bind) = match &listen {
-        Some(l) => (owner.as_ref().and_then(|o| o.port).unwrap_or(l.port), l.port_source.name(), l.bind.name()),
-        None => (target.port, "unknown", "loopback"),
-    };
+    }
 
-    if cmd.json {
+    fn print_json(&self, paths: &Paths) {
+        let (svc, owner, target) = (&self.svc, &self.owner, &self.target);
+        let (port, port_source, bind) = self.port_and_bind();
         let mut out = json!({
             "cli": {"version": crate::VERSION, "entrypoint": std::env::current_exe().ok().map(|p| p.display().to_string())},
-            "logFile": log_file.display().to_string(),
-            "service": {"manager": manager.describe(), "label": unit_name, "installed": svc.installed, "enabled": svc.enabled, "active": svc.active, "detail": svc.detail},
+            "logFile": self.log_file.display().to_string(),
+            "service": {"manager": self.manager.describe(), "label": self.unit_name, "installed": svc.installed, "enabled": svc.enabled, "active": svc.active, "detail": svc.detail},
             "runtime": {"status": if owner.is_some() { "running" } else { "stopped" }, "pid": owner.as_ref().map(|o| o.pid)},
-            "config": {"cli": {"path": paths.display(&paths.config_path), "exists": paths.config_path.exists(), "valid": config_state == "valid"}},
+            "config": {"cli": {"path": paths.display(&paths.config_path), "exists": paths.config_path.exists(), "valid": self.config_state == "valid"}},
             "gateway": {"bindMode": bind, "port": port, "portSource": port_source, "probeUrl": target.url},
         });
-        match &probe {
+        match &self.probe {
             Ok((_, deep, version)) => {
-                out["rpc"] = json!({"ok": true, "url": target.url, "durationMs": probe_ms, "version": version});
+                out["rpc"] = json!({"ok": true, "url": target.url, "durationMs": self.probe_ms, "version": version});
                 if let Some(d) = deep {
                     out["gateway"]["status"] = d.clone();
                 }
             }
-            Err(e) => out["rpc"] = json!({"ok": false, "url": target.url, "error": e.explain(&target)}),
+            Err(e) => out["rpc"] = json!({"ok": false, "url": target.url, "error": e.explain(target)}),
         }
         print_json(&out);
-    } else {
+    }
+
+    fn print_text(&self, paths: &Paths) {
+        let (manager, unit_name, target) = (self.manager, &self.unit_name, &self.target);
+        let service_line = match manager {
+            crate::service::Manager::None => "no supported service manager detected".to_string(),
+            _ if !self.svc.installed => {
+                format!("{} · {unit_name} not installed (install with `{} gateway install`)", manager.describe(), paths.command_prefix())
+            }
+            _ => format!("{} · {unit_name} · {}", manager.describe(), self.svc.detail),
+        };
+        let runtime_line = match &self.owner {
+            Some(o) => format!("running (pid {})", o.pid),
+            None => "stopped".to_string(),
+        };
         println!("Service: {service_line}");
         println!("Runtime: {runtime_line}");
-        match &probe {
-            Ok(_) => println!("RPC probe: ok ({probe_ms} ms)"),
-            Err(e) => println!("RPC probe: failed — {}", e.explain(&target)),
+        match &self.probe {
+            Ok(_) => println!("RPC probe: ok ({} ms)", self.probe_ms),
+            Err(e) => println!("RPC probe: failed — {}", e.explain(target)),
         }
-        println!("File logs: {}", log_file.display());
+        println!("File logs: {}", self.log_file.display());
         println!();
-        println!("Config (cli): {} ({config_state})", paths.display(&paths.config_path));
+        println!("Config (cli): {} ({})", paths.display(&paths.config_path), self.config_state);
         if let Some(cfg_path) = service_config_path(paths, manager) {
             println!("Config (service): {}", cfg_path);
         }
-        match (&owner, &listen) {
+        let (port, port_source, bind) = self.port_and_bind();
+        match (&self.owner, &self.listen) {
             (Some(o), Some(l)) if o.port.is_some_and(|p| p != l.port) => {
                 println!("Gateway: bind={bind}, port={port} (the running gateway's; the config resolves {} ({port_source}))", l.port)
             }
             _ => println!("Gateway: bind={bind}, port={port} ({port_source})"),
         }
         println!("Probe target: {}", target.url);
-        if cfg.gateway.control_ui.enabled {
-            println!("Dashboard: http://{}:{}{}", target.host, target.port, cfg.gateway.control_ui.base_path);
+        if self.cfg.gateway.control_ui.enabled {
+            println!("Dashboard: http://{}:{}{}", target.host, target.port, self.cfg.gateway.control_ui.base_path);
         }
         println!();
         println!("CLI version: {} ({})", crate::VERSION, std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-        if let Ok((_, deep, version)) = &probe {
+        if let Ok((_, deep, version)) = &self.probe {
             println!("Gateway version: {}", version.as_str().unwrap_or("unknown"));
             if let Some(d) = deep {
-                println!("Uptime: {}", human_ms(d["uptimeMs"].as_u64().unwrap_or(0)));
-                println!("Clients: {}", d["gateway"]["clients"]);
-                let listeners: Vec<String> = d["gateway"]["listeners"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-                    .unwrap_or_default();
-                println!("Listening: {}", listeners.join(", "));
-                for line in service::drift(paths, manager) {
-                    println!("Service drift: {line}");
-                }
+                print_deep_status(paths, manager, d);
             }
         }
     }
-    match probe {
-        Ok(_) => Ok(()),
-        Err(_) => Err(CliError { message: String::new(), code: 1 }),
+}
+
+/// The lines `gateway status --deep` adds from the gateway's own `status`.
+fn print_deep_status(paths: &Paths, manager: crate::service::Manager, d: &Value) {
+    println!("Uptime: {}", human_ms(d["uptimeMs"].as_u64().unwrap_or(0)));
+    println!("Clients: {}", d["gateway"]["clients"]);
+    let listeners: Vec<String> =
+        d["gateway"]["listeners"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+    println!("Listening: {}", listeners.join(", "));
+    for line in service::drift(paths, manager) {
+        println!("Service drift: {line}");
     }
 }
 

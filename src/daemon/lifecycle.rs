@@ -37,7 +37,7 @@ impl Acceptors {
 
 pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let Prepared { paths, settings, listeners, mut lock, hash_key, log_file } = p;
-    let mut signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1]) {
+    let signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("Gateway failed to start: cannot install signal handlers: {e}");
@@ -49,44 +49,12 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     let gw = Arc::new(Gateway::new(paths, settings, hash_key, log_file, opts, control.clone(), notices));
     crate::rt::spawn(crate::rpc::agent_events::run(gw.hub.clone(), notices_rx)).detach();
     let router = Arc::new(Router::new(gw.clone()));
-    // Load the default agent's session index in the background, so health and status can count
-    // its sessions before the first message arrives.
-    let preload = gw.clone();
-    crate::rt::spawn(async move {
-        let agent = preload.settings().loaded.config.agents.default_id().to_string();
-        if let Err(e) = preload.agent.store().count(&agent).await {
-            log::warn!(target: "agent", "cannot read the sessions of agent {agent}: {e}");
-        }
-    })
-    .detach();
+    preload_sessions(&gw);
     let mut acceptors = Acceptors::start(listeners, &router, &gw);
     let _periodic = crate::rt::spawn(periodic_events(gw.clone()));
     let (reload_now, reload_requests) = channel::bounded::<bool>(4);
     let _reloader = crate::rt::spawn(super::reload::run(gw.clone(), reload_requests));
-    let _signals = crate::rt::spawn(async move {
-        while let Some(sig) = signals.next().await {
-            let request = match sig {
-                Ok(Signal::Term) => Control::Stop("SIGTERM"),
-                Ok(Signal::Int) => Control::Stop("SIGINT"),
-                Ok(Signal::Hup) => {
-                    log::info!(target: "gateway", "received SIGHUP; reloading the config");
-                    Control::ReloadNow { force_restart: false }
-                }
-                Ok(Signal::Usr1) => {
-                    log::info!(target: "gateway", "received SIGUSR1; restarting");
-                    Control::Restart { reason: "SIGUSR1".into(), loaded: None }
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    log::warn!(target: "gateway", "signal stream error: {e}");
-                    continue;
-                }
-            };
-            if control.send(request).await.is_err() {
-                break;
-            }
-        }
-    });
+    let _signals = crate::rt::spawn(forward_signals(signals, control));
 
     announce(&gw);
     share_runtime_token(&gw);
@@ -115,8 +83,60 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
             Err(_) => break "control channel closed",
         }
     };
+    shut_down(&gw, acceptors, lock, notifier.as_deref(), reason).await;
+    0
+}
+
+/// Loads the default agent's session index in the background, so health and status can count
+/// its sessions before the first message arrives.
+fn preload_sessions(gw: &Arc<Gateway>) {
+    let preload = gw.clone();
+    crate::rt::spawn(async move {
+        let agent = preload.settings().loaded.config.agents.default_id().to_string();
+        if let Err(e) = preload.agent.store().count(&agent).await {
+            log::warn!(target: "agent", "cannot read the sessions of agent {agent}: {e}");
+        }
+    })
+    .detach();
+}
+
+/// Turns the signals into control requests for the main loop, until the loop is gone.
+async fn forward_signals(mut signals: Signals, control: channel::Sender<Control>) {
+    while let Some(sig) = signals.next().await {
+        let request = match sig {
+            Ok(Signal::Term) => Control::Stop("SIGTERM"),
+            Ok(Signal::Int) => Control::Stop("SIGINT"),
+            Ok(Signal::Hup) => {
+                log::info!(target: "gateway", "received SIGHUP; reloading the config");
+                Control::ReloadNow { force_restart: false }
+            }
+            Ok(Signal::Usr1) => {
+                log::info!(target: "gateway", "received SIGUSR1; restarting");
+                Control::Restart { reason: "SIGUSR1".into(), loaded: None }
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                log::warn!(target: "gateway", "signal stream error: {e}");
+                continue;
+            }
+        };
+        if control.send(request).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A graceful stop: stop accepting, stop the channels, abort the runs, tell the clients, and
+/// wait for them within the shutdown budget.
+async fn shut_down(
+    gw: &Arc<Gateway>,
+    acceptors: Acceptors,
+    lock: StateLock,
+    notifier: Option<&crate::service::notify::Notifier>,
+    reason: &str,
+) {
     log::info!(target: "gateway", "received {reason}; shutting down");
-    if let Some(n) = &notifier {
+    if let Some(n) = notifier {
         let _ = n.send("STOPPING=1\nSTATUS=stopping");
     }
     let started = Instant::now();
@@ -129,13 +149,12 @@ pub(super) async fn serve(p: Prepared, opts: RunOptions) -> u8 {
     // the aborted events before the shutdown event.
     gw.agent.shutdown(limits::AGENT_SHUTDOWN_BUDGET).await;
     let told = gw.hub.shutdown(Event::new("shutdown", &json!({"reason": "gateway stopping"})), 1012, "service restart").await;
-    wait_for_clients(&gw, told, limits::SHUTDOWN_BUDGET).await;
+    wait_for_clients(gw, told, limits::SHUTDOWN_BUDGET).await;
     if let Err(e) = super::runtime_token::remove(&gw.paths.state_dir) {
         log::warn!(target: "gateway", "cannot remove the runtime token file: {e}");
     }
     drop(lock);
     log::info!(target: "shutdown", "completed cleanly in {}ms", started.elapsed().as_millis());
-    0
 }
 
 fn announce(gw: &Gateway) {

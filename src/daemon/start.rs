@@ -71,29 +71,7 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         bootstrap_dev_profile(&paths, opts)?;
     }
 
-    let loaded = match config::load(&paths) {
-        Ok(l) => l,
-        Err(config::LoadError::Missing(_)) if opts.allow_unconfigured => config::unconfigured(),
-        Err(config::LoadError::Missing(_)) => {
-            return Err(StartError::config(vec![format!(
-                "Missing config. Run `{} setup` or set gateway.mode=local (or pass --allow-unconfigured).",
-                paths.command_prefix()
-            )]));
-        }
-        Err(config::LoadError::Invalid(why)) => {
-            return Err(StartError::config(vec![
-                format!("Invalid config at {}:", paths.display(&paths.config_path)),
-                format!("- {why}"),
-                format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()),
-            ]));
-        }
-    };
-    if !loaded.is_valid() {
-        let mut lines = vec![format!("Invalid config at {}:", paths.display(&paths.config_path))];
-        lines.extend(loaded.issues.iter().map(|i| format!("- {i}")));
-        lines.push(format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()));
-        return Err(StartError::config(lines));
-    }
+    let loaded = load_valid_config(&paths, opts)?;
     check_mode(&paths, &loaded, opts)?;
     let unsafe_targets = crate::gateway::admission::write_targets(&paths, &loaded.config);
     if !unsafe_targets.is_empty() {
@@ -120,21 +98,63 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
         .map_err(|e| StartError::failure(vec![format!("cannot write to the state directory {}: {e}", paths.display(&paths.state_dir))]))?;
     let mut settings = build_settings(&paths, loaded, opts, &hash_key)?;
 
-    let mut lock = match lock::acquire(&paths.state_dir, std::time::Duration::from_secs(2)) {
+    let mut lock = acquire_lock(&paths)?;
+
+    remove_orphaned_temp_files(&paths);
+    crate::sys::raise_fd_limit();
+    let listeners = bind_all(&mut settings.listen, opts.force, &paths)?;
+    lock.record(settings.listen.port, &paths.config_path);
+    Ok(Prepared { paths, settings, listeners, lock, hash_key, log_file })
+}
+
+/// The config to start with: loaded, or the unconfigured one when allowed; refused when invalid.
+fn load_valid_config(paths: &Paths, opts: &RunOptions) -> Result<config::Loaded, StartError> {
+    let loaded = match config::load(paths) {
         Ok(l) => l,
-        Err(LockError::Held { pid }) => {
-            let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        Err(config::LoadError::Missing(_)) if opts.allow_unconfigured => config::unconfigured(),
+        Err(config::LoadError::Missing(_)) => {
+            return Err(StartError::config(vec![format!(
+                "Missing config. Run `{} setup` or set gateway.mode=local (or pass --allow-unconfigured).",
+                paths.command_prefix()
+            )]));
+        }
+        Err(config::LoadError::Invalid(why)) => {
             return Err(StartError::config(vec![
-                format!("Gateway failed to start: gateway already running{who} for state directory {}.", paths.display(&paths.state_dir)),
-                format!("Stop it with `{} gateway stop`, or give this gateway its own OPENCLAW_STATE_DIR.", paths.command_prefix()),
+                format!("Invalid config at {}:", paths.display(&paths.config_path)),
+                format!("- {why}"),
+                format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()),
             ]));
         }
-        Err(LockError::Io(e)) => {
-            return Err(StartError::failure(vec![format!("cannot lock the state directory {}: {e}", paths.display(&paths.state_dir))]));
-        }
     };
+    if !loaded.is_valid() {
+        let mut lines = vec![format!("Invalid config at {}:", paths.display(&paths.config_path))];
+        lines.extend(loaded.issues.iter().map(|i| format!("- {i}")));
+        lines.push(format!("Fix the file, or run `{} doctor` for details.", paths.command_prefix()));
+        return Err(StartError::config(lines));
+    }
+    Ok(loaded)
+}
 
-    // Writes cut short by a crash left temporary files; this gateway now owns the state dir.
+/// The state directory's lock: one gateway per state directory.
+fn acquire_lock(paths: &Paths) -> Result<StateLock, StartError> {
+    match lock::acquire(&paths.state_dir, std::time::Duration::from_secs(2)) {
+        Ok(l) => Ok(l),
+        Err(LockError::Held { pid }) => {
+            let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            Err(StartError::config(vec![
+                format!("Gateway failed to start: gateway already running{who} for state directory {}.", paths.display(&paths.state_dir)),
+                format!("Stop it with `{} gateway stop`, or give this gateway its own OPENCLAW_STATE_DIR.", paths.command_prefix()),
+            ]))
+        }
+        Err(LockError::Io(e)) => {
+            Err(StartError::failure(vec![format!("cannot lock the state directory {}: {e}", paths.display(&paths.state_dir))]))
+        }
+    }
+}
+
+/// Removes the temporary files that writes cut short by a crash left beside the config and in
+/// the state directory; this gateway now owns both.
+fn remove_orphaned_temp_files(paths: &Paths) {
     let config_dir = paths.config_path.parent().unwrap_or(std::path::Path::new("."));
     let config_name = paths.config_path.file_name().map(|n| n.to_string_lossy().into_owned());
     let orphans = crate::fsutil::remove_orphaned_temp_files(config_dir, config_name.as_deref())
@@ -142,10 +162,6 @@ fn prepare(paths: Paths, opts: &RunOptions) -> Result<Prepared, StartError> {
     if orphans > 0 {
         log::info!(target: "gateway", "removed {orphans} temporary file(s) left by writes that a crash interrupted");
     }
-    crate::sys::raise_fd_limit();
-    let listeners = bind_all(&mut settings.listen, opts.force, &paths)?;
-    lock.record(settings.listen.port, &paths.config_path);
-    Ok(Prepared { paths, settings, listeners, lock, hash_key, log_file })
 }
 
 /// The first `--dev` start writes the profile's config and workspace. A token or password the user

@@ -284,51 +284,7 @@ impl Devices {
                 self.save(&inner)?;
                 Some(request_id)
             }
-            Some(reason) => {
-                // One pending request per device, refreshed while it covers what is asked now.
-                if let Some(p) = inner.pending.iter_mut().find(|p| {
-                    p.device_id == claim.device_id
-                        && p.public_key == claim.public_key
-                        && p.role == claim.role
-                        && claim.scopes.iter().all(|s| p.scopes.contains(s))
-                }) {
-                    p.ts = now_ms;
-                    p.remote_ip = claim.remote_ip.clone();
-                    let request = Box::new(p.clone());
-                    return Ok(Admitted::Waiting {
-                        reason,
-                        request,
-                        created: false,
-                        superseded: Vec::new(),
-                        paired: existing.map(Box::new),
-                    });
-                }
-                let mut merged = claim.clone();
-                let superseded: Vec<Pending> = inner.pending.iter().filter(|p| p.device_id == claim.device_id).cloned().collect();
-                for old in &superseded {
-                    for s in &old.scopes {
-                        if !merged.scopes.contains(s) {
-                            merged.scopes.push(s.clone());
-                        }
-                    }
-                }
-                inner.pending.retain(|p| p.device_id != claim.device_id);
-                if inner.pending.len() >= DEVICES_PENDING_MAX {
-                    // The oldest request gives way; its device asks again if it still waits.
-                    if let Some(oldest) = inner.pending.iter().enumerate().min_by_key(|(_, p)| p.ts).map(|(i, _)| i) {
-                        inner.pending.remove(oldest);
-                    }
-                }
-                let request = new_pending(&merged, &crate::ids::uuid(), existing.as_ref(), now_ms);
-                inner.pending.push(request.clone());
-                return Ok(Admitted::Waiting {
-                    reason,
-                    request: Box::new(request),
-                    created: true,
-                    superseded,
-                    paired: existing.map(Box::new),
-                });
-            }
+            Some(reason) => return Ok(wait_for_approval(&mut inner, claim, reason, existing, now_ms)),
         };
         let rec = inner.paired.get_mut(&claim.device_id).ok_or_else(|| Refused("unknown deviceId".into()))?;
         rec.last_seen_at_ms = Some(now_ms);
@@ -415,6 +371,41 @@ impl Devices {
         inner.pending.retain(|p| p.device_id != device_id);
         self.save(&inner)
     }
+}
+
+/// A device that needs approval: its pending request, refreshed when one already covers what
+/// it asks now, else a new one that takes over the scopes of the requests it supersedes.
+fn wait_for_approval(inner: &mut Inner, claim: &Claim, reason: PairingReason, existing: Option<Paired>, now_ms: u64) -> Admitted {
+    if let Some(p) = inner.pending.iter_mut().find(|p| {
+        p.device_id == claim.device_id
+            && p.public_key == claim.public_key
+            && p.role == claim.role
+            && claim.scopes.iter().all(|s| p.scopes.contains(s))
+    }) {
+        p.ts = now_ms;
+        p.remote_ip = claim.remote_ip.clone();
+        let request = Box::new(p.clone());
+        return Admitted::Waiting { reason, request, created: false, superseded: Vec::new(), paired: existing.map(Box::new) };
+    }
+    let mut merged = claim.clone();
+    let superseded: Vec<Pending> = inner.pending.iter().filter(|p| p.device_id == claim.device_id).cloned().collect();
+    for old in &superseded {
+        for s in &old.scopes {
+            if !merged.scopes.contains(s) {
+                merged.scopes.push(s.clone());
+            }
+        }
+    }
+    inner.pending.retain(|p| p.device_id != claim.device_id);
+    if inner.pending.len() >= DEVICES_PENDING_MAX {
+        // The oldest request gives way; its device asks again if it still waits.
+        if let Some(oldest) = inner.pending.iter().enumerate().min_by_key(|(_, p)| p.ts).map(|(i, _)| i) {
+            inner.pending.remove(oldest);
+        }
+    }
+    let request = new_pending(&merged, &crate::ids::uuid(), existing.as_ref(), now_ms);
+    inner.pending.push(request.clone());
+    Admitted::Waiting { reason, request: Box::new(request), created: true, superseded, paired: existing.map(Box::new) }
 }
 
 fn new_pending(claim: &Claim, request_id: &str, existing: Option<&Paired>, now_ms: u64) -> Pending {

@@ -211,24 +211,14 @@ async fn handle_connection<S: Service>(
         let keep_alive = head.keep_alive();
         let limit = match service.admit(&head, peer) {
             Ok(limit) => limit,
-            Err(resp) => {
-                // The body (if any) was not read; the connection cannot be reused safely unless
-                // there is none. A failed authentication is answered late and ends the
-                // connection, so guessing a secret costs as much as it does after a body.
-                let refused_auth = resp.status == 401;
-                if refused_auth {
-                    smol::Timer::after(crate::limits::AUTH_FAILURE_DELAY).await;
-                }
-                let reusable = keep_alive && !has_body(&head) && !refused_auth;
-                if conn.write_response(resp, head_only, reusable).await.is_err() {
-                    return;
-                }
-                if !reusable {
+            Err(resp) => match refuse(&mut conn, &head, resp, head_only, keep_alive).await {
+                AfterRefusal::Next => continue,
+                AfterRefusal::Linger => {
                     linger(conn).await;
                     return;
                 }
-                continue;
-            }
+                AfterRefusal::Close => return,
+            },
         };
         let body = match conn.read_body(&head, limit).await {
             Ok(body) => body,
@@ -244,6 +234,32 @@ async fn handle_connection<S: Service>(
             return;
         }
     }
+}
+
+/// What becomes of a connection after a refused request.
+enum AfterRefusal {
+    /// Read the next request.
+    Next,
+    /// Drain what the client still sends for a moment, then close.
+    Linger,
+    /// Close now (the answer could not be written).
+    Close,
+}
+
+/// Answers a request the service refused before its body was read.
+async fn refuse(conn: &mut Conn<Async<TcpStream>>, head: &Head, resp: Response, head_only: bool, keep_alive: bool) -> AfterRefusal {
+    // The body (if any) was not read; the connection cannot be reused safely unless there is
+    // none. A failed authentication is answered late and ends the connection, so guessing a
+    // secret costs as much as it does after a body.
+    let refused_auth = resp.status == 401;
+    if refused_auth {
+        smol::Timer::after(crate::limits::AUTH_FAILURE_DELAY).await;
+    }
+    let reusable = keep_alive && !has_body(head) && !refused_auth;
+    if conn.write_response(resp, head_only, reusable).await.is_err() {
+        return AfterRefusal::Close;
+    }
+    if reusable { AfterRefusal::Next } else { AfterRefusal::Linger }
 }
 
 fn has_body(head: &Head) -> bool {

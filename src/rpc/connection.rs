@@ -295,6 +295,22 @@ impl PingAllowance {
 async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
     let id = gw.next_conn_id();
     let outbox = gw.hub.outbox(gw.tuning.max_buffered_bytes);
+    gw.hub.join(id, member(&session, &outbox)).await;
+
+    let (mut sink, mut stream) = ws.split();
+    let alive = AtomicBool::new(true);
+    // Three loops on this one task, joined by `or`: the first to end ends the session, and says why.
+    let why = read_frames(gw, &session, &outbox, &mut stream, &alive)
+        .or(write_frames(gw, &outbox, &mut sink))
+        .or(ping(gw, &outbox, &alive))
+        .await;
+    outbox.close();
+    gw.hub.leave(id).await;
+    log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
+}
+
+/// The hub's view of a connected client.
+fn member(session: &Session, outbox: &Outbox) -> Member {
     let info = ClientInfo {
         conn_id: session.conn_id.clone(),
         client_id: session.params.client_id.clone(),
@@ -308,111 +324,115 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         scopes: session.scopes.list.clone(),
         device_id: session.device_id.clone(),
     };
-    let member = Member { outbox: outbox.clone(), scopes: session.scopes.clone(), caps: session.params.caps.clone(), info };
-    gw.hub.join(id, member).await;
+    Member { outbox: outbox.clone(), scopes: session.scopes.clone(), caps: session.params.caps.clone(), info }
+}
 
-    let (mut sink, mut stream) = ws.split();
-    let alive = AtomicBool::new(true);
+/// Reads frames and answers requests; `alive` records that the peer was heard from.
+async fn read_frames(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    outbox: &Outbox,
+    stream: &mut async_tungstenite::WebSocketReceiver<WsIo<Async<TcpStream>>>,
+    alive: &AtomicBool,
+) -> &'static str {
     let mut pings = PingAllowance::new(Instant::now());
-
-    let reader = async {
-        while let Some(msg) = stream.next().await {
-            alive.store(true, Ordering::Relaxed);
-            let text = match msg {
-                Ok(Message::Text(t)) => t.to_string(),
-                Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
-                Ok(Message::Ping(_)) if !pings.take(Instant::now()) => {
-                    outbox.push(Outbound::Close { code: 1008, reason: "too many pings".into() });
-                    return std::future::pending::<&str>().await;
-                }
-                Ok(Message::Close(_)) => continue, // tungstenite answers it; the stream ends next.
-                Ok(_) => continue,
-                Err(e) => {
-                    let Some((code, reason)) = violation_close(&e) else { return "read error" };
-                    // RFC 6455 asks for a close frame; the writer sends it and ends the session.
-                    outbox.push(Outbound::Close { code, reason: reason.into() });
-                    return std::future::pending::<&str>().await;
-                }
-            };
-            let Some(reply) = handle_text(gw, &session, &outbox, &text).await else { continue };
-            if !outbox.push(Outbound::Frame(reply)) {
-                return "client too slow";
+    while let Some(msg) = stream.next().await {
+        alive.store(true, Ordering::Relaxed);
+        let text = match msg {
+            Ok(Message::Text(t)) => t.to_string(),
+            Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(Message::Ping(_)) if !pings.take(Instant::now()) => {
+                outbox.push(Outbound::Close { code: 1008, reason: "too many pings".into() });
+                return std::future::pending::<&str>().await;
             }
+            Ok(Message::Close(_)) => continue, // tungstenite answers it; the stream ends next.
+            Ok(_) => continue,
+            Err(e) => {
+                let Some((code, reason)) = violation_close(&e) else { return "read error" };
+                // RFC 6455 asks for a close frame; the writer sends it and ends the session.
+                outbox.push(Outbound::Close { code, reason: reason.into() });
+                return std::future::pending::<&str>().await;
+            }
+        };
+        let Some(reply) = handle_text(gw, session, outbox, &text).await else { continue };
+        if !outbox.push(Outbound::Frame(reply)) {
+            return "client too slow";
         }
-        "closed by client"
-    };
+    }
+    "closed by client"
+}
 
-    let writer = async {
-        let mut seq: u64 = 0;
-        while let Some(item) = outbox.recv().await {
-            let cost = item.cost();
-            let text = match item {
-                Outbound::Frame(text) => text,
-                Outbound::Event(event) => {
-                    seq += 1;
-                    protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version)
-                }
-                Outbound::Ping => {
-                    if sink.send(Message::Ping(Default::default())).or(send_timeout(gw.tuning.send_timeout)).await.is_err() {
-                        return "write error";
-                    }
-                    outbox.sent(cost);
-                    continue;
-                }
-                Outbound::Close { code, reason } => {
-                    send_close(&mut sink, code, &reason).await;
-                    // Give the client a moment to answer the close; the reader ends when it does.
-                    Timer::after(WS_CLOSE_GRACE).await;
-                    return "closed by gateway";
-                }
-            };
-            for message in fragments(text) {
-                let sent = sink
-                    .send(message)
-                    .or(async {
-                        // A client dropped by the hub is cut off even mid-write.
-                        outbox.closed().await;
-                        Err(WsError::ConnectionClosed)
-                    })
-                    .or(send_timeout(gw.tuning.send_timeout))
-                    .await;
-                if sent.is_err() {
-                    if !outbox.is_closed() {
-                        return "write error";
-                    }
-                    break;
-                }
+/// Writes what the outbox holds (responses, events with their sequence numbers, pings, a close).
+async fn write_frames(
+    gw: &Arc<Gateway>,
+    outbox: &Outbox,
+    sink: &mut async_tungstenite::WebSocketSender<WsIo<Async<TcpStream>>>,
+) -> &'static str {
+    let mut seq: u64 = 0;
+    while let Some(item) = outbox.recv().await {
+        let cost = item.cost();
+        let text = match item {
+            Outbound::Frame(text) => text,
+            Outbound::Event(event) => {
+                seq += 1;
+                protocol::event_frame(&event.name, &event.payload, Some(seq), event.state_version)
             }
-            if outbox.is_closed() {
+            Outbound::Ping => {
+                if sink.send(Message::Ping(Default::default())).or(send_timeout(gw.tuning.send_timeout)).await.is_err() {
+                    return "write error";
+                }
+                outbox.sent(cost);
+                continue;
+            }
+            Outbound::Close { code, reason } => {
+                send_close(sink, code, &reason).await;
+                // Give the client a moment to answer the close; the reader ends when it does.
+                Timer::after(WS_CLOSE_GRACE).await;
+                return "closed by gateway";
+            }
+        };
+        for message in fragments(text) {
+            let sent = sink
+                .send(message)
+                .or(async {
+                    // A client dropped by the hub is cut off even mid-write.
+                    outbox.closed().await;
+                    Err(WsError::ConnectionClosed)
+                })
+                .or(send_timeout(gw.tuning.send_timeout))
+                .await;
+            if sent.is_err() {
+                if !outbox.is_closed() {
+                    return "write error";
+                }
                 break;
             }
-            outbox.sent(cost);
         }
-        // Dropped by the hub: say why, if the peer reads at all, without waiting long.
-        if let Some((code, reason)) = outbox.take_farewell() {
-            send_close(&mut sink, code, &reason).await;
-            return "closed (slow consumer)";
+        if outbox.is_closed() {
+            break;
         }
-        "dropped (too slow)"
-    };
+        outbox.sent(cost);
+    }
+    // Dropped by the hub: say why, if the peer reads at all, without waiting long.
+    if let Some((code, reason)) = outbox.take_farewell() {
+        send_close(sink, code, &reason).await;
+        return "closed (slow consumer)";
+    }
+    "dropped (too slow)"
+}
 
-    let pinger = async {
-        loop {
-            Timer::after(gw.tuning.ping_interval).await;
-            // Nothing received since the last ping (not even its pong): the peer is gone.
-            if !alive.swap(false, Ordering::Relaxed) {
-                return "ping timeout";
-            }
-            if !outbox.push(Outbound::Ping) {
-                return "client too slow";
-            }
+/// Pings the peer every interval; a peer not heard from since the last ping is gone.
+async fn ping(gw: &Arc<Gateway>, outbox: &Outbox, alive: &AtomicBool) -> &'static str {
+    loop {
+        Timer::after(gw.tuning.ping_interval).await;
+        // Nothing received since the last ping (not even its pong): the peer is gone.
+        if !alive.swap(false, Ordering::Relaxed) {
+            return "ping timeout";
         }
-    };
-
-    let why = reader.or(writer).or(pinger).await;
-    outbox.close();
-    gw.hub.leave(id).await;
-    log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
+        if !outbox.push(Outbound::Ping) {
+            return "client too slow";
+        }
+    }
 }
 
 /// Handles one text frame after the handshake; returns the response frame, if any.

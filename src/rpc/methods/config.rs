@@ -165,35 +165,9 @@ async fn write(
     rate_limit(gw, method)?;
     let _guard = gw.config_write.lock().await;
     let path = &gw.paths.config_path;
-    let current = match config::load::read(path) {
-        Ok(s) => Some(s),
-        Err(LoadError::Missing(_)) => None,
-        Err(LoadError::Invalid(_)) => {
-            // A broken file can be replaced; its hash is still what the writer must have seen.
-            std::fs::read_to_string(path).ok().map(|raw| config::Source {
-                path: path.clone(),
-                raw,
-                parsed: Value::Null,
-                resolved: Value::Null,
-                included: Vec::new(),
-                warnings: Vec::new(),
-                fingerprint: String::new(),
-            })
-        }
-    };
+    let current = current_source(path);
     if let Some(cur) = &current {
-        let current_hash = config::config_hash(&gw.hash_key, &cur.raw);
-        match base_hash {
-            None => {
-                return Err(Error::invalid("config base hash required; read it with config.get and pass it as baseHash")
-                    .details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"})));
-            }
-            Some(b) if b != current_hash => {
-                return Err(Error::invalid("config changed since it was read; re-run config.get and retry")
-                    .details(json!({"code": "CONFIG_BASE_HASH_MISMATCH", "currentHash": current_hash})));
-            }
-            Some(_) => {}
-        }
+        check_base_hash(&config::config_hash(&gw.hash_key, &cur.raw), base_hash)?;
     }
     // Text edited from config.get still holds the redaction marker where a secret was: the
     // file's own secret goes back there, and a marker with no secret behind it is refused.
@@ -234,6 +208,38 @@ async fn write(
     })
     .detach();
     Ok(out)
+}
+
+/// The config file as it is now: `None` when there is none. A file that does not read as a config
+/// is returned with its text only, since it may still be replaced.
+fn current_source(path: &std::path::Path) -> Option<config::Source> {
+    match config::load::read(path) {
+        Ok(s) => Some(s),
+        Err(LoadError::Missing(_)) => None,
+        Err(LoadError::Invalid(_)) => {
+            // A broken file can be replaced; its hash is still what the writer must have seen.
+            std::fs::read_to_string(path).ok().map(|raw| config::Source {
+                path: path.to_path_buf(),
+                raw,
+                parsed: Value::Null,
+                resolved: Value::Null,
+                included: Vec::new(),
+                warnings: Vec::new(),
+                fingerprint: String::new(),
+            })
+        }
+    }
+}
+
+/// A writer must have read the file it replaces: `baseHash` is required and must match.
+fn check_base_hash(current_hash: &str, base_hash: Option<String>) -> Result<(), Error> {
+    match base_hash {
+        None => Err(Error::invalid("config base hash required; read it with config.get and pass it as baseHash")
+            .details(json!({"code": "CONFIG_BASE_HASH_REQUIRED"}))),
+        Some(b) if b != current_hash => Err(Error::invalid("config changed since it was read; re-run config.get and retry")
+            .details(json!({"code": "CONFIG_BASE_HASH_MISMATCH", "currentHash": current_hash}))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// `INVALID_REQUEST invalid config: <path>: <why>; …` with the issues in `details`.

@@ -2,7 +2,8 @@
 //! `models.providers` (where models live and how to reach them), `tools` (what the agent may do)
 //! and `hooks` (webhook ingress). These official sections are much larger than what this gateway
 //! acts on; the keys it reads are type-checked, the rest are kept (see
-//! [`Checker::partial_section`]).
+//! [`Checker::partial_section`]). `agents` and `models` live here; `tools`, `hooks` and `session`
+//! each have a file of their own.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -12,6 +13,17 @@ use super::check::{Checker, Section, kind};
 use super::model::{Resolver, SecretProvider, resolve_secret};
 use super::secret::Secret;
 use crate::limits;
+
+mod hooks;
+mod session;
+mod tools;
+
+pub use hooks::Hooks;
+pub(super) use hooks::hooks;
+pub(super) use session::session;
+pub use session::{Maintenance, Session};
+pub use tools::{ExecSecurity, HttpTools, Tools};
+pub(super) use tools::{http_tools, tools};
 
 /// The agent every gateway has unless the config names others.
 pub const DEFAULT_AGENT_ID: &str = "main";
@@ -217,125 +229,6 @@ pub struct ModelDef {
     pub max_tokens: Option<u32>,
     pub reasoning: bool,
     pub max_tokens_field: Option<MaxTokensField>,
-}
-
-/// `tools.exec.security`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecSecurity {
-    /// No `exec` tool at all (our default: there is no one to approve commands on a headless board).
-    Deny,
-    /// Only binaries named in `tools.exec.safeBins`, run without a shell.
-    Allowlist,
-    /// Any command, through `sh -c`.
-    Full,
-}
-
-/// `tools.*`.
-#[derive(Debug, Clone)]
-pub struct Tools {
-    pub exec_security: ExecSecurity,
-    pub exec_safe_bins: Vec<String>,
-    pub exec_timeout: Duration,
-    /// When non-empty, only these tools are offered to the model.
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
-}
-
-impl Default for Tools {
-    fn default() -> Self {
-        Tools {
-            exec_security: ExecSecurity::Deny,
-            exec_safe_bins: Vec::new(),
-            exec_timeout: limits::EXEC_DEFAULT_TIMEOUT,
-            allow: Vec::new(),
-            deny: Vec::new(),
-        }
-    }
-}
-
-/// `session.*` that this gateway acts on.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Session {
-    pub maintenance: Maintenance,
-    /// `session.dmScope`: which session a direct message on a chat channel lands in.
-    pub dm_scope: super::channels::DmScope,
-}
-
-/// `session.maintenance`: how each agent's session store is kept bounded. Sessions not updated
-/// within `prune_after`, and the oldest beyond `max_entries`, are removed with their
-/// transcripts when a new session is created (never a session with a run in progress). In
-/// `warn` mode nothing is removed and the excess is logged instead.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Maintenance {
-    pub enforce: bool,
-    pub prune_after: Duration,
-    pub max_entries: usize,
-}
-
-impl Default for Maintenance {
-    /// The official defaults: enforce, 30 days, 500 entries.
-    fn default() -> Maintenance {
-        Maintenance { enforce: true, prune_after: Duration::from_secs(30 * 86_400), max_entries: 500 }
-    }
-}
-
-/// `session`.
-pub(super) fn session(c: &mut Checker, root: &Section) -> Session {
-    let s = c.partial_section(root, "session", &["maintenance", "dmScope"]);
-    let m = c.partial_section(&s, "maintenance", &["mode", "pruneAfter", "maxEntries"]);
-    let base = Maintenance::default();
-    Session {
-        dm_scope: super::channels::dm_scope(c, &s),
-        maintenance: Maintenance {
-            enforce: c.one_of(&m, "mode", &[("enforce", true), ("warn", false)]).unwrap_or(base.enforce),
-            prune_after: match c.duration(&m, "pruneAfter") {
-                Some(d) if d < Duration::from_secs(60) => {
-                    c.issue(
-                        &m.child_path("pruneAfter"),
-                        format!("must be at least 1m (a shorter time would remove sessions between messages), got {} ms", d.as_millis()),
-                    );
-                    base.prune_after
-                }
-                Some(d) => d,
-                None => base.prune_after,
-            },
-            max_entries: c.int(&m, "maxEntries", 1, 1_000_000).map(|n| n as usize).unwrap_or(base.max_entries),
-        },
-    }
-}
-
-/// `hooks.*`.
-#[derive(Debug, Clone)]
-pub struct Hooks {
-    pub enabled: bool,
-    pub token: Option<Secret>,
-    /// URL prefix, `/hooks` by default.
-    pub path: String,
-    pub default_session_key: Option<String>,
-    pub allow_request_session_key: bool,
-    pub allowed_session_key_prefixes: Vec<String>,
-    /// `None`: every agent; otherwise only these (`"*"` in the list also means every agent).
-    pub allowed_agent_ids: Option<Vec<String>>,
-}
-
-impl Default for Hooks {
-    fn default() -> Self {
-        Hooks {
-            enabled: false,
-            token: None,
-            path: "/hooks".to_string(),
-            default_session_key: None,
-            allow_request_session_key: false,
-            allowed_session_key_prefixes: Vec::new(),
-            allowed_agent_ids: None,
-        }
-    }
-}
-
-impl Hooks {
-    pub fn agent_allowed(&self, id: &str) -> bool {
-        self.allowed_agent_ids.as_ref().is_none_or(|ids| ids.iter().any(|a| a == "*" || a == id))
-    }
 }
 
 /// `agents`.
@@ -606,79 +499,6 @@ fn model_defs(c: &mut Checker, p: &Section) -> Vec<ModelDef> {
     out
 }
 
-/// `tools`.
-pub(super) fn tools(c: &mut Checker, root: &Section) -> Tools {
-    let t = c.partial_section(root, "tools", &["exec", "allow", "deny"]);
-    let e = c.partial_section(&t, "exec", &["security", "safeBins", "timeoutSec"]);
-    let base = Tools::default();
-    let tools = Tools {
-        exec_security: c
-            .one_of(&e, "security", &[("deny", ExecSecurity::Deny), ("allowlist", ExecSecurity::Allowlist), ("full", ExecSecurity::Full)])
-            .unwrap_or(base.exec_security),
-        exec_safe_bins: c.strings(&e, "safeBins"),
-        exec_timeout: c.int(&e, "timeoutSec", 1, 86_400).map(Duration::from_secs).unwrap_or(base.exec_timeout),
-        allow: c.strings(&t, "allow"),
-        deny: c.strings(&t, "deny"),
-    };
-    for (i, bin) in tools.exec_safe_bins.iter().enumerate() {
-        if bin.is_empty() || bin.contains(char::is_whitespace) {
-            c.issue(&format!("{}[{i}]", e.child_path("safeBins")), format!("expected a program name or path, got {bin:?}"));
-        }
-    }
-    if tools.exec_security == ExecSecurity::Allowlist && tools.exec_safe_bins.is_empty() {
-        c.warn("tools.exec.security is \"allowlist\" but tools.exec.safeBins is empty, so the exec tool can run nothing");
-    }
-    tools
-}
-
-/// `hooks`.
-pub(super) fn hooks(c: &mut Checker, root: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Hooks {
-    let h = c.partial_section(
-        root,
-        "hooks",
-        &[
-            "enabled",
-            "token",
-            "path",
-            "defaultSessionKey",
-            "allowRequestSessionKey",
-            "allowedSessionKeyPrefixes",
-            "allowedAgentIds",
-            "maxBodyBytes",
-        ],
-    );
-    let base = Hooks::default();
-    let token_in = c.secret(&h, "token");
-    let hooks = Hooks {
-        enabled: c.bool(&h, "enabled").unwrap_or(false),
-        token: resolve_secret(c, &h.child_path("token"), token_in, resolver, secrets),
-        path: c.text(&h, "path").unwrap_or(base.path),
-        default_session_key: c.text(&h, "defaultSessionKey"),
-        allow_request_session_key: c.bool(&h, "allowRequestSessionKey").unwrap_or(false),
-        allowed_session_key_prefixes: c.strings(&h, "allowedSessionKeyPrefixes"),
-        allowed_agent_ids: h.has("allowedAgentIds").then(|| c.strings(&h, "allowedAgentIds")),
-    };
-    if !hooks.path.starts_with('/') || hooks.path.trim_end_matches('/').is_empty() {
-        c.issue(&h.child_path("path"), format!("must start with '/' and must not be \"/\", got {:?}", hooks.path));
-    }
-    if hooks.enabled && hooks.token.is_none() && !h.has("token") {
-        c.issue(&h.child_path("token"), "hooks.enabled is true, so hooks.token is required");
-    }
-    hooks
-}
-
-/// `gateway.tools.{allow, deny}`: changes to the `/tools/invoke` deny list.
-#[derive(Debug, Clone, Default)]
-pub struct HttpTools {
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
-}
-
-pub(super) fn http_tools(c: &mut Checker, gateway: &Section) -> HttpTools {
-    let t = c.partial_section(gateway, "tools", &["allow", "deny"]);
-    HttpTools { allow: c.strings(&t, "allow"), deny: c.strings(&t, "deny") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -776,23 +596,5 @@ mod tests {
         assert_eq!(hooks.path, "/hooks");
         assert!(hooks.agent_allowed("main") && !hooks.agent_allowed("other"));
         assert_eq!(Tools::default().exec_security, ExecSecurity::Deny, "exec is off unless configured");
-    }
-
-    #[test]
-    fn session_maintenance_has_the_official_defaults_and_checks_its_keys() {
-        let v = json!({"session": {"dmScope": "main", "maintenance": {"mode": "warn", "pruneAfter": "7d", "maxEntries": 50}}});
-        let mut c = Checker::default();
-        let s = session(&mut c, &Section::root(&v));
-        assert!(c.issues.is_empty(), "{:?}", c.issues);
-        assert_eq!(s.maintenance, Maintenance { enforce: false, prune_after: Duration::from_secs(7 * 86_400), max_entries: 50 });
-
-        for bad in ["soon", "0d"] {
-            let v = json!({"session": {"maintenance": {"pruneAfter": bad, "maxEntries": 0}}});
-            let mut c = Checker::default();
-            let s = session(&mut c, &Section::root(&v));
-            assert_eq!(s.maintenance, Maintenance::default());
-            let paths: Vec<&str> = c.issues.iter().map(|i| i.path.as_str()).collect();
-            assert_eq!(paths, vec!["session.maintenance.pruneAfter", "session.maintenance.maxEntries"], "{bad}");
-        }
     }
 }
