@@ -370,6 +370,9 @@ pub const DISCORD_BUCKET_RESET_DEFAULT: Duration = Duration::from_secs(1);
 pub const HUB_OUTBOX_KEEP: usize = 8;
 /// Hub commands queued at most; broadcasters wait when the hub falls this far behind.
 pub const HUB_QUEUE: usize = 1024;
+/// Sessions one connection may watch with `sessions.messages.subscribe` at once; past this the
+/// one watched longest is dropped (the Control UI watches the session it shows, and a few panes).
+pub const HUB_WATCHED_SESSIONS: usize = 32;
 /// Most threads that run tasks, the main thread included (a Pi has four cores).
 pub const EXECUTOR_MAX_THREADS: usize = 4;
 /// `restartExpectedMs` announced with a restart's `shutdown` event.

@@ -314,6 +314,13 @@ pub enum Notice {
         reason: &'static str,
         entry: Option<Box<SessionEntry>>,
     },
+    /// A line was appended to a session's transcript (`line` as written: `{type, id, seq,
+    /// timestamp, message, runId?}`), with the session as it was then.
+    Message {
+        key: SessionKey,
+        entry: Arc<SessionEntry>,
+        line: Value,
+    },
 }
 
 /// Shared by every run.
@@ -382,7 +389,7 @@ impl Agent {
     /// Starts the scheduler. Notices go to `notices`.
     pub fn start(paths: Paths, notices: Sender<Notice>) -> Agent {
         let shared = Arc::new(Shared {
-            store: Arc::new(Store::new(&paths.state_dir)),
+            store: Arc::new(Store::new(&paths.state_dir).observed(notices.clone())),
             inbox: inbox::Inbox::new(&paths.state_dir),
             paths,
             notices,

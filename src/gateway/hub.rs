@@ -17,7 +17,7 @@ use std::task::{Poll, Waker};
 
 use super::auth::{Scope, Scopes};
 use crate::limits::WS_QUEUE_ITEM_OVERHEAD;
-use crate::limits::{HUB_OUTBOX_KEEP, HUB_QUEUE};
+use crate::limits::{HUB_OUTBOX_KEEP, HUB_QUEUE, HUB_WATCHED_SESSIONS};
 
 /// `stateVersion` of presence and health events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,6 +38,8 @@ pub struct Event {
     pub scope: Option<Scope>,
     /// Client capability (`connect.caps`) a connection needs to receive it.
     pub cap: Option<&'static str>,
+    /// The session a connection must watch (`sessions.messages.subscribe`) to receive it.
+    pub watched: Option<String>,
 }
 
 impl Event {
@@ -49,11 +51,17 @@ impl Event {
             log::error!(target: "gateway", "cannot serialize the {name} event: {e}");
             "{}".to_string()
         });
-        Event { name: name.to_string(), payload, state_version: None, scope: None, cap: None }
+        Event { name: name.to_string(), payload, state_version: None, scope: None, cap: None, watched: None }
     }
 
     pub fn scoped(mut self, scope: Scope) -> Event {
         self.scope = Some(scope);
+        self
+    }
+
+    /// Only for the connections watching `session_key`'s messages.
+    pub fn for_watchers_of(mut self, session_key: &str) -> Event {
+        self.watched = Some(session_key.to_string());
         self
     }
 
@@ -309,6 +317,32 @@ impl Member {
     }
 }
 
+/// The sessions a connection watches with `sessions.messages.subscribe` (canonical keys,
+/// oldest first). Kept beside the members rather than in them: few connections watch any.
+#[derive(Default)]
+struct Watched(std::collections::HashMap<ConnId, Vec<String>>);
+
+impl Watched {
+    fn set(&mut self, id: ConnId, session_key: String, on: bool) {
+        let keys = self.0.entry(id).or_default();
+        keys.retain(|k| *k != session_key);
+        if on {
+            if keys.len() >= HUB_WATCHED_SESSIONS {
+                keys.remove(0);
+            }
+            keys.push(session_key);
+        }
+        if keys.is_empty() {
+            self.0.remove(&id);
+        }
+    }
+
+    /// Whether connection `id` is meant to get `event`, as far as watching goes.
+    fn admits(&self, id: ConnId, event: &Event) -> bool {
+        event.watched.as_ref().is_none_or(|k| self.0.get(&id).is_some_and(|keys| keys.contains(k)))
+    }
+}
+
 enum Command {
     Join(ConnId, Box<Member>),
     Leave(ConnId),
@@ -316,6 +350,7 @@ enum Command {
     Shutdown { event: Option<Arc<Event>>, code: u16, reason: String, done: Sender<usize> },
     List(Sender<Vec<ClientInfo>>),
     CloseDevice { device_id: String, code: u16, reason: String },
+    Watch { conn_id: String, session_key: String, on: bool },
 }
 
 /// Handle to the hub task.
@@ -381,6 +416,12 @@ impl Hub {
         let _ = self.tx.send(Command::CloseDevice { device_id: device_id.to_string(), code, reason: reason.to_string() }).await;
     }
 
+    /// Starts (`on`) or stops sending the connection `conn_id` the messages of `session_key`.
+    pub async fn watch(&self, conn_id: &str, session_key: &str, on: bool) {
+        let cmd = Command::Watch { conn_id: conn_id.to_string(), session_key: session_key.to_string(), on };
+        let _ = self.tx.send(cmd).await;
+    }
+
     pub async fn clients(&self) -> Vec<ClientInfo> {
         let (tx, rx) = channel::bounded(1);
         if self.tx.send(Command::List(tx)).await.is_err() {
@@ -392,6 +433,7 @@ impl Hub {
 
 async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
     let mut members: std::collections::HashMap<ConnId, Member> = std::collections::HashMap::new();
+    let mut watched = Watched::default();
     while let Ok(cmd) = rx.recv().await {
         match cmd {
             Command::Join(id, m) => {
@@ -399,11 +441,12 @@ async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
             }
             Command::Leave(id) => {
                 members.remove(&id);
+                watched.0.remove(&id);
             }
             Command::Broadcast(event) => {
-                make_room(&mut members, &budget, &event);
-                members.retain(|_, m| {
-                    if !m.receives(&event) {
+                make_room(&mut members, &watched, &budget, &event);
+                members.retain(|id, m| {
+                    if !m.receives(&event) || !watched.admits(*id, &event) {
                         return true;
                     }
                     if m.outbox.push(Outbound::Event(event.clone())) {
@@ -441,6 +484,11 @@ async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
                     false
                 });
             }
+            Command::Watch { conn_id, session_key, on } => {
+                if let Some((&id, _)) = members.iter().find(|(_, m)| m.info.conn_id == conn_id) {
+                    watched.set(id, session_key, on);
+                }
+            }
             Command::List(reply) => {
                 let _ = reply.try_send(members.values().map(|m| m.info.clone()).collect());
             }
@@ -451,10 +499,10 @@ async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
 /// Closes the clients with the most queued, largest first, until `event` fits the shared budget
 /// for every client that receives it: the ones that stopped reading give way, the ones keeping
 /// up keep their events.
-fn make_room(members: &mut std::collections::HashMap<ConnId, Member>, budget: &SharedBudget, event: &Arc<Event>) {
+fn make_room(members: &mut std::collections::HashMap<ConnId, Member>, watched: &Watched, budget: &SharedBudget, event: &Arc<Event>) {
     let cost = Outbound::Event(event.clone()).cost();
     loop {
-        let recipients = members.values().filter(|m| m.receives(event)).count();
+        let recipients = members.iter().filter(|(id, m)| m.receives(event) && watched.admits(**id, event)).count();
         if budget.used() + cost.saturating_mul(recipients) <= budget.limit() {
             return;
         }

@@ -1,18 +1,23 @@
 //! Turns the agent's [`Notice`]s into protocol events: every run event becomes an `agent` event
 //! (streams `lifecycle`, `run_status`, `assistant`, `tool`, `usage`) and, where the chat view
 //! changes, a `chat` event (`status`, `delta`, `final`, `aborted`, `error`); session changes
-//! become `sessions.changed`. Shapes follow the official gateway (observed §5.8) within what the
+//! become `sessions.changed`, and each line appended to a transcript a `session.message` for the
+//! connections watching that session (`sessions.messages.subscribe`). Shapes follow the official gateway (observed §5.8) within what the
 //! schema's `AgentEvent` and `ChatEvent` allow.
 
 use smol::channel::Receiver;
 use std::sync::Arc;
 
+use crate::agent::SessionKey;
+use crate::agent::store::SessionEntry;
 use crate::agent::{EventKind, Notice, Outcome, RunEvent, RunStatus, ToolPhase};
 use crate::gateway::auth::Scope;
 use crate::gateway::hub::{Event, Hub};
 use crate::rpc::payloads::{
-    AgentData, AgentEvent, AssistantMessage, ChatEvent, ChatState, ErrorDetail, Lifecycle, SessionsChanged, TerminalReply, ToolData,
+    AgentData, AgentEvent, AssistantMessage, ChatEvent, ChatState, ErrorDetail, Lifecycle, SessionMessage, SessionsChanged, TerminalReply,
+    ToolData,
 };
+use serde_json::{Value, json};
 
 /// The capability a client declares to receive `tool` stream events.
 pub const TOOL_EVENTS_CAP: &str = "tool-events";
@@ -36,7 +41,23 @@ pub fn translate(notice: &Notice) -> Vec<Event> {
             let payload = SessionsChanged { session_key, agent_id: &key.agent_id, reason, session, ts: crate::clock::now_ms() };
             vec![Event::new("sessions.changed", &payload).scoped(Scope::Read)]
         }
+        Notice::Message { key, entry, line } => vec![message_event(key, entry, line)],
     }
+}
+
+/// `session.message` for one transcript line. Lines are appended while their run is running,
+/// so a line that belongs to a run says that run is active; the `sessions.changed` at the run's
+/// end says it is over.
+fn message_event(key: &SessionKey, entry: &SessionEntry, line: &Value) -> Event {
+    let session_key = key.to_string();
+    let run_id = line["runId"].as_str();
+    let mut row = super::methods::sessions::row(&session_key, entry, run_id.is_some());
+    row["hasActiveRun"] = json!(run_id.is_some());
+    row["activeRunIds"] = json!(run_id.into_iter().collect::<Vec<_>>());
+    let message = super::methods::chat::display(line, crate::limits::CHAT_HISTORY_MESSAGE_MAX_CHARS);
+    let id = line["id"].as_str().unwrap_or_default();
+    let payload = SessionMessage::new(session_key.clone(), &key.agent_id, message, id, line["seq"].as_u64().unwrap_or(0), row);
+    Event::new("session.message", &payload).scoped(Scope::Read).for_watchers_of(&session_key)
 }
 
 fn agent_event(ev: &RunEvent, data: AgentData<'_>) -> Event {

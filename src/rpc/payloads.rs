@@ -1,10 +1,10 @@
 //! The payloads of the events the gateway builds for its clients: `agent` (the schema's
-//! `AgentEvent`), `chat` (`ChatEvent`) and `sessions.changed`. Serialized straight from these
+//! `AgentEvent`), `chat` (`ChatEvent`), `sessions.changed` and `session.message`. Serialized straight from these
 //! types, so a field cannot be misspelled at one of the places that sends it, and each stream or
 //! state carries exactly the fields the official gateway sends with it (observed §5.8).
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::agent::message::Usage;
 
@@ -254,6 +254,37 @@ pub struct SessionsChanged<'a> {
     pub ts: u64,
 }
 
+/// A `session.message` event: one line appended to a watched session's transcript, as
+/// `chat.history` shows it, with the session's row under `session` and, as the official gateway
+/// sends it, also spread at the top level (observed 2026.9.6; the schema has no definition).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMessage<'a> {
+    pub session_key: String,
+    pub agent_id: &'a str,
+    pub message: Value,
+    pub message_id: &'a str,
+    pub message_seq: u64,
+    pub session: Value,
+    /// The row's fields but those named above (`key` is `sessionKey` here).
+    #[serde(flatten)]
+    pub row_fields: Map<String, Value>,
+}
+
+impl<'a> SessionMessage<'a> {
+    /// The event for `message` (display form) at `(id, seq)` in the session whose row is `row`.
+    pub fn new(session_key: String, agent_id: &'a str, message: Value, id: &'a str, seq: u64, row: Value) -> SessionMessage<'a> {
+        let mut row_fields = match &row {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        for named in ["key", "sessionKey", "agentId", "message", "messageId", "messageSeq", "session"] {
+            row_fields.remove(named);
+        }
+        SessionMessage { session_key, agent_id, message, message_id: id, message_seq: seq, session: row, row_fields }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +303,21 @@ mod tests {
         let v = serde_json::to_value(AgentEvent::new("r1", 3, 5, AgentData::Tool(tool))).unwrap();
         assert_eq!(v["stream"], "tool");
         assert_eq!(v["data"], json!({"phase": "start", "name": "ls", "toolCallId": "c1"}));
+    }
+
+    #[test]
+    fn session_messages_spread_the_row_without_repeating_a_key() {
+        let row = json!({"key": "agent:main:main", "agentId": "main", "sessionId": "s1", "hasActiveRun": true});
+        let msg = json!({"role": "user", "content": "hi", "__openclaw": {"id": "m1", "seq": 2}});
+        let ev = SessionMessage::new("agent:main:main".into(), "main", msg.clone(), "m1", 2, row.clone());
+        let text = serde_json::to_string(&ev).unwrap();
+        assert_eq!(text.matches("\"agentId\"").count(), 2, "once at the top, once in the row: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v,
+            json!({"sessionKey": "agent:main:main", "agentId": "main", "message": msg, "messageId": "m1", "messageSeq": 2,
+                   "session": row, "sessionId": "s1", "hasActiveRun": true})
+        );
     }
 
     #[test]

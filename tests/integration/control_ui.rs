@@ -97,6 +97,11 @@ fn chat_page_methods_open_a_session_and_show_its_history() {
         assert_eq!(d["session"]["key"], "agent:main:main");
         assert_eq!(d["session"]["sessionId"], start["sessionId"]);
         assert_eq!(d["session"]["agentId"], "main");
+        // The UI's Chat page reloads history with maxBytes (2026.9.6).
+        let h = c.call("chat.history", json!({"sessionKey": "main", "limit": 80, "maxBytes": 262144})).await;
+        assert_eq!(h["messages"], start["messages"]);
+        let r = c.request("chat.history", json!({"sessionKey": "main", "maxBytes": 10})).await;
+        assert_eq!(r["error"]["code"], "INVALID_REQUEST", "at least 1024");
         let r = c.request("chat.startup", json!({"shortId": "x", "agentId": "main"})).await;
         assert_eq!(r["error"]["code"], "INVALID_REQUEST");
         let un = c.call("sessions.messages.unsubscribe", json!({"key": "main"})).await;
@@ -121,6 +126,74 @@ fn chat_page_methods_open_a_session_and_show_its_history() {
             .await;
         assert_eq!(cron, json!({"jobs": [], "total": 0, "offset": 0, "limit": 50, "hasMore": false, "nextOffset": null}));
         assert_eq!(c.call("cron.status", json!({})).await, json!({"enabled": false, "jobs": 0, "nextWakeAtMs": null}));
+    });
+}
+
+/// The `session.message` events in `frames`, in order.
+fn session_messages(frames: &[Value]) -> Vec<Value> {
+    frames.iter().filter(|f| f["event"] == "session.message").map(|f| f["payload"].clone()).collect()
+}
+
+#[test]
+fn watchers_of_a_session_get_each_transcript_message_as_session_message() {
+    let gw = Gw::start();
+    block_on(async {
+        let (mut watcher, hello) = Client::connect(gw.port, TOKEN, UI_SCOPES).await;
+        assert!(hello["features"]["events"].as_array().unwrap().iter().any(|e| e == "session.message"));
+        let (mut bystander, _) = Client::connect(gw.port, TOKEN, UI_SCOPES).await;
+        watcher.call("sessions.messages.subscribe", json!({"key": "main"})).await;
+        // Another session's watcher gets nothing of this one.
+        bystander.call("sessions.messages.subscribe", json!({"key": "agent:main:other"})).await;
+
+        let run_id = "watched-run-1";
+        watcher.call("chat.send", json!({"sessionKey": "main", "message": "hello watchers", "idempotencyKey": run_id})).await;
+        let (mut seen, mut done) = (0, false);
+        let frames = watcher
+            .collect_until(WAIT, |f| {
+                seen += usize::from(f["event"] == "session.message");
+                done |= f["event"] == "chat" && f["payload"]["state"] == "final";
+                seen == 2 && done
+            })
+            .await;
+        let events = session_messages(&frames);
+        let (input, answer) = (&events[0], &events[1]);
+        assert_eq!(input["sessionKey"], "agent:main:main");
+        assert_eq!(input["agentId"], "main");
+        assert_eq!(input["message"]["role"], "user");
+        assert!(input["message"]["content"].to_string().contains("hello watchers"), "{input}");
+        // The key the Control UI matches its own message by (so it shows it once).
+        assert_eq!(input["message"]["idempotencyKey"], format!("{run_id}:user"));
+        assert_eq!(input["message"]["__openclaw"]["runId"], run_id);
+        assert_eq!(input["messageId"], input["message"]["__openclaw"]["id"]);
+        assert_eq!(input["messageSeq"], input["message"]["__openclaw"]["seq"]);
+        assert_eq!(input["session"]["key"], "agent:main:main");
+        assert_eq!((input["hasActiveRun"].clone(), input["activeRunIds"].clone()), (json!(true), json!([run_id])));
+        assert_eq!(input["session"]["status"], "running");
+        assert_eq!(input["sessionId"], input["session"]["sessionId"], "the row is spread at the top level too");
+        assert!(input.get("key").is_none(), "as sessionKey only");
+        assert_eq!(answer["message"]["role"], "assistant");
+        assert!(answer["message"]["content"].to_string().contains("[offline]"), "{answer}");
+        assert_eq!(answer["messageSeq"].as_u64(), input["messageSeq"].as_u64().map(|s| s + 1));
+        // Exactly what chat.history shows.
+        let history = watcher.call("chat.history", json!({"sessionKey": "main"})).await;
+        assert_eq!(history["messages"], json!([input["message"], answer["message"]]));
+
+        // The bystander saw the run (chat events) but none of its messages.
+        bystander.call("health", json!({})).await;
+        assert!(bystander.pending().iter().any(|f| f["event"] == "chat"), "the bystander receives events");
+        assert!(session_messages(&Vec::from(bystander.pending().clone())).is_empty());
+
+        // Unsubscribed: no more; the bystander watches main now and gets an injected note.
+        watcher.call("sessions.messages.unsubscribe", json!({"key": "agent:main:main"})).await;
+        bystander.call("sessions.messages.subscribe", json!({"key": "main", "agentId": "main"})).await;
+        watcher.call("chat.inject", json!({"sessionKey": "main", "message": "a note"})).await;
+        let note = bystander.event("session.message", WAIT).await.expect("the note")["payload"].clone();
+        assert_eq!(note["message"]["role"], "assistant");
+        assert!(note["message"]["content"].to_string().contains("a note"), "{note}");
+        assert_eq!((note["hasActiveRun"].clone(), note["activeRunIds"].clone()), (json!(false), json!([])));
+        watcher.call("health", json!({})).await;
+        let late = session_messages(&Vec::from(watcher.pending().clone()));
+        assert!(late.iter().all(|m| !m["message"]["content"].to_string().contains("a note")), "{late:?}");
     });
 }
 

@@ -120,6 +120,8 @@ pub fn assert_frame(frame: &Value) {
                 ),
                 Some("chat") => assert_valid("ChatEvent", payload),
                 Some("agent") => assert_valid("AgentEvent", payload),
+                // No definition of its own (2026.9.6); the row it carries is a `SessionRow`.
+                Some("session.message") => assert_valid("SessionRow", &payload["session"]),
                 _ => {}
             }
         }

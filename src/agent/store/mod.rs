@@ -129,6 +129,9 @@ pub struct Store {
     /// Session keys with runs running or queued (kept by the scheduler): maintenance never
     /// prunes them.
     busy: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Told of every line appended to a transcript (the gateway turns them into
+    /// `session.message` events); none in tools and tests that only read and write files.
+    observer: Option<smol::channel::Sender<super::Notice>>,
 }
 
 /// A cheap view of an agent's sessions for health and status output.
@@ -154,7 +157,14 @@ impl Store {
             dirty: Default::default(),
             summaries: Default::default(),
             busy: Default::default(),
+            observer: None,
         }
+    }
+
+    /// This store, telling `observer` of every transcript line it appends.
+    pub fn observed(mut self, observer: smol::channel::Sender<super::Notice>) -> Store {
+        self.observer = Some(observer);
+        self
     }
 
     /// Marks a session as having runs running or queued (or no longer).
@@ -337,10 +347,22 @@ impl Store {
         // The cursor moves before the write is awaited: if this future is dropped meanwhile the
         // lines may still land, and a reused sequence number would be worse than a gap.
         sessions.cursors.insert(entry.session_id.clone(), cursor);
-        let written = smol::unblock(move || transcript::append(&path, &lines, sync)).await;
+        let lines = Arc::new(lines);
+        let written = {
+            let lines = lines.clone();
+            smol::unblock(move || transcript::append(&path, &lines, sync)).await
+        };
         if written.is_err() {
             // Nothing or part of it landed: read the position back from the file next time.
             sessions.cursors.remove(&entry.session_id);
+        }
+        drop(guard);
+        if let (Ok(()), Some(observer)) = (&written, &self.observer) {
+            let entry = Arc::new(entry);
+            for line in lines.iter() {
+                let notice = super::Notice::Message { key: key.clone(), entry: entry.clone(), line: line.clone() };
+                let _ = observer.send(notice).await;
+            }
         }
         written.map(|_| placed)
     }

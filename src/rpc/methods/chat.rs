@@ -99,14 +99,26 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     Ok(json!({"runId": run_id, "status": status}))
 }
 
-/// `chat.history {sessionKey, limit?, offset?, maxChars?, cursor?}`. Without a cursor: the last
+/// `chat.history {sessionKey, limit?, offset?, maxChars?, maxBytes?, cursor?}`. Without a cursor: the last
 /// `limit` messages (paging back with `offset`). With a cursor from an earlier answer: what was
 /// added since (`kind: "delta"`), or `kind: "reset"` when the client must reload.
 pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed(
         "chat.history",
         p,
-        &["sessionKey", "agentId", "cursor", "limit", "offset", "pendingBefore", "inputRunIds", "messageId", "sessionId", "maxChars"],
+        &[
+            "sessionKey",
+            "agentId",
+            "cursor",
+            "limit",
+            "maxBytes",
+            "offset",
+            "pendingBefore",
+            "inputRunIds",
+            "messageId",
+            "sessionId",
+            "maxChars",
+        ],
     )?;
     p.require(&["sessionKey"]);
     let raw_key = p.req_str("sessionKey", 1, usize::MAX);
@@ -115,6 +127,9 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
     let limit = p.opt_int("limit", 1, 1000).map(|n| n as usize).unwrap_or(CHAT_HISTORY_DEFAULT_LIMIT);
     let offset = p.opt_int("offset", 0, 1_000_000).map(|n| n as usize).unwrap_or(0);
     let max_chars = p.opt_int("maxChars", 1, 500_000).map(|n| n as usize).unwrap_or(CHAT_HISTORY_MESSAGE_MAX_CHARS);
+    // The transcript bytes to read (2026.9.6 adds it; the Control UI sends 262144): older
+    // messages beyond it count as `hasMore`.
+    let max_bytes = p.opt_int("maxBytes", 1024, i64::MAX).map_or(CHAT_HISTORY_MAX_BYTES, |n| (n as u64).min(CHAT_HISTORY_MAX_BYTES));
     p.done()?;
     let cfg = call.gw.settings().loaded.config.clone();
     let key = session_key(&cfg, &raw_key, agent_id.as_deref())?;
@@ -147,7 +162,7 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
     }
 
     let tail = store
-        .read_tail(&key, limit + offset + 1, CHAT_HISTORY_MAX_BYTES)
+        .read_tail(&key, limit + offset + 1, max_bytes)
         .await
         .map_err(|e| Error::unavailable(format!("cannot read the transcript: {e}")))?;
     let Some((entry, tail)) = tail else {
@@ -179,9 +194,11 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
     Ok(out)
 }
 
-/// A transcript line as `chat.history` shows it: the message payload plus `__openclaw {id, seq}`;
-/// messages over `max_chars` are replaced by the official placeholder.
-fn display(entry: &Value, max_chars: usize) -> Value {
+/// A transcript line as `chat.history` and `session.message` show it: the message payload plus
+/// `__openclaw {id, seq, runId?}`; messages over `max_chars` are replaced by the official
+/// placeholder. A run's input carries the official `idempotencyKey` `<runId>:user`, by which the
+/// Control UI recognises the message it sent and shows it once.
+pub fn display(entry: &Value, max_chars: usize) -> Value {
     let mut m = entry["message"].clone();
     if m.to_string().chars().count() > max_chars {
         let role = m["role"].clone();
@@ -192,6 +209,11 @@ fn display(entry: &Value, max_chars: usize) -> Value {
         let mut meta = json!({"id": entry["id"], "seq": entry["seq"]});
         if let Some(run) = entry.get("runId") {
             meta["runId"] = run.clone();
+            if let (Some(run), Some("user")) = (run.as_str(), map.get("role").and_then(Value::as_str)) {
+                let key = json!(format!("{run}:user"));
+                meta["idempotencyKey"] = key.clone();
+                map.insert("idempotencyKey".into(), key);
+            }
         }
         map.insert("__openclaw".into(), meta);
     }

@@ -35,6 +35,7 @@ pub const EVENTS: &[&str] = &[
     "chat",
     "agent",
     "sessions.changed",
+    "session.message",
     "device.pair.requested",
     "device.pair.resolved",
 ];
@@ -234,8 +235,8 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, E
         Method::ModelsList => models::list(call, p),
         Method::AgentsList => models::agents(call, p),
         Method::SessionsSubscribe => ui::sessions_subscribe(call, p),
-        Method::SessionsMessagesSubscribe => ui::messages_subscribe(call, p),
-        Method::SessionsMessagesUnsubscribe => ui::messages_unsubscribe(call, p),
+        Method::SessionsMessagesSubscribe => ui::messages_subscribe(call, p).await,
+        Method::SessionsMessagesUnsubscribe => ui::messages_unsubscribe(call, p).await,
         Method::SessionsDescribe => ui::sessions_describe(call, p).await,
         Method::SessionsObserverVisibility => ui::observer_visibility(call, p),
         Method::ChatStartup => ui::chat_startup(call, p).await,

@@ -19,16 +19,19 @@ pub fn sessions_subscribe(_call: &Call<'_>, p: &Option<Value>) -> Result<Value, 
     Ok(json!({"subscribed": true}))
 }
 
-/// `sessions.messages.subscribe {key, agentId?, includeApprovals?}`: the canonical key. The
-/// transcript of a session reaches read clients as `chat` events already.
-pub fn messages_subscribe(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
+/// `sessions.messages.subscribe {key, agentId?, includeApprovals?}`: from now on, every line
+/// appended to the session's transcript reaches this connection as a `session.message` event
+/// (see [`crate::rpc::agent_events`]). Answers the canonical key.
+pub async fn messages_subscribe(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let key = messages_key("sessions.messages.subscribe", call, p, true)?;
+    call.gw.hub.watch(&call.session.conn_id, &key, true).await;
     Ok(json!({"subscribed": true, "key": key}))
 }
 
-/// `sessions.messages.unsubscribe {key, agentId?}`.
-pub fn messages_unsubscribe(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
+/// `sessions.messages.unsubscribe {key, agentId?}`: no more `session.message` for that session.
+pub async fn messages_unsubscribe(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let key = messages_key("sessions.messages.unsubscribe", call, p, false)?;
+    call.gw.hub.watch(&call.session.conn_id, &key, false).await;
     Ok(json!({"subscribed": false, "key": key}))
 }
 
@@ -84,10 +87,21 @@ pub fn observer_visibility(_call: &Call<'_>, p: &Option<Value>) -> Result<Value,
 /// session: its history page (as `chat.history`) and the inputs still queued (none are exposed
 /// here). The `{shortId, agentId}` form names sessions by short id, which this gateway has not.
 pub async fn chat_startup(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
-    const HISTORY: &[&str] =
-        &["sessionKey", "agentId", "cursor", "limit", "offset", "pendingBefore", "inputRunIds", "messageId", "sessionId", "maxChars"];
+    const HISTORY: &[&str] = &[
+        "sessionKey",
+        "agentId",
+        "cursor",
+        "limit",
+        "maxBytes",
+        "offset",
+        "pendingBefore",
+        "inputRunIds",
+        "messageId",
+        "sessionId",
+        "maxChars",
+    ];
     let mut allowed = HISTORY.to_vec();
-    allowed.extend(["maxBytes", "shortId", "slugHint"]);
+    allowed.extend(["shortId", "slugHint"]);
     let mut v = params::closed("chat.startup", p, &allowed)?;
     if v.raw("shortId").is_some() {
         v.done()?;
