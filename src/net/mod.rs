@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod http;
+pub mod roots;
 pub mod server;
 pub mod sse;
 pub mod tls;

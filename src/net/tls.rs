@@ -1,45 +1,30 @@
-//! TLS for outbound connections (model providers, chat APIs): rustls on ring with the Mozilla root
-//! set compiled in, plus any extra roots named by `SSL_CERT_FILE` or `NODE_EXTRA_CA_CERTS` (a
-//! corporate proxy's CA, or a test's self-signed one). The client config is built on first use, so
-//! a gateway that never dials out never pays for it.
+//! TLS for outbound connections (model providers, chat APIs): rustls on ring, trusting the roots
+//! that [`super::roots`] finds (the system's CA bundle; see there). The client config is built on
+//! first use, so a gateway that never dials out never reads a bundle nor holds its roots.
 
 use futures_rustls::TlsConnector;
-use futures_rustls::rustls::pki_types::pem::PemObject;
-use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+
+use super::roots::{self, RootSources};
 
 pub type TlsStream<S> = futures_rustls::client::TlsStream<S>;
 
-/// Environment variables naming PEM files with extra trusted roots (OpenSSL's and Node's names).
-pub const EXTRA_ROOTS_ENV: &[&str] = &["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"];
-
-fn connector() -> &'static TlsConnector {
+/// The connector, built at the first connection. A failure (no CA bundle) is not kept: installing
+/// ca-certificates or fixing `SSL_CERT_FILE` takes effect at the next connection, without a
+/// restart. The bundle is read synchronously: a few hundred KB from local disk, once.
+fn connector() -> io::Result<&'static TlsConnector> {
     static CONNECTOR: OnceLock<TlsConnector> = OnceLock::new();
-    CONNECTOR.get_or_init(|| {
-        let extra: Vec<(&str, PathBuf)> = EXTRA_ROOTS_ENV
-            .iter()
-            .filter_map(|var| std::env::var_os(var).filter(|p| !p.is_empty()).map(|p| (*var, PathBuf::from(p))))
-            .collect();
-        build_connector(&extra)
-    })
+    if let Some(connector) = CONNECTOR.get() {
+        return Ok(connector);
+    }
+    let roots = roots::load(&RootSources::from_env())?;
+    Ok(CONNECTOR.get_or_init(|| connector_trusting(roots)))
 }
 
-/// A connector trusting the built-in roots plus the PEM files in `extra` (named by where the
-/// path came from, for the log).
-fn build_connector(extra: &[(&str, PathBuf)]) -> TlsConnector {
-    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    for (origin, path) in extra {
-        match load_pem_roots(path) {
-            Ok(certs) => {
-                let (added, ignored) = roots.add_parsable_certificates(certs);
-                log::debug!(target: "tls", "{origin}: {added} extra root(s) trusted, {ignored} unusable");
-            }
-            Err(e) => log::warn!(target: "tls", "{origin}={}: {e}; using the built-in roots only", path.display()),
-        }
-    }
+fn connector_trusting(roots: RootCertStore) -> TlsConnector {
     let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
     #[allow(clippy::expect_used)] // Invariant: the ring provider supports the default TLS versions.
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -51,21 +36,12 @@ fn build_connector(extra: &[(&str, PathBuf)]) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-fn load_pem_roots(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
-    if certs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "no PEM certificates in the file"));
-    }
-    Ok(certs)
-}
-
 /// Runs the TLS handshake over `stream` for `host` (a DNS name or an IP address).
 pub async fn connect<S>(host: &str, stream: S) -> io::Result<TlsStream<S>>
 where
     S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin,
 {
-    connect_with(connector(), host, stream).await
+    connect_with(connector()?, host, stream).await
 }
 
 async fn connect_with<S>(connector: &TlsConnector, host: &str, stream: S) -> io::Result<TlsStream<S>>
@@ -82,17 +58,21 @@ mod tests {
     use super::*;
     use futures_rustls::TlsAcceptor;
     use futures_rustls::rustls::ServerConfig;
-    use futures_rustls::rustls::pki_types::PrivateKeyDer;
+    use futures_rustls::rustls::pki_types::pem::PemObject;
+    use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use smol::Async;
     use smol::io::{AsyncReadExt, AsyncWriteExt};
+    use std::ffi::OsString;
     use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
     }
 
     fn acceptor() -> TlsAcceptor {
-        let certs = load_pem_roots(&fixture("server.pem")).unwrap();
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(fixture("server.pem")).unwrap().map(Result::unwrap).collect();
         let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
         let provider = Arc::new(futures_rustls::rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
@@ -124,11 +104,18 @@ mod tests {
         port
     }
 
+    /// A connector as the gateway builds it from an environment holding only `SSL_CERT_FILE`.
+    fn connector_with_ssl_cert_file(name: &str) -> TlsConnector {
+        let path = fixture(name);
+        let vars = |var: &str| (var == "SSL_CERT_FILE").then(|| OsString::from(&path));
+        connector_trusting(roots::load(&RootSources::from_vars(vars)).unwrap())
+    }
+
     #[test]
-    fn trusts_an_extra_root_and_refuses_unknown_issuers() {
+    fn trusts_the_ssl_cert_file_bundle_and_refuses_unknown_issuers() {
         let port = echo_server();
         smol::block_on(async {
-            let trusting = build_connector(&[("test", fixture("ca.pem"))]);
+            let trusting = connector_with_ssl_cert_file("ca.pem");
             let tcp = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await.unwrap();
             let mut tls = connect_with(&trusting, "localhost", tcp).await.unwrap();
             tls.write_all(b"hello").await.unwrap();
@@ -137,9 +124,10 @@ mod tests {
             tls.read_exact(&mut back).await.unwrap();
             assert_eq!(&back, b"hello");
 
-            let default_roots = build_connector(&[]);
+            // A bundle without the server's issuer (the server's own certificate is no CA).
+            let other_roots = connector_with_ssl_cert_file("server.pem");
             let tcp = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await.unwrap();
-            let Err(err) = connect_with(&default_roots, "localhost", tcp).await else { panic!("an unknown issuer is refused") };
+            let Err(err) = connect_with(&other_roots, "localhost", tcp).await else { panic!("an unknown issuer is refused") };
             assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
 
             let tcp = Async::<TcpStream>::connect(([127, 0, 0, 1], port)).await.unwrap();
