@@ -421,8 +421,9 @@ fn check_exec_arg(workspace: &Path, word: &str) -> Result<(), String> {
     resolve_path(workspace, value).map(|_| ()).map_err(|e| format!("argument {word:?}: {e}"))
 }
 
-async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, String> {
-    let line = str_arg(args, "command")?;
+/// The command as `tools.exec.security` allows it: a listed program with workspace-only
+/// arguments, or the whole line through `/bin/sh`; in the workspace, with a minimal environment.
+fn exec_command(env: &ToolEnv, line: &str) -> Result<std::process::Command, String> {
     let mut cmd = match env.exec_security {
         ExecSecurity::Deny => return Err("exec is disabled (tools.exec.security is \"deny\")".into()),
         ExecSecurity::Allowlist => {
@@ -449,13 +450,19 @@ async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, 
             c
         }
     };
-    let timeout = args.get("timeout").and_then(Value::as_u64).map(Duration::from_secs).unwrap_or(env.exec_timeout).min(env.exec_timeout);
     cmd.current_dir(&env.workspace).env_clear();
     for key in EXEC_ENV_KEEP {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }
     }
+    Ok(cmd)
+}
+
+async fn exec(env: &ToolEnv, args: &Value, abort: &Abort) -> Result<ToolOutput, String> {
+    let line = str_arg(args, "command")?;
+    let mut cmd = exec_command(env, line)?;
+    let timeout = args.get("timeout").and_then(Value::as_u64).map(Duration::from_secs).unwrap_or(env.exec_timeout).min(env.exec_timeout);
     // Its own process group, so a timeout or an abort kills whatever it started too.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut cmd = smol::process::Command::from(cmd);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Call, ensure_agent, session_key};
 use crate::agent::message::{self, Message};
-use crate::agent::store::Append;
+use crate::agent::store::{Append, Store};
 use crate::agent::{Admission, Origin, RunRequest, SessionKey};
 use crate::error::Error;
 use crate::gateway::auth::Scope;
@@ -139,26 +139,7 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
     let store = call.gw.agent.store();
 
     if let Some(cursor) = cursor {
-        let Some((session_id, after)) = decode_cursor(&cursor) else { return Ok(json!({"kind": "reset"})) };
-        let tail = store
-            .read_tail(&key, CHAT_HISTORY_DELTA_MAX + 1, CHAT_HISTORY_MAX_BYTES)
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot read the transcript: {e}")))?;
-        let Some((entry, tail)) = tail else { return Ok(json!({"kind": "reset"})) };
-        if entry.session_id != session_id {
-            return Ok(json!({"kind": "reset"}));
-        }
-        let rows: Vec<&Value> = tail.entries.iter().filter(|e| e["type"] == "message").collect();
-        let newer: Vec<&Value> = rows.iter().copied().filter(|e| e["seq"].as_u64().unwrap_or(0) > after).collect();
-        // A gap between the cursor and what we read means more changed than we return.
-        let oldest_read = rows.first().and_then(|e| e["seq"].as_u64()).unwrap_or(1);
-        if newer.len() > CHAT_HISTORY_DELTA_MAX || (!tail.from_start && oldest_read > after + 1) {
-            return Ok(json!({"kind": "reset"}));
-        }
-        let last = newer.last().and_then(|e| e["seq"].as_u64()).unwrap_or(after);
-        let messages: Vec<Value> = newer.iter().map(|e| display(e, max_chars)).collect();
-        return Ok(json!({"kind": "delta", "messages": messages, "deltaCursor": encode_cursor(&entry.session_id, last),
-                         "sessionInfo": session_info}));
+        return history_since(store, &key, &cursor, max_chars, session_info).await;
     }
 
     let tail = store
@@ -192,6 +173,31 @@ pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error>
         out["inFlightRun"] = json!({"runId": run.run_id, "text": run.text, "startedAt": run.started_at});
     }
     Ok(out)
+}
+
+/// `chat.history` with a cursor: the messages added since it (`kind: "delta"`), or
+/// `kind: "reset"` when the session changed or more changed than one delta holds.
+async fn history_since(store: &Store, key: &SessionKey, cursor: &str, max_chars: usize, session_info: Value) -> Result<Value, Error> {
+    let Some((session_id, after)) = decode_cursor(cursor) else { return Ok(json!({"kind": "reset"})) };
+    let tail = store
+        .read_tail(key, CHAT_HISTORY_DELTA_MAX + 1, CHAT_HISTORY_MAX_BYTES)
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot read the transcript: {e}")))?;
+    let Some((entry, tail)) = tail else { return Ok(json!({"kind": "reset"})) };
+    if entry.session_id != session_id {
+        return Ok(json!({"kind": "reset"}));
+    }
+    let rows: Vec<&Value> = tail.entries.iter().filter(|e| e["type"] == "message").collect();
+    let newer: Vec<&Value> = rows.iter().copied().filter(|e| e["seq"].as_u64().unwrap_or(0) > after).collect();
+    // A gap between the cursor and what we read means more changed than we return.
+    let oldest_read = rows.first().and_then(|e| e["seq"].as_u64()).unwrap_or(1);
+    if newer.len() > CHAT_HISTORY_DELTA_MAX || (!tail.from_start && oldest_read > after + 1) {
+        return Ok(json!({"kind": "reset"}));
+    }
+    let last = newer.last().and_then(|e| e["seq"].as_u64()).unwrap_or(after);
+    let messages: Vec<Value> = newer.iter().map(|e| display(e, max_chars)).collect();
+    Ok(json!({"kind": "delta", "messages": messages, "deltaCursor": encode_cursor(&entry.session_id, last),
+                     "sessionInfo": session_info}))
 }
 
 /// A transcript line as `chat.history` and `session.message` show it: the message payload plus

@@ -7,6 +7,7 @@ use super::{Call, ensure_agent, session_key};
 use crate::agent::SessionKey;
 use crate::agent::providers::{self, ErrorKind};
 use crate::agent::store::SessionEntry;
+use crate::config::Config;
 use crate::error::Error;
 use crate::limits::SESSIONS_LIST_DEFAULT_LIMIT;
 use crate::rpc::params;
@@ -146,17 +147,7 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
         })
         .collect();
     let has_more = offset + page.len() < total;
-    let default_agent = cfg.agents.default_id();
-    let primary = cfg.agents.model_for(default_agent).primary.clone();
-    let defaults = match primary.as_deref().map(|p| providers::resolve(&cfg, p)) {
-        Some(Ok(m)) => json!({"modelProvider": m.provider, "model": m.model, "contextTokens": m.context_window}),
-        Some(Err(_)) => {
-            let r = cfg.agents.expand_alias(primary.as_deref().unwrap_or_default()).to_string();
-            let (prov, model) = r.split_once('/').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((String::new(), r.clone()));
-            json!({"modelProvider": prov, "model": model})
-        }
-        None => json!({"modelProvider": providers::OFFLINE_PROVIDER, "model": providers::OFFLINE_MODEL}),
-    };
+    let defaults = list_defaults(&cfg);
     let path = if agents.len() == 1 {
         call.gw.paths.display(&store.sessions_dir(&agents[0]).join(crate::agent::store::INDEX_FILE))
     } else {
@@ -173,6 +164,21 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
         "defaults": defaults,
         "sessions": page,
     }))
+}
+
+/// `sessions.list`'s `defaults`: the default agent's primary model, resolved when it can be.
+fn list_defaults(cfg: &Config) -> Value {
+    let default_agent = cfg.agents.default_id();
+    let primary = cfg.agents.model_for(default_agent).primary.clone();
+    match primary.as_deref().map(|p| providers::resolve(&cfg, p)) {
+        Some(Ok(m)) => json!({"modelProvider": m.provider, "model": m.model, "contextTokens": m.context_window}),
+        Some(Err(_)) => {
+            let r = cfg.agents.expand_alias(primary.as_deref().unwrap_or_default()).to_string();
+            let (prov, model) = r.split_once('/').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((String::new(), r.clone()));
+            json!({"modelProvider": prov, "model": model})
+        }
+        None => json!({"modelProvider": providers::OFFLINE_PROVIDER, "model": providers::OFFLINE_MODEL}),
+    }
 }
 
 /// `sessions.reset {key, reason?}`: a fresh transcript under the same key (the old one is kept).
