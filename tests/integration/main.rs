@@ -15,6 +15,8 @@ mod first_run;
 mod hooks;
 mod http;
 mod install;
+#[cfg(feature = "irc")]
+mod irc;
 mod limits;
 mod openai_http;
 mod protocol;
