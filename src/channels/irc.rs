@@ -38,6 +38,8 @@ const FLOOD_BURST: u32 = 5;
 const FLOOD_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a send waits for its lines to be written (they may queue behind flood control).
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a send waits for a connection before it counts as a failed attempt.
+const CONNECT_WAIT: Duration = Duration::from_secs(20);
 /// Nick attempts when the configured one is taken.
 const NICK_ATTEMPTS: usize = 8;
 /// Assumed length of our `user@host` before the server shows it to us.
@@ -82,6 +84,12 @@ impl Client {
     /// Sends `text` to a channel (`#chan`) or a nick; each line its own `PRIVMSG`.
     pub async fn send(&self, to: &str, text: &str) -> Result<String, SendError> {
         let target = target(to).map_err(SendError::Permanent)?;
+        // Right after a start (or a reconnect) the worker may resume an answer before the
+        // connection is registered: wait for it a while instead of burning the attempts.
+        let until = Instant::now() + CONNECT_WAIT;
+        while lock(&self.live).out.is_none() && Instant::now() < until {
+            smol::Timer::after(Duration::from_millis(100)).await;
+        }
         let (out, budget) = {
             let l = lock(&self.live);
             let prefix_len = l.prefix.as_ref().map(String::len).unwrap_or(l.nick.len() + 2 + self.cfg.username.len().min(10) + HOST_GUESS);

@@ -28,7 +28,9 @@ use crate::config::channels as cfg;
 use crate::limits;
 
 const API: &str = "/_matrix/client/v3";
-/// Rooms whose member count we remember (DM detection).
+/// How long a send waits for the receiver's login before it counts as a failed attempt.
+const LOGIN_WAIT: Duration = Duration::from_secs(20);
+/// Rooms whose kind (direct or not) we remember; forgotten when their membership changes.
 const ROOMS_MAX: usize = 4096;
 
 /// Only room messages (and encrypted ones, to say we cannot read them); no presence, receipts or
@@ -139,8 +141,13 @@ impl Client {
 
     pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>, nonce: &str) -> Result<String, SendError> {
         let room = room(to).map_err(SendError::Permanent)?;
-        if lock(&self.session).token.is_none() {
-            return Err(SendError::Transient { message: "not logged in to the homeserver yet".into(), retry_after: None });
+        // Right after a start the worker may resume an answer before the login is done.
+        let until = Instant::now() + LOGIN_WAIT;
+        while lock(&self.session).token.is_none() {
+            if Instant::now() >= until {
+                return Err(SendError::Transient { message: "not logged in to the homeserver yet".into(), retry_after: None });
+            }
+            smol::Timer::after(Duration::from_millis(100)).await;
         }
         let mut body = json!({"msgtype": "m.text", "body": text});
         if let Some(r) = reply_to.filter(|r| r.starts_with('$')) {
@@ -380,10 +387,11 @@ async fn invites(client: &Client, link: &Link, batch: &Value, me: &str) {
 async fn record(client: &Client, link: &Link, batch: &Value, me: &str, rooms: &mut HashMap<String, bool>) -> std::io::Result<()> {
     let Some(joined) = batch["rooms"]["join"].as_object() else { return Ok(()) };
     for (room_id, room) in joined {
-        if let Some(n) = room["summary"]["m.joined_member_count"].as_u64() {
-            if rooms.len() < ROOMS_MAX || rooms.contains_key(room_id) {
-                rooms.insert(room_id.clone(), n <= 2);
-            }
+        // Membership changed (joins and leaves arrive as state, the timeline filter keeps only
+        // messages): count the members again when the next message comes.
+        let state_changed = room["state"]["events"].as_array().is_some_and(|e| !e.is_empty());
+        if state_changed || room["summary"]["m.joined_member_count"].is_u64() {
+            rooms.remove(room_id);
         }
         let events = room["timeline"]["events"].as_array().map(Vec::as_slice).unwrap_or_default();
         for ev in events {

@@ -18,6 +18,8 @@ mod install;
 #[cfg(feature = "irc")]
 mod irc;
 mod limits;
+#[cfg(feature = "matrix")]
+mod matrix;
 mod openai_http;
 mod protocol;
 mod reload;
