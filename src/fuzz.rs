@@ -517,12 +517,11 @@ async fn discord_gateway(payload: &[u8], knobs: u8, access: cfg::Access, journal
     let mut ready_at = None;
     // A connection's frames, one per line, as `connection` reads them after Hello.
     for frame in payload.split(|b| *b == b'\n') {
-        let Ok(payload) = serde_json::from_slice::<Value>(frame) else { continue };
-        let _ = discord::hello_interval(&payload);
-        if payload["op"].as_u64() == Some(0) {
-            let seq = payload["s"].as_u64();
-            let t = payload["t"].as_str().unwrap_or_default();
-            if discord::dispatch(&link, &mut state, t, &payload["d"], seq, &mut ready_at).await.is_err() {
+        let Ok(envelope) = serde_json::from_slice::<discord::wire::Envelope>(frame) else { continue };
+        let _ = discord::hello_interval(&envelope);
+        if envelope.op == 0 {
+            let t = envelope.t.as_deref().unwrap_or_default();
+            if discord::dispatch(&link, &mut state, t, &envelope.d, envelope.s, &mut ready_at).await.is_err() {
                 return;
             }
         }

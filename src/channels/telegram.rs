@@ -5,6 +5,7 @@
 //! watchdog is the poll itself: a poll that has not answered `stall_grace` after its own timeout
 //! is dropped and the channel reports itself disconnected until a poll answers again.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,7 @@ impl Client {
             body["reply_parameters"] = json!({"message_id": r, "allow_sending_without_reply": true});
         }
         match self.call("sendMessage", &body, limits::CHANNEL_REQUEST_TIMEOUT).await {
-            Ok(m) => Ok(m["message_id"].to_string()),
+            Ok(m) => sent_id(&m),
             Err(e) if e.status == 0 => Err(SendError::Transient { message: e.to_string(), retry_after: None }),
             Err(e) => Err(SendError::from_status(e.status, e.to_string(), e.retry_after)),
         }
@@ -80,6 +81,16 @@ impl Client {
     pub async fn probe(&self) -> Result<Value, String> {
         let me = self.call("getMe", &json!({}), limits::CHANNEL_REQUEST_TIMEOUT).await.map_err(|e| e.to_string())?;
         Ok(json!({"bot": {"id": me["id"], "username": me["username"]}}))
+    }
+}
+
+/// The id of a sent message from `sendMessage`'s answer (a Message, of which only the id is
+/// read: not worth a type of its own).
+fn sent_id(answer: &Value) -> Result<String, SendError> {
+    match answer.get("message_id").and_then(Value::as_i64) {
+        Some(id) => Ok(id.to_string()),
+        // Delivered, so not worth a retry that would send it twice.
+        None => Err(SendError::Permanent("Telegram accepted the message but its answer has no message_id".into())),
     }
 }
 
@@ -181,16 +192,79 @@ pub async fn receive(client: Client, link: Link) {
     }
 }
 
+/// An entry of `getUpdates` (Bot API, "Update"); only messages are asked for.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Update {
+    pub update_id: i64,
+    pub message: Option<Message>,
+}
+
+/// A message (Bot API, "Message"): the fields the gateway reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Message {
+    pub message_id: i64,
+    /// Absent for messages sent on behalf of a channel.
+    pub from: Option<User>,
+    pub chat: Chat,
+    pub text: Option<String>,
+    /// The text of a photo, video or document.
+    pub caption: Option<String>,
+    pub message_thread_id: Option<i64>,
+    #[serde(default)]
+    pub is_topic_message: bool,
+    pub reply_to_message: Option<Replied>,
+}
+
+/// The message a message answers; only its author is read (a reply to the bot counts as a
+/// mention).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Replied {
+    pub from: Option<User>,
+}
+
+/// A user or bot (Bot API, "User"; also what `getMe` answers).
+#[derive(Debug, Deserialize)]
+pub(crate) struct User {
+    pub id: i64,
+    #[serde(default)]
+    pub is_bot: bool,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+}
+
+/// A chat (Bot API, "Chat").
+#[derive(Debug, Deserialize)]
+pub(crate) struct Chat {
+    pub id: i64,
+    /// `private`, `group`, `supergroup` or `channel`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
 /// The bot's id and username from `getMe`.
 pub(crate) fn identity(me: &Value) -> (i64, String) {
-    (me["id"].as_i64().unwrap_or(0), me["username"].as_str().unwrap_or_default().to_string())
+    match User::deserialize(me) {
+        Ok(u) => (u.id, u.username.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
 }
 
 /// Records one poll's updates in order, moving `offset` past each one on disk. Stops at the first
 /// that cannot be recorded, which (with the rest) comes again in the next poll.
 pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option<i64>, bot_id: i64, username: &str) -> std::io::Result<()> {
-    for update in updates {
-        let Some(update_id) = update["update_id"].as_i64() else { continue };
+    for raw in updates {
+        let update = match Update::deserialize(&raw) {
+            Ok(u) => u,
+            Err(e) => match raw.get("update_id").and_then(Value::as_i64) {
+                // Readable enough to move past, not to answer: asking again would bring the same.
+                Some(update_id) => {
+                    log::warn!(target: "channels", "telegram: update {update_id} cannot be read and was skipped: {e}");
+                    Update { update_id, message: None }
+                }
+                None => continue,
+            },
+        };
+        let update_id = update.update_id;
         if offset.is_some_and(|o| update_id < o) {
             continue;
         }
@@ -201,7 +275,7 @@ pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option
             continue;
         };
         let next = next_id.to_string();
-        match inbound(&update, bot_id, username, &next) {
+        match inbound(update, bot_id, username, &next) {
             Some(msg) => link.accept(msg).await.map(|_| ())?,
             None => link.set_cursor(next).await?,
         }
@@ -211,37 +285,32 @@ pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option
 }
 
 /// The message in an update, if it is one the agent can answer (text or a caption).
-fn inbound(update: &Value, bot_id: i64, username: &str, cursor: &str) -> Option<Inbound> {
-    let m = update.get("message")?;
-    let text = m["text"].as_str().or(m["caption"].as_str())?.to_string();
-    let from = &m["from"];
-    if from["is_bot"] == json!(true) {
+fn inbound(update: Update, bot_id: i64, username: &str, cursor: &str) -> Option<Inbound> {
+    let m = update.message?;
+    let text = m.text.or(m.caption)?;
+    let from = m.from?;
+    if from.is_bot {
         return None;
     }
-    let sender = from["id"].as_i64()?.to_string();
-    let chat_id = m["chat"]["id"].as_i64()?;
-    let group = m["chat"]["type"].as_str() != Some("private");
-    let mut chat = chat_id.to_string();
-    if let (Some(thread), true) = (m["message_thread_id"].as_i64(), m["is_topic_message"] == json!(true)) {
-        chat = format!("{chat_id}:topic:{thread}");
+    let sender = from.id.to_string();
+    let group = m.chat.kind != "private";
+    let mut chat = m.chat.id.to_string();
+    if let (Some(thread), true) = (m.message_thread_id, m.is_topic_message) {
+        chat = format!("{}:topic:{thread}", m.chat.id);
     }
-    let label = from["username"]
-        .as_str()
-        .map(|u| format!("@{u}"))
-        .or_else(|| from["first_name"].as_str().map(str::to_string))
-        .unwrap_or_else(|| sender.clone());
+    let label = from.username.map(|u| format!("@{u}")).or(from.first_name).unwrap_or_else(|| sender.clone());
     let mention = format!("@{}", username.to_lowercase());
-    let mentioned =
-        !username.is_empty() && text.to_lowercase().contains(&mention) || m["reply_to_message"]["from"]["id"].as_i64() == Some(bot_id);
+    let replied_to_bot = m.reply_to_message.and_then(|r| r.from).is_some_and(|u| u.id == bot_id);
+    let mentioned = !username.is_empty() && text.to_lowercase().contains(&mention) || replied_to_bot;
     Some(Inbound {
-        id: update["update_id"].to_string(),
+        id: update.update_id.to_string(),
         chat,
         sender,
         sender_label: label,
         group,
         mentioned,
         text,
-        reply_to: group.then(|| m["message_id"].to_string()),
+        reply_to: group.then(|| m.message_id.to_string()),
         cursor: Some(cursor.to_string()),
         received_at: 0,
     })
@@ -281,18 +350,55 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    fn read(update: &Value) -> Update {
+        Update::deserialize(update).expect("a readable update")
+    }
+
+    #[test]
+    fn an_update_missing_a_required_field_is_skipped_with_its_reason() {
+        let err = Update::deserialize(
+            &json!({"update_id": 5, "message": {"from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": "hi"}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "missing field `message_id`");
+        assert_eq!(sent_id(&json!({"message_id": 9, "chat": {"id": 7}})), Ok("9".to_string()));
+        assert!(
+            matches!(sent_id(&json!({"chat": {"id": 7, "type": "private"}})), Err(SendError::Permanent(m)) if m.contains("message_id"))
+        );
+        let dir = std::env::temp_dir().join(format!("oc-tg-{}", crate::ids::uuid()));
+        let journal = std::sync::Arc::new(super::super::journal::Journal::open(&dir).unwrap());
+        let access = cfg::Access {
+            dm_policy: cfg::DmPolicy::Open,
+            allow_from: vec!["*".into()],
+            group_policy: cfg::GroupPolicy::Open,
+            group_allow_from: Vec::new(),
+            groups: Vec::new(),
+            require_mention: false,
+        };
+        let link = Link::detached(crate::channels::ChannelKind::Telegram, access, journal.clone());
+        let broken = json!({"update_id": 5, "message": {"from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "no id"}});
+        let good =
+            json!({"update_id": 6, "message": {"message_id": 2, "from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "hi"}});
+        let mut offset = None;
+        smol::block_on(record(&link, vec![broken, good], &mut offset, 1, "bot")).unwrap();
+        assert_eq!(offset, Some(7), "moved past the unreadable update");
+        let pending = journal.pending();
+        assert_eq!(pending.iter().map(|e| (e.msg.text.as_str(), e.msg.reply_to.as_deref())).collect::<Vec<_>>(), [("hi", Some("2"))]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn updates_become_inbound_messages() {
         let u = json!({"update_id": 5, "message": {"message_id": 9, "from": {"id": 7, "is_bot": false, "username": "ann"},
                        "chat": {"id": -100, "type": "supergroup"}, "text": "hi @Test_Bot", "message_thread_id": 3, "is_topic_message": true}});
-        let m = inbound(&u, 1, "test_bot", "6").unwrap();
+        let m = inbound(read(&u), 1, "test_bot", "6").unwrap();
         assert_eq!((m.id.as_str(), m.chat.as_str(), m.sender.as_str(), m.sender_label.as_str()), ("5", "-100:topic:3", "7", "@ann"));
         assert!(m.group && m.mentioned);
         assert_eq!(m.reply_to.as_deref(), Some("9"));
         let sticker = json!({"update_id": 6, "message": {"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}}});
-        assert!(inbound(&sticker, 1, "test_bot", "7").is_none());
+        assert!(inbound(read(&sticker), 1, "test_bot", "7").is_none());
         let reply = json!({"update_id": 7, "message": {"message_id": 2, "from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "yes",
                            "reply_to_message": {"from": {"id": 1}}}});
-        assert!(inbound(&reply, 1, "test_bot", "8").unwrap().mentioned);
+        assert!(inbound(read(&reply), 1, "test_bot", "8").unwrap().mentioned);
     }
 }

@@ -7,6 +7,7 @@
 //! an app secret the webhook refuses every POST: an unsigned endpoint would let anyone on the
 //! network talk to the agent.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::journal::Inbound;
@@ -167,7 +168,14 @@ pub async fn deliver(link: &Link, c: &cfg::WhatsApp, signature: Option<&str>, bo
     let Ok(payload) = serde_json::from_slice::<Value>(body) else {
         return (400, json!({"error": "the webhook body is not JSON"}));
     };
-    for msg in messages(&payload, c.phone_number_id.as_deref()) {
+    let inbound = match messages(&payload, c.phone_number_id.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            log::warn!(target: "channels", "whatsapp: webhook POST refused: not a WhatsApp notification: {e}");
+            return (400, json!({"error": format!("the webhook body is not a WhatsApp notification: {e}")}));
+        }
+    };
+    for msg in inbound {
         if let Err(e) = link.accept(msg).await {
             // Not recorded: a non-200 answer makes Meta deliver it again later.
             log::error!(target: "channels", "whatsapp: cannot record an incoming message: {e}");
@@ -184,48 +192,108 @@ fn signature_ok(secret: &str, header: Option<&str>, body: &[u8]) -> bool {
     ring::hmac::verify(&key, body, &tag).is_ok()
 }
 
+/// A webhook notification (WhatsApp Cloud API, "Webhooks: messages"): the fields read.
+#[derive(Debug, Deserialize)]
+struct Notification {
+    #[serde(default)]
+    entry: Vec<NotificationEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationEntry {
+    #[serde(default)]
+    changes: Vec<Change>,
+}
+
+/// One change; its `value` is read only for the `messages` field (other fields have other
+/// shapes).
+#[derive(Debug, Deserialize)]
+struct Change {
+    field: String,
+    #[serde(default)]
+    value: Value,
+}
+
+/// The `value` of a `messages` change: inbound messages, or `statuses` of outbound ones (not
+/// read).
+#[derive(Debug, Deserialize)]
+struct MessagesValue {
+    metadata: Option<Metadata>,
+    #[serde(default)]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    messages: Vec<WaMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    phone_number_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Contact {
+    wa_id: Option<String>,
+    profile: Option<Profile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Profile {
+    name: Option<String>,
+}
+
+/// An inbound message; only text messages carry `text`.
+#[derive(Debug, Deserialize)]
+struct WaMessage {
+    /// The `wamid`, by which the journal recognises a redelivery.
+    id: String,
+    from: String,
+    text: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Text {
+    body: String,
+}
+
 /// Text messages in a notification for our phone number (status updates and other types are
-/// skipped).
-fn messages(payload: &Value, phone_number_id: Option<&str>) -> Vec<Inbound> {
+/// skipped). An error names what a notification lacks (a message without `id` or `from`).
+fn messages(payload: &Value, phone_number_id: Option<&str>) -> Result<Vec<Inbound>, serde_json::Error> {
+    let notification = Notification::deserialize(payload)?;
     let mut out = Vec::new();
-    for entry in payload["entry"].as_array().into_iter().flatten() {
-        for change in entry["changes"].as_array().into_iter().flatten() {
-            let v = &change["value"];
-            if change["field"] != "messages" {
+    for change in notification.entry.into_iter().flat_map(|e| e.changes) {
+        if change.field != "messages" {
+            continue;
+        }
+        let v = MessagesValue::deserialize(&change.value)?;
+        let theirs = v.metadata.and_then(|m| m.phone_number_id);
+        if let (Some(ours), Some(theirs)) = (phone_number_id, theirs.as_deref()) {
+            if ours != theirs {
                 continue;
             }
-            if let (Some(ours), Some(theirs)) = (phone_number_id, v["metadata"]["phone_number_id"].as_str()) {
-                if ours != theirs {
-                    continue;
-                }
-            }
-            for m in v["messages"].as_array().into_iter().flatten() {
-                let (Some(id), Some(from), Some(text)) = (m["id"].as_str(), m["from"].as_str(), m["text"]["body"].as_str()) else {
-                    continue;
-                };
-                let name = v["contacts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|c| c["wa_id"].as_str() == Some(from))
-                    .and_then(|c| c["profile"]["name"].as_str())
-                    .unwrap_or(from);
-                out.push(Inbound {
-                    id: id.to_string(),
-                    chat: from.to_string(),
-                    sender: from.to_string(),
-                    sender_label: name.to_string(),
-                    group: false,
-                    mentioned: false,
-                    text: text.to_string(),
-                    reply_to: None,
-                    cursor: None,
-                    received_at: 0,
-                });
-            }
+        }
+        for m in v.messages {
+            let Some(text) = m.text else { continue };
+            let name = v
+                .contacts
+                .iter()
+                .find(|c| c.wa_id.as_deref() == Some(m.from.as_str()))
+                .and_then(|c| c.profile.as_ref()?.name.clone())
+                .unwrap_or_else(|| m.from.clone());
+            out.push(Inbound {
+                id: m.id,
+                chat: m.from.clone(),
+                sender: m.from,
+                sender_label: name,
+                group: false,
+                mentioned: false,
+                text: text.body,
+                reply_to: None,
+                cursor: None,
+                received_at: 0,
+            });
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -275,12 +343,18 @@ mod tests {
             "metadata": {"phone_number_id": "123"}, "contacts": [{"wa_id": "15550001", "profile": {"name": "Ann"}}],
             "messages": [{"from": "15550001", "id": "wamid.1", "type": "text", "text": {"body": "hi"}},
                          {"from": "15550001", "id": "wamid.2", "type": "image", "image": {}}]}}]}]});
-        let m = messages(&p, Some("123"));
+        let m = messages(&p, Some("123")).unwrap();
         assert_eq!(m.len(), 1);
         assert_eq!(
             (m[0].id.as_str(), m[0].chat.as_str(), m[0].sender_label.as_str(), m[0].text.as_str()),
             ("wamid.1", "15550001", "Ann", "hi")
         );
-        assert!(messages(&p, Some("999")).is_empty(), "other phone numbers are not ours");
+        assert!(messages(&p, Some("999")).unwrap().is_empty(), "other phone numbers are not ours");
+        let no_id = json!({"entry": [{"changes": [{"field": "messages", "value": {
+            "messages": [{"from": "15550001", "type": "text", "text": {"body": "hi"}}]}}]}]});
+        assert_eq!(messages(&no_id, Some("123")).unwrap_err().to_string(), "missing field `id`");
+        let statuses =
+            json!({"entry": [{"changes": [{"field": "messages", "value": {"statuses": [{"id": "wamid.9", "status": "read"}]}}]}]});
+        assert!(messages(&statuses, Some("123")).unwrap().is_empty(), "status updates are not messages");
     }
 }

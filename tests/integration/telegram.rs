@@ -93,6 +93,22 @@ fn a_direct_message_is_answered_once_in_the_same_chat() {
 }
 
 #[test]
+fn an_update_without_its_message_id_is_confirmed_and_skipped_not_answered() {
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let gw = builder(config(&tg, open())).start();
+    tg.push_private_without(43, "broken", "message_id");
+    tg.push_private(44, "well formed");
+    let sent = tg.wait_sent(1, WAIT);
+    assert_eq!(sent[0].chat_id, "44", "{sent:?}");
+    // Both updates were confirmed (the broken one is not asked for forever), only one answered.
+    assert!(wait_for(WAIT, || tg.pending_updates() == 0));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
+    let line = gw.wait_line("cannot be read and was skipped", WAIT).expect("a log line says why the update was skipped");
+    assert!(line.contains("missing field `message_id`"), "{line}");
+}
+
+#[test]
 fn unknown_senders_get_a_pairing_code_and_are_answered_once_approved() {
     let tg = FakeTelegram::start(BOT_TOKEN);
     let gw = builder(config(&tg, json!({}))).start();

@@ -303,6 +303,24 @@ fn status_notifications_and_other_numbers_are_acknowledged_and_ignored() {
 }
 
 #[test]
+fn a_signed_message_without_its_wamid_is_refused_with_the_missing_field_and_never_answered() {
+    let fake = FakeWhatsApp::start(ACCESS_TOKEN, PHONE_ID);
+    let gw = start(&fake);
+    block_on(async {
+        let mut body: Value = serde_json::from_str(&text_notification(PHONE_ID, "15550007777", "wamid.X", "no id")).unwrap();
+        body["entry"][0]["changes"][0]["value"]["messages"][0].as_object_mut().unwrap().remove("id");
+        let r = post_signed(gw.port, &body.to_string()).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("missing field `id`"), "the error names the field: {}", r.text());
+        // The barrier: a well-formed message afterwards is answered, the broken one never.
+        deliver(gw.port, "15550008888", "wamid.GOOD", "well formed").await;
+    });
+    let sent = settled(&fake, "15550008888", 1);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(answers(&fake, "15550007777").is_empty(), "{:?}", fake.sent());
+}
+
+#[test]
 fn graph_outages_and_rate_limits_are_retried_until_the_answer_arrives_once() {
     let fake = FakeWhatsApp::start(ACCESS_TOKEN, PHONE_ID);
     let gw = start(&fake);

@@ -164,7 +164,18 @@ impl FakeTelegram {
         self.push(json!({"id": chat_id, "type": "supergroup", "title": format!("Group {chat_id}")}), user_id, text)
     }
 
+    /// A private-chat message without its `field` (`message_id`, `chat`, …): an update the real
+    /// Bot API never sends, for the gateway's reader; returns its update_id.
+    pub fn push_private_without(&self, user_id: i64, text: &str, field: &str) -> i64 {
+        let chat = json!({"id": user_id, "type": "private", "first_name": format!("User{user_id}")});
+        self.push_stripped(chat, user_id, text, Some(field))
+    }
+
     fn push(&self, chat: Value, user_id: i64, text: &str) -> i64 {
+        self.push_stripped(chat, user_id, text, None)
+    }
+
+    fn push_stripped(&self, chat: Value, user_id: i64, text: &str, without: Option<&str>) -> i64 {
         let mut st = self.shared.state();
         let update_id = st.next_update_id;
         st.next_update_id += 1;
@@ -175,6 +186,9 @@ impl FakeTelegram {
         let entities = mentions(text, &self.shared.username);
         if !entities.is_empty() {
             message["entities"] = Value::Array(entities);
+        }
+        if let (Some(field), Some(m)) = (without, message.as_object_mut()) {
+            m.remove(field);
         }
         st.pending.push_back((update_id, json!({"update_id": update_id, "message": message})));
         self.shared.changed.notify_all();
