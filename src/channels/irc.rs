@@ -685,7 +685,7 @@ mod tests {
         let m = Message::parse(":alice!~a@127.0.0.1 PRIVMSG #test :hello there").unwrap();
         assert_eq!((m.nick(), m.command.as_str(), m.param(0), m.param(1)), ("alice", "PRIVMSG", "#test", "hello there"));
         let m = Message::parse("PING :irc.test.local").unwrap();
-        assert_eq!((m.prefix, m.command.as_str(), m.param(0)), (None, "PING", "irc.test.local"));
+        assert_eq!((m.prefix.as_deref(), m.command.as_str(), m.param(0)), (None, "PING", "irc.test.local"));
         let m = Message::parse("@time=x :srv 001 bot :Welcome").unwrap();
         assert_eq!((m.command.as_str(), m.param(0)), ("001", "bot"));
         for bad in ["", ":", ":onlyprefix", "   "] {
