@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 
+use crate::limits::SHUTDOWN_RETRY_AFTER_MS;
+
 /// A failure, by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -57,6 +59,17 @@ impl Error {
             Error::MissingScope(_) => 403,
             Error::Busy { .. } => 429,
             Error::ShuttingDown | Error::Unavailable { .. } => 503,
+        }
+    }
+
+    /// How long the caller should wait before retrying, when waiting helps: a full queue says
+    /// how long, a stopping gateway is back (or gone) within a second. Both surfaces read it:
+    /// `retryAfterMs` over WebSocket, `Retry-After` over HTTP.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Error::Busy { retry_after_ms, .. } => Some(*retry_after_ms),
+            Error::ShuttingDown => Some(SHUTDOWN_RETRY_AFTER_MS),
+            Error::Invalid { .. } | Error::UnknownMethod(_) | Error::MissingScope(_) | Error::Unavailable { .. } => None,
         }
     }
 
@@ -157,29 +170,48 @@ impl From<Error> for ErrorShape {
             Error::Busy { message, retry_after_ms, details } => {
                 ErrorShape { details, ..ErrorShape::unavailable(message).retry_after(retry_after_ms) }
             }
-            Error::ShuttingDown => ErrorShape::unavailable("gateway stopping").retry_after(1000),
+            Error::ShuttingDown => ErrorShape::unavailable("gateway stopping").retry_after(SHUTDOWN_RETRY_AFTER_MS),
             Error::Unavailable { message, details } => ErrorShape { details, ..ErrorShape::unavailable(message) },
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// Every variant, with its documented WebSocket code, HTTP status, text and retry pause.
+    pub(crate) fn documented() -> Vec<(Error, ErrorCode, u16, &'static str, Option<u64>)> {
+        vec![
+            (Error::invalid("bad"), ErrorCode::InvalidRequest, 400, "bad", None),
+            (Error::UnknownMethod("x.y".into()), ErrorCode::InvalidRequest, 400, "unknown method: x.y", None),
+            (Error::MissingScope("operator.admin"), ErrorCode::Forbidden, 403, "missing scope: operator.admin", None),
+            (Error::busy("slow down", 2000), ErrorCode::Unavailable, 429, "slow down", Some(2000)),
+            (Error::ShuttingDown, ErrorCode::Unavailable, 503, "gateway stopping", Some(1000)),
+            (Error::unavailable("disk full"), ErrorCode::Unavailable, 503, "disk full", None),
+        ]
+    }
+
     #[test]
-    fn every_variant_has_its_status_and_message() {
-        let cases: Vec<(Error, u16, &str)> = vec![
-            (Error::invalid("bad"), 400, "bad"),
-            (Error::UnknownMethod("x.y".into()), 400, "unknown method: x.y"),
-            (Error::MissingScope("operator.admin"), 403, "missing scope: operator.admin"),
-            (Error::busy("slow down", 2000), 429, "slow down"),
-            (Error::ShuttingDown, 503, "gateway stopping"),
-            (Error::unavailable("disk full"), 503, "disk full"),
-        ];
-        for (e, status, text) in cases {
+    fn every_variant_has_its_code_status_and_message() {
+        for (e, code, status, text, retry) in documented() {
+            // The match makes a new variant fail to compile here until it is documented above.
+            match &e {
+                Error::Invalid { .. }
+                | Error::UnknownMethod(_)
+                | Error::MissingScope(_)
+                | Error::Busy { .. }
+                | Error::ShuttingDown
+                | Error::Unavailable { .. } => {}
+            }
             assert_eq!(e.http_status(), status, "{e:?}");
             assert_eq!(e.to_string(), text);
+            assert_eq!(e.retry_after_ms(), retry, "{e:?}");
+            let shape = ErrorShape::from(e.clone());
+            assert_eq!(shape.code, code, "{e:?}");
+            assert_eq!(shape.message, text);
+            assert_eq!(shape.retry_after_ms, retry, "{e:?}");
+            assert_eq!(shape.retryable, retry.map(|_| true), "{e:?}");
         }
         let d = Error::invalid("x").details(serde_json::json!({"code": "C"}));
         assert_eq!(d.details_value().and_then(|v| v["code"].as_str()), Some("C"));

@@ -225,6 +225,9 @@ pub const AGENT_MAX_TOOL_STEPS: usize = 16;
 pub const AGENT_LANE_QUEUE_MAX: usize = 20;
 /// The pause a caller is told to wait when a session's queue is full.
 pub const AGENT_LANE_FULL_RETRY_MS: u64 = 2000;
+/// The pause a caller is told to wait when the gateway is stopping or restarting
+/// (`retryAfterMs` over WebSocket, `Retry-After` over HTTP).
+pub const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
 /// Finished runs remembered for idempotency keys and `agent.wait`: at most this many, for at
 /// most this long (each holds its answer's text).
 pub const AGENT_FINISHED_RUNS_KEPT: usize = 256;
@@ -359,3 +362,56 @@ pub const DISCORD_DM_CHANNELS_CACHED: usize = 256;
 /// Pause before the next Discord REST request when an answer says its rate-limit bucket is empty
 /// without saying for how long (`X-RateLimit-Reset-After` missing).
 pub const DISCORD_BUCKET_RESET_DEFAULT: Duration = Duration::from_secs(1);
+
+// Limits of the event hub, the executor, reload, the session store and the CLI.
+
+/// Items a drained client outbox keeps room for; a burst beyond this is given back to the
+/// allocator, so an idle client costs little after a busy moment.
+pub const HUB_OUTBOX_KEEP: usize = 8;
+/// Hub commands queued at most; broadcasters wait when the hub falls this far behind.
+pub const HUB_QUEUE: usize = 1024;
+/// Most threads that run tasks, the main thread included (a Pi has four cores).
+pub const EXECUTOR_MAX_THREADS: usize = 4;
+/// `restartExpectedMs` announced with a restart's `shutdown` event.
+pub const RESTART_EXPECTED_MS: u64 = 1000;
+/// Time a changed config file must stay unchanged before it is read (editors write in several
+/// steps).
+pub const RELOAD_SETTLE: Duration = Duration::from_millis(50);
+/// Longest wait for a config file that keeps changing before reading it anyway.
+pub const RELOAD_SETTLE_MAX: Duration = Duration::from_secs(2);
+/// Longest a `channels.status` probe may take per channel when the caller gives no `timeoutMs`.
+pub const CHANNEL_PROBE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// Official limit for control-plane writes (`config.set`, `config.patch`, `config.apply`): 30 per
+/// 60 s per method.
+pub const CONFIG_WRITES_PER_MINUTE: usize = 30;
+/// Characters of the user's message the offline provider echoes back.
+pub const OFFLINE_ECHO_CHARS: usize = 200;
+/// Longest session key accepted (the official `chat.send` bound).
+pub const SESSION_KEY_MAX_CHARS: usize = 512;
+/// Largest session index (`sessions.json`) read.
+pub const SESSION_INDEX_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest transcript line read back to find the last sequence number (every line this gateway
+/// writes is smaller: run inputs, answers and tool results are capped well below it).
+pub const TRANSCRIPT_LINE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes examined per step when searching a transcript backwards for the end of its last
+/// complete line.
+pub const TRANSCRIPT_SCAN_BLOCK: u64 = 16 * 1024;
+/// Characters of the last message kept in the session index for session lists.
+pub const SESSION_PREVIEW_CHARS: usize = 120;
+/// Most recently updated sessions kept per agent in the store's summary (health output).
+pub const SESSION_SUMMARY_RECENT: usize = 5;
+/// Delay of batched session-index writes (`Store::update_soon`): updates within it cost one write.
+pub const SESSION_INDEX_FLUSH_DELAY: Duration = Duration::from_millis(1000);
+/// `openclaw agent`'s run timeout when none is given, in seconds (the official CLI's default).
+pub const AGENT_CLI_TIMEOUT_SECS: u64 = 600;
+/// systemd's watchdog timeout (`WatchdogSec=`), in seconds; the gateway pings at half of it.
+pub const SYSTEMD_WATCHDOG_SEC: u32 = 60;
+
+/// Paired devices kept in `<stateDir>/devices/paired.json`; approving one more is refused.
+pub const DEVICES_PAIRED_MAX: usize = 64;
+/// Device pairing requests waiting at once; a new one pushes out the oldest.
+pub const DEVICES_PENDING_MAX: usize = 32;
+/// How long a device pairing request waits for approval (the official 5 minutes).
+pub const DEVICES_PENDING_TTL_MS: u64 = 300_000;
+/// Largest paired-device file read at start (64 records are far below it).
+pub const DEVICES_FILE_MAX_BYTES: u64 = 1 << 20;

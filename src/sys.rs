@@ -160,6 +160,20 @@ pub fn rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time this process has used so far: (user, system) in milliseconds (`getrusage`).
+pub fn cpu_times_ms() -> Option<(u64, u64)> {
+    // SAFETY: rusage is plain old data that getrusage(2) fills for RUSAGE_SELF.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
+            return None;
+        }
+        u
+    };
+    let ms = |t: libc::timeval| (t.tv_sec.max(0) as u64).saturating_mul(1000).saturating_add((t.tv_usec.max(0) as u64) / 1000);
+    Some((ms(usage.ru_utime), ms(usage.ru_stime)))
+}
+
 /// `uname -s` and `-r` and `-m`.
 pub fn uname() -> (String, String, String) {
     // SAFETY: utsname is plain old data filled by uname(2); fields are NUL-terminated on success.

@@ -4,11 +4,10 @@
 //! without the `agent:` prefix); it is canonicalised against the agent it belongs to.
 
 use crate::config::agents::valid_agent_id;
+use crate::limits::SESSION_KEY_MAX_CHARS;
 
 /// The main session's suffix (`session.mainKey` in the official config).
 pub const MAIN_KEY: &str = "main";
-/// Longest session key accepted (the official `chat.send` bound).
-pub const MAX_KEY_CHARS: usize = 512;
 
 /// A session key split into its agent and the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +32,8 @@ impl SessionKey {
         if raw.is_empty() {
             return Err("sessionKey must not be empty".into());
         }
-        if raw.chars().count() > MAX_KEY_CHARS {
-            return Err(format!("sessionKey is longer than {MAX_KEY_CHARS} characters"));
+        if raw.chars().count() > SESSION_KEY_MAX_CHARS {
+            return Err(format!("sessionKey is longer than {SESSION_KEY_MAX_CHARS} characters"));
         }
         if raw.chars().any(char::is_control) {
             return Err("sessionKey must not contain control characters".into());

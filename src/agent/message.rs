@@ -246,6 +246,24 @@ fn close_pending(out: &mut Vec<Message>, pending: &mut Vec<(String, String)>) {
     }
 }
 
+/// The transcript line of a message a caller supplied (run input, or history the caller sent):
+/// assistant turns among them are marked as the client's.
+pub fn to_transcript(m: &Message, ts: u64) -> serde_json::Value {
+    match m {
+        Message::User { text } => user_json(text, ts),
+        Message::Assistant { text, tool_calls } => assistant_json(
+            text,
+            tool_calls,
+            &Origin { api: "client", provider: "client", model: "client" },
+            &Usage::default(),
+            if tool_calls.is_empty() { StopReason::Stop } else { StopReason::ToolUse },
+            None,
+            ts,
+        ),
+        Message::ToolResult { call_id, name, text, is_error } => tool_result_json(call_id, name, text, *is_error, ts),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

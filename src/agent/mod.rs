@@ -407,7 +407,7 @@ impl Agent {
                 let accepted = inbox::Accepted {
                     run_id: run_id.clone(),
                     key: req.key.to_string(),
-                    input: req.input.iter().map(|m| run::to_transcript(m, ts)).collect(),
+                    input: req.input.iter().map(|m| message::to_transcript(m, ts)).collect(),
                     origin: origin.to_string(),
                     model: req.model.clone(),
                     channel: req.channel.clone(),

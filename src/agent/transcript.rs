@@ -8,14 +8,12 @@
 //! file stays parseable. Reads only ever load the end of the file, so a long conversation costs no
 //! more memory than a short one.
 
+use crate::limits::TRANSCRIPT_SCAN_BLOCK;
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-
-/// Bytes examined per step when searching backwards for the end of the last complete line.
-const SCAN_BLOCK: u64 = 16 * 1024;
 
 /// Creates a transcript with its header line. Fails if the file exists.
 pub fn create(path: &Path, header: &Value) -> io::Result<()> {
@@ -60,7 +58,7 @@ fn repair_torn_tail(f: &mut File) -> io::Result<Option<u64>> {
     }
     let mut end = len;
     let keep = loop {
-        let start = end.saturating_sub(SCAN_BLOCK);
+        let start = end.saturating_sub(TRANSCRIPT_SCAN_BLOCK);
         let mut block = vec![0u8; (end - start) as usize];
         f.read_exact_at(&mut block, start)?;
         if let Some(i) = block.iter().rposition(|b| *b == b'\n') {
@@ -142,9 +140,9 @@ pub fn last_entry(path: &Path, max_line: u64, want: impl Fn(&Value) -> bool) -> 
 
 /// The position of the last newline before `end`.
 fn rfind_newline(f: &File, mut end: u64) -> io::Result<Option<u64>> {
-    let mut block = vec![0u8; SCAN_BLOCK as usize];
+    let mut block = vec![0u8; TRANSCRIPT_SCAN_BLOCK as usize];
     while end > 0 {
-        let start = end.saturating_sub(SCAN_BLOCK);
+        let start = end.saturating_sub(TRANSCRIPT_SCAN_BLOCK);
         let Some(chunk) = block.get_mut(..(end - start) as usize) else { break };
         f.read_exact_at(chunk, start)?;
         if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {

@@ -11,11 +11,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Api, json_body, not_found};
+use super::{Api, Surface, error_response, json_body, not_found};
 use crate::agent::message::Message;
 use crate::agent::{Admission, Origin, RunRequest, RunStatus, SessionKey, WakeMode};
 use crate::config::Config;
 use crate::config::model::RateLimit;
+use crate::error::Error;
 use crate::gateway::auth;
 use crate::limits::{AUTH_FAILURE_DELAY, HOOK_COMPLETION_WAIT_MAX, HOOKS_RATE_LOCKOUT, HOOKS_RATE_MAX_ATTEMPTS, HOOKS_RATE_WINDOW};
 use crate::net::http::{Head, Request, Response};
@@ -35,7 +36,7 @@ fn limit() -> RateLimit {
 }
 
 fn bad(message: &str) -> Response {
-    Response::json(400, &json!({"ok": false, "error": message}))
+    error_response(&Error::invalid(message), Surface::Hook { run_id: None })
 }
 
 /// The hook token check, from the request head alone: a query token is a 400, a locked-out
@@ -129,7 +130,7 @@ async fn wake(api: &Arc<Api>, req: &Request, cfg: &Arc<Config>) -> Response {
     };
     match api.gw.agent.wake(key, mode, &untrusted("wake", text), cfg.clone()).await {
         Ok(_) => Response::json(200, &json!({"ok": true, "mode": mode.name(), "eventOutcome": "queued"})),
-        Err(e) => Response::json(e.http_status(), &json!({"ok": false, "error": e.to_string()})),
+        Err(e) => error_response(&e, Surface::Hook { run_id: None }),
     }
 }
 
@@ -164,7 +165,7 @@ async fn agent(api: &Arc<Api>, req: &Request, cfg: &Arc<Config>) -> Response {
     run.timeout = body.get("timeoutSeconds").and_then(Value::as_u64).filter(|s| *s > 0).map(Duration::from_secs);
     match api.gw.agent.submit(run).await {
         Ok(Admission::Done(_) | Admission::InFlight | Admission::Started | Admission::Queued) => {}
-        Err(e) => return Response::json(e.http_status(), &json!({"ok": false, "error": e.to_string(), "runId": run_id})),
+        Err(e) => return error_response(&e, Surface::Hook { run_id: Some(&run_id) }),
     }
     if body.get("waitForCompletion").and_then(Value::as_bool) != Some(true) {
         return Response::json(200, &json!({"ok": true, "runId": run_id}));

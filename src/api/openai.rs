@@ -15,11 +15,12 @@ use serde_json::{Map, Value, json};
 use smol::channel::{Receiver, Sender};
 use std::sync::Arc;
 
-use super::{json_body, not_found, openai_error};
+use super::{Surface, error_response, json_body, not_found, openai_error};
 use crate::agent::message::{Message, StopReason, ToolCall};
 use crate::agent::providers::{ErrorKind, ToolSpec};
 use crate::agent::{Admission, EventKind, Origin, Outcome, RunEvent, RunRequest, RunStatus, SessionKey};
 use crate::config::Config;
+use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::limits::{AGENT_FINAL_WAIT_MAX, HTTP_STREAM_QUEUE};
 use crate::net::http::{Body, Request, Response};
@@ -245,7 +246,7 @@ pub fn parse_tools(body: &Map<String, Value>, flat: bool) -> Result<Vec<ToolSpec
 
 /// A 400 with OpenAI's `invalid_request_error` type.
 pub fn bad_request(message: &str) -> Response {
-    openai_error(400, message, "invalid_request_error")
+    error_response(&Error::invalid(message), Surface::OpenAi)
 }
 
 /// The agent a request addresses: `x-openclaw-agent-id`, else its `model`.
@@ -290,9 +291,8 @@ pub enum Delivery {
 
 /// A refused submission in OpenAI's error shape: a full session queue is a rate limit, a
 /// gateway that is stopping is unavailable.
-fn submit_error(e: &crate::error::Error) -> Response {
-    let kind = if e.http_status() == 429 { "rate_limit_error" } else { "api_error" };
-    openai_error(e.http_status(), &e.to_string(), kind)
+fn submit_error(e: &Error) -> Response {
+    error_response(e, Surface::OpenAi)
 }
 
 /// Submits `run` and either hands back its event stream (the run is aborted if the stream's

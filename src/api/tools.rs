@@ -5,10 +5,11 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::json_body;
+use super::{Surface, error_response, json_body};
 use crate::agent::tools::{self, Tool, ToolEnv};
 use crate::agent::{Abort, SessionKey};
 use crate::config::Config;
+use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::net::http::{Request, Response};
 
@@ -30,6 +31,12 @@ pub const HTTP_DENY: &[&str] = &[
 /// Tools that stay denied even when allowed (owner-only officially; there is no owner on HTTP).
 const OWNER_ONLY: &[&str] = &["cron", "gateway", "nodes"];
 
+/// A malformed request, through the one HTTP error mapping.
+fn invalid(message: &str) -> Response {
+    error_response(&Error::invalid(message), Surface::Tools)
+}
+
+/// The tool-specific failures (an unavailable tool, a failing tool), which are not gateway errors.
 fn failure(status: u16, kind: &str, message: &str) -> Response {
     Response::json(status, &json!({"ok": false, "error": {"type": kind, "message": message}}))
 }
@@ -46,19 +53,19 @@ pub fn http_allowed(cfg: &Config, name: &str) -> bool {
 pub async fn invoke(gw: &Arc<Gateway>, req: Request, cfg: Arc<Config>) -> Response {
     let body = match json_body(&req) {
         Ok(b) => b,
-        Err(e) => return failure(400, "invalid_request", &e),
+        Err(e) => return invalid(&e),
     };
     let name = body.get("name").or(body.get("tool")).and_then(Value::as_str).map(str::trim).unwrap_or("");
     if name.is_empty() {
-        return failure(400, "invalid_request", "tools.invoke requires name");
+        return invalid("tools.invoke requires name");
     }
     let args = match body.get("args") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return failure(400, "invalid_request", "args must be an object"),
+        Some(_) => return invalid("args must be an object"),
     };
     let agent_id = match body.get("agentId").and_then(Value::as_str) {
-        Some(a) if !cfg.agents.exists(a) => return failure(400, "invalid_request", &format!("unknown agent id {a:?}")),
+        Some(a) if !cfg.agents.exists(a) => return invalid(&format!("unknown agent id {a:?}")),
         Some(a) => a.to_string(),
         None => cfg.agents.default_id().to_string(),
     };

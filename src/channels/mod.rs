@@ -48,5 +48,5 @@ pub mod whatsapp;
 pub use crate::config::channel_kind::ChannelKind;
 pub use http::{ApiReply, SendError, call_json};
 pub use link::{Backoff, Link, Tuning};
-pub use registry::Channels;
+pub use registry::{Channels, ChatCommands};
 pub use status::{HealthState, Status, status_result};

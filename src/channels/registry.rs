@@ -52,8 +52,17 @@ pub(super) struct View {
 }
 
 /// What the handle, the owner task and the workers share.
+/// Chat commands that a layer above the channels owns (the gateway approves waiting devices with
+/// `/approve XXXX-XXXX`). The worker asks them with an allowed sender's text before its own
+/// commands and the agent; `None` lets the message go on.
+pub trait ChatCommands: Send + Sync {
+    fn reply<'a>(&'a self, text: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
+}
+
 pub(super) struct Shared {
     pub(super) agent: Agent,
+    /// Chat commands handled above the channels, asked before the agent (see [`ChatCommands`]).
+    pub(super) commands: Option<Arc<dyn ChatCommands>>,
     pub(super) pairing: pairing::Store,
     tuning: Tuning,
     /// The config the channels run with: written by `reconcile`, read by each admission (a
@@ -84,9 +93,10 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(agent: Agent, state_dir: PathBuf) -> Channels {
+    pub fn new(agent: Agent, state_dir: PathBuf, commands: Option<Arc<dyn ChatCommands>>) -> Channels {
         let shared = Arc::new(Shared {
             agent,
+            commands,
             pairing: pairing::Store::new(&state_dir),
             tuning: Tuning::from_env(),
             config: RwLock::new(Arc::new(Config::empty())),

@@ -327,8 +327,8 @@ mod tests {
         assert_eq!(target("@news"), (json!("@news"), None));
     }
 
-    #[test]
-    fn an_update_numbered_i64_max_is_skipped_and_the_rest_recorded() {
+    /// A link with an open access policy recording into a fresh journal in a temp dir.
+    fn open_link() -> (std::path::PathBuf, std::sync::Arc<super::super::journal::Journal>, Link) {
         let dir = std::env::temp_dir().join(format!("oc-tg-{}", crate::ids::uuid()));
         let journal = std::sync::Arc::new(super::super::journal::Journal::open(&dir).unwrap());
         let access = cfg::Access {
@@ -340,6 +340,12 @@ mod tests {
             require_mention: false,
         };
         let link = Link::detached(crate::channels::ChannelKind::Telegram, access, journal.clone());
+        (dir, journal, link)
+    }
+
+    #[test]
+    fn an_update_numbered_i64_max_is_skipped_and_the_rest_recorded() {
+        let (dir, journal, link) = open_link();
         let message = |text: &str| json!({"message_id": 1, "from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": text});
         let updates = vec![json!({"update_id": i64::MAX, "message": message("broken")}), json!({"update_id": 5, "message": message("hi")})];
         let mut offset = None;
@@ -365,17 +371,7 @@ mod tests {
         assert!(
             matches!(sent_id(&json!({"chat": {"id": 7, "type": "private"}})), Err(SendError::Permanent(m)) if m.contains("message_id"))
         );
-        let dir = std::env::temp_dir().join(format!("oc-tg-{}", crate::ids::uuid()));
-        let journal = std::sync::Arc::new(super::super::journal::Journal::open(&dir).unwrap());
-        let access = cfg::Access {
-            dm_policy: cfg::DmPolicy::Open,
-            allow_from: vec!["*".into()],
-            group_policy: cfg::GroupPolicy::Open,
-            group_allow_from: Vec::new(),
-            groups: Vec::new(),
-            require_mention: false,
-        };
-        let link = Link::detached(crate::channels::ChannelKind::Telegram, access, journal.clone());
+        let (dir, journal, link) = open_link();
         let broken = json!({"update_id": 5, "message": {"from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "no id"}});
         let good =
             json!({"update_id": 6, "message": {"message_id": 2, "from": {"id": 7}, "chat": {"id": -5, "type": "group"}, "text": "hi"}});

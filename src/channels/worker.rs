@@ -82,6 +82,14 @@ async fn admit(shared: &Shared, link: &Link, transport: &Transport, entry: &Entr
     if let Some(early) = gate(shared, link, &ch.access, msg).await {
         return early;
     }
+    // Commands owned above the channels (the gateway's `/approve XXXX-XXXX` for a waiting
+    // control-panel device), for senders the policy already allowed.
+    if let Some(reply) = match &shared.commands {
+        Some(commands) => commands.reply(&msg.text).await,
+        None => None,
+    } {
+        return Some(Next::Reply(reply));
+    }
     let key = session_key(&cfg, link.kind, msg);
     if let Some(reply) = chat_command(shared, &cfg, &key, &msg.text).await {
         return Some(Next::Reply(reply));

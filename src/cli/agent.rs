@@ -12,9 +12,7 @@ use std::time::Duration;
 use super::client::{self, CallError, CliError, GatewayClient, TargetFlags};
 use super::print_json;
 use crate::config::Paths;
-
-/// The run's timeout when none is given (the official CLI's default).
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
+use crate::limits::AGENT_CLI_TIMEOUT_SECS;
 
 /// Send one message to the agent through the running gateway and print its reply.
 #[derive(FromArgs, Debug)]
@@ -41,7 +39,7 @@ pub struct AgentCmd {
 }
 
 pub fn run(paths: &Paths, cmd: AgentCmd) -> Result<(), CliError> {
-    let timeout = cmd.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1);
+    let timeout = cmd.timeout.unwrap_or(AGENT_CLI_TIMEOUT_SECS).max(1);
     let flags = TargetFlags { url: cmd.url.clone(), token: cmd.token.clone(), password: cmd.password.clone(), timeout_ms: None };
     let cfg = client::client_config(paths);
     let target = client::resolve_target(paths, &cfg, &flags)?;

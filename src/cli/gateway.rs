@@ -289,7 +289,9 @@ fn status(paths: &Paths, cmd: StatusCmd) -> Result<(), CliError> {
             _ => println!("Gateway: bind={bind}, port={port} ({port_source})"),
         }
         println!("Probe target: {}", target.url);
-        println!("Dashboard: http://{}:{}/", target.host, target.port);
+        if cfg.gateway.control_ui.enabled {
+            println!("Dashboard: http://{}:{}{}", target.host, target.port, cfg.gateway.control_ui.base_path);
+        }
         println!();
         println!("CLI version: {} ({})", crate::VERSION, std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
         if let Ok((_, deep, version)) = &probe {

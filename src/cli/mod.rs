@@ -5,6 +5,8 @@ pub mod agent;
 pub mod channels;
 pub mod client;
 pub mod config;
+pub mod dashboard;
+pub mod devices;
 pub mod doctor;
 pub mod gateway;
 pub mod inventory;
@@ -50,6 +52,7 @@ pub enum Command {
     Logs(logs::LogsCmd),
     Channels(channels::ChannelsCmd),
     Pairing(pairing::PairingCmd),
+    Devices(devices::DevicesCmd),
     Message(message::MessageCmd),
     Secrets(secrets::SecretsCmd),
     Doctor(doctor::DoctorCmd),
@@ -58,6 +61,7 @@ pub enum Command {
     Models(inventory::ModelsCmd),
     Agents(inventory::AgentsCmd),
     Onboard(onboard::OnboardCmd),
+    Dashboard(dashboard::DashboardCmd),
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
@@ -92,6 +96,7 @@ pub fn main() -> u8 {
         Command::Logs(cmd) => finish(logs::run(&paths, cmd)),
         Command::Channels(cmd) => finish(channels::run(&paths, cmd)),
         Command::Pairing(cmd) => finish(pairing::run(&paths, cmd)),
+        Command::Devices(cmd) => finish(devices::run(&paths, cmd)),
         Command::Message(cmd) => finish(message::run(&paths, cmd)),
         Command::Secrets(cmd) => finish(secrets::run(&paths, cmd)),
         Command::Doctor(cmd) => finish(doctor::run(&paths, cmd)),
@@ -100,6 +105,7 @@ pub fn main() -> u8 {
         Command::Models(cmd) => finish(inventory::models(&paths, cmd)),
         Command::Agents(cmd) => finish(inventory::agents(&paths, cmd)),
         Command::Onboard(cmd) => finish(onboard::run(&paths, cmd)),
+        Command::Dashboard(cmd) => finish(dashboard::run(&paths, cmd)),
     }
 }
 

@@ -93,7 +93,7 @@ pub fn run(paths: &Paths, cmd: OnboardCmd) -> Result<(), CliError> {
     let cfg = super::client::client_config(paths);
     let port = super::client::local_port(paths, &cfg);
     println!();
-    println!("Dashboard: http://127.0.0.1:{port}/");
+    println!("Dashboard: http://127.0.0.1:{port}{}  (openclaw dashboard opens it signed in)", cfg.gateway.control_ui.base_path);
     if !answers.install_service {
         println!("Start the gateway: {} gateway   (or as a service: {} gateway install)", paths.command_prefix(), paths.command_prefix());
     }

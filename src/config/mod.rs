@@ -112,6 +112,69 @@ pub fn redact_raw(raw: &str, parsed: &Value) -> String {
     out
 }
 
+/// Puts the current file's secrets back where `raw` (text a client edited from `config.get`)
+/// still holds [`secret::REDACTED`]. `Err((path, message))` for a marker where the current file
+/// has no secret string, or for text that does not parse.
+///
+/// Each marker is first made unique, so that after parsing it is known which path it sits at,
+/// then replaced in the text by that path's secret: comments and layout stay as written.
+pub fn restore_redacted(raw: &str, current: &Value) -> Result<String, (String, String)> {
+    if !raw.contains(secret::REDACTED) {
+        return Ok(raw.to_string());
+    }
+    let parts: Vec<&str> = raw.split(secret::REDACTED).collect();
+    let mut tagged = String::with_capacity(raw.len() + parts.len() * 8);
+    for (i, part) in parts.iter().enumerate() {
+        tagged.push_str(part);
+        if i + 1 < parts.len() {
+            tagged.push_str(&format!("{}{i}__", secret::REDACTED));
+        }
+    }
+    let parsed = json5::parse(&tagged).map_err(|e| (String::new(), e.to_string()))?;
+    let mut found = Vec::new();
+    find_markers(&parsed, "", &mut found);
+    let mut out = String::with_capacity(raw.len());
+    for (i, part) in parts.iter().enumerate() {
+        out.push_str(part);
+        if i + 1 >= parts.len() {
+            continue;
+        }
+        let tag = format!("{}{i}__", secret::REDACTED);
+        let Some((path, pointer)) = found.iter().find(|(_, _, t)| *t == tag).map(|(p, ptr, _)| (p.clone(), ptr.clone())) else {
+            return Err((String::new(), format!("{} may only stand for a whole secret value", secret::REDACTED)));
+        };
+        match current.pointer(&pointer) {
+            Some(Value::String(secret)) if !secret.is_empty() && secret != secret::REDACTED => {
+                let quoted = serde_json::to_string(secret).unwrap_or_default();
+                out.push_str(quoted.trim_start_matches('"').trim_end_matches('"'));
+            }
+            _ => return Err((path, format!("{} where the current config has no secret to keep", secret::REDACTED))),
+        }
+    }
+    Ok(out)
+}
+
+/// Strings that are exactly a tagged marker: (dotted path, JSON pointer, the string).
+fn find_markers(v: &Value, pointer: &str, out: &mut Vec<(String, String, String)>) {
+    match v {
+        Value::String(s) if s.starts_with(secret::REDACTED) => {
+            let path = pointer.trim_start_matches('/').replace('/', ".").replace("~1", "/").replace("~0", "~");
+            out.push((path, pointer.to_string(), s.clone()));
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                find_markers(v, &format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                find_markers(v, &format!("{pointer}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn collect_secret_strings(v: &Value, under_secret_key: bool, out: &mut Vec<String>) {
     match v {
         Value::String(s) if under_secret_key && !s.is_empty() && !is_env_reference(s) => out.push(s.clone()),
@@ -151,6 +214,20 @@ pub fn config_hash(key: &[u8], raw: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn redacted_markers_get_the_current_secrets_back() {
+        let current = serde_json::json!({"gateway": {"auth": {"token": "s3cr\"et"}}, "channels": {"telegram": {"botToken": "123:abc"}}});
+        let raw = "{\n  // keep me\n  gateway: {auth: {token: \"__OPENCLAW_REDACTED__\"}},\n  channels: {telegram: {botToken: '__OPENCLAW_REDACTED__'}},\n}";
+        let restored = restore_redacted(raw, &current).unwrap();
+        assert!(restored.contains("// keep me"));
+        let v = json5::parse(&restored).unwrap();
+        assert_eq!(v["gateway"]["auth"]["token"], "s3cr\"et");
+        assert_eq!(v["channels"]["telegram"]["botToken"], "123:abc");
+        let err = restore_redacted("{gateway: {auth: {password: \"__OPENCLAW_REDACTED__\"}}}", &current).unwrap_err();
+        assert_eq!(err.0, "gateway.auth.password");
+        assert_eq!(restore_redacted("{a: 1}", &current).unwrap(), "{a: 1}");
+    }
 
     #[test]
     fn redaction_hides_secrets_but_not_references() {

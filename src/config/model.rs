@@ -210,10 +210,46 @@ impl Default for RateLimit {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ControlUi {
     pub allowed_origins: Vec<String>,
     pub allow_host_header_origin_fallback: bool,
+    /// `gateway.controlUi.enabled`: serve the control panel (default on).
+    pub enabled: bool,
+    /// `gateway.controlUi.root`: a directory holding the official Control UI (its
+    /// `dist/control-ui`), served instead of the built-in panel (an absolute path).
+    pub root: Option<std::path::PathBuf>,
+    /// `gateway.controlUi.basePath`, normalised to start and end with `/` (default `/`).
+    pub base_path: String,
+}
+
+impl Default for ControlUi {
+    fn default() -> Self {
+        ControlUi {
+            allowed_origins: Vec::new(),
+            allow_host_header_origin_fallback: false,
+            enabled: true,
+            root: None,
+            base_path: "/".to_string(),
+        }
+    }
+}
+
+/// `gateway.controlUi.basePath` normalised to start and end with `/`. It ends up in the page's
+/// HTML and in URLs, so only plain path characters are allowed, and no `.` or `..` segment.
+pub fn normalize_base_path(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok("/".to_string());
+    }
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '/');
+    if !trimmed.chars().all(ok_char) {
+        return Err(format!("expected a URL path of letters, digits, '-', '_', '.', '~' and '/', got {raw:?}"));
+    }
+    if trimmed.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        return Err(format!("expected a URL path without empty, '.' or '..' segments, got {raw:?}"));
+    }
+    Ok(format!("/{trimmed}/"))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -514,11 +550,29 @@ fn gateway(c: &mut Checker, root: &Section, resolver: &Resolver, providers: &[Se
             "environment",
         ],
     );
+    let base_path = match c.text(&ui, "basePath").map(|raw| normalize_base_path(&raw)) {
+        None => "/".to_string(),
+        Some(Ok(p)) => p,
+        Some(Err(why)) => {
+            c.issue(&ui.child_path("basePath"), why);
+            "/".to_string()
+        }
+    };
     let control_ui = ControlUi {
         allowed_origins: c.strings(&ui, "allowedOrigins"),
         allow_host_header_origin_fallback: c.bool(&ui, "dangerouslyAllowHostHeaderOriginFallback").unwrap_or(false),
+        enabled: c.bool(&ui, "enabled").unwrap_or(true),
+        base_path,
+        root: c.text(&ui, "root").and_then(|r| {
+            let path = std::path::PathBuf::from(&r);
+            if path.is_absolute() {
+                Some(path)
+            } else {
+                c.issue(&ui.child_path("root"), format!("expected an absolute directory path, got {r:?}"));
+                None
+            }
+        }),
     };
-    c.bool(&ui, "enabled");
 
     let reload = c.section(&g, "reload", &["mode", "debounceMs", "deferralTimeoutMs"]);
     let reload_mode = c.one_of(&reload, "mode", ReloadMode::CHOICES).unwrap_or(ReloadMode::Hybrid);
@@ -609,6 +663,18 @@ mod tests {
             _ => None,
         };
         Config::from_value(&v, &Resolver { env: &env, home: std::path::Path::new("/home/pi") })
+    }
+
+    #[test]
+    fn base_paths_are_normalised_and_checked() {
+        assert_eq!(normalize_base_path("").unwrap(), "/");
+        assert_eq!(normalize_base_path("/").unwrap(), "/");
+        assert_eq!(normalize_base_path("ui").unwrap(), "/ui/");
+        assert_eq!(normalize_base_path("/a/b/").unwrap(), "/a/b/");
+        assert!(normalize_base_path("/a/../b").is_err());
+        assert!(normalize_base_path("/a//b").is_err());
+        assert!(normalize_base_path("/\"><script>").is_err());
+        assert!(normalize_base_path("/ü").is_err());
     }
 
     #[test]

@@ -16,10 +16,8 @@ use crate::config::{self, Loaded};
 use crate::gateway::hub::Event;
 use crate::gateway::{Control, Gateway, Listen, Phase};
 use crate::limits;
+use crate::limits::RESTART_EXPECTED_MS;
 use crate::router::Router;
-
-/// `restartExpectedMs` announced with a restart's `shutdown` event.
-const RESTART_EXPECTED_MS: u64 = 1000;
 
 /// The accept loops of the current listeners; dropping them cancels the loops and closes the
 /// sockets (the tasks are held only for that).

@@ -10,17 +10,13 @@ use smol::channel::Receiver;
 use smol::future::FutureExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use crate::config::reload::Plan;
 use crate::config::{self, Loaded, ReloadMode};
 use crate::gateway::Gateway;
 use crate::gateway::apply::{apply, plan_between};
-
-/// Time a changed file must stay unchanged before it is read (editors write in several steps).
-const SETTLE: Duration = Duration::from_millis(50);
-/// Longest wait for a file that keeps changing before reading it anyway.
-const SETTLE_MAX: Duration = Duration::from_secs(2);
+use crate::limits::{RELOAD_SETTLE, RELOAD_SETTLE_MAX};
 
 /// What `stat` says about one watched file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,11 +90,11 @@ pub async fn run(gw: Arc<Gateway>, now: Receiver<bool>) {
     }
 }
 
-/// Waits until the files stop changing (or [`SETTLE_MAX`] passes); returns their stamps.
+/// Waits until the files stop changing (or [`RELOAD_SETTLE_MAX`] passes); returns their stamps.
 async fn settle(files: &[PathBuf], mut last: Vec<Stamp>) -> Vec<Stamp> {
-    let deadline = Instant::now() + SETTLE_MAX;
+    let deadline = Instant::now() + RELOAD_SETTLE_MAX;
     loop {
-        smol::Timer::after(SETTLE).await;
+        smol::Timer::after(RELOAD_SETTLE).await;
         let now = stamps(files);
         if now == last || Instant::now() >= deadline {
             return now;

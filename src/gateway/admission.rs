@@ -13,6 +13,9 @@ use crate::limits::CONFIG_MAX_FILE_BYTES;
 /// it runs as (on many boards it runs as root, where a log file in `/etc` would be accepted by
 /// the kernel).
 const SYSTEM_DIRS: &[&str] = &["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys", "/usr"];
+/// Places inside [`SYSTEM_DIRS`] that are meant for ordinary files: `/dev/shm` is a tmpfs any
+/// user may write (boards with a read-only root keep state there).
+const WRITABLE_UNDER_SYSTEM_DIRS: &[&str] = &["/dev/shm"];
 
 /// `raw` as the next config file: the loader's limits, validation, the start-up guards, model
 /// references that resolve and write targets that are the gateway's own. The issues name key
@@ -155,6 +158,9 @@ fn refuse_system_location(path: &Path) -> Result<(), String> {
         if candidate == Path::new("/") {
             return Err("the root directory is not a place for the gateway's files".to_string());
         }
+        if WRITABLE_UNDER_SYSTEM_DIRS.iter().any(|d| candidate.starts_with(d)) {
+            continue;
+        }
         if let Some(sys) = SYSTEM_DIRS.iter().find(|d| candidate.starts_with(d)) {
             return Err(format!("{} is inside the system directory {sys}; the gateway does not write there", path.display()));
         }
@@ -211,6 +217,7 @@ mod tests {
             (local(serde_json::json!({"agents": {"defaults": {"model": "nosuch/model"}}})), "agents.defaults.model"),
             (local(serde_json::json!({"logging": {"file": "/etc/passwd"}})), "logging.file"),
             (local(serde_json::json!({"logging": {"file": "/usr/lib/openclaw.log"}})), "logging.file"),
+            (local(serde_json::json!({"logging": {"file": "/dev/openclaw.log"}})), "logging.file"),
             (local(serde_json::json!({"agents": {"defaults": {"workspace": "/etc/openclaw"}}})), "agents.defaults.workspace"),
             (local(serde_json::json!({"gateway": {"prot": 1}})), "gateway.prot"),
         ];
@@ -222,6 +229,9 @@ mod tests {
         assert!(check_text(&paths(&home), &RunOptions::default(), big).is_err(), "larger than the loader reads");
         assert!(check(&home, local(serde_json::json!({"agents": {"defaults": {"model": "anthropic/claude-sonnet-4-5"}}}))).is_ok());
         assert!(check(&home, local(serde_json::json!({"logging": {"file": home.join("gw.log").display().to_string()}}))).is_ok());
+        // A tmpfs for ordinary files, although under /dev (the fuzz harness and read-only-root
+        // boards keep their state there).
+        assert_eq!(refuse_system_location(Path::new("/dev/shm/openclaw/state/gateway.log")), Ok(()));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub enum Scope {
     Pairing,
     Talk,
     TalkSecrets,
+    Questions,
 }
 
 impl Scope {
@@ -33,11 +34,12 @@ impl Scope {
             Scope::Pairing => "operator.pairing",
             Scope::Talk => "operator.talk",
             Scope::TalkSecrets => "operator.talk.secrets",
+            Scope::Questions => "operator.questions",
         }
     }
 
     fn parse(s: &str) -> Option<Scope> {
-        [Scope::Admin, Scope::Read, Scope::Write, Scope::Approvals, Scope::Pairing, Scope::Talk, Scope::TalkSecrets]
+        [Scope::Admin, Scope::Read, Scope::Write, Scope::Approvals, Scope::Pairing, Scope::Talk, Scope::TalkSecrets, Scope::Questions]
             .into_iter()
             .find(|sc| sc.name() == s)
     }
@@ -199,7 +201,7 @@ pub fn check_shared(settings: &AuthSettings, presented: &Presented, kind: Client
 pub enum AuthFailure {
     /// No credentials and no device: the official `NOT_PAIRED device identity required`.
     DeviceIdentityRequired,
-    /// A device identity without a shared secret: pairing, which this gateway does not offer.
+    /// A device identity without a shared secret or a device token: sign in first to pair it.
     PairingUnsupported,
     /// A wrong or missing secret (counts as a failed attempt when a secret was presented).
     Rejected { error: ErrorShape, counts: bool },
@@ -230,7 +232,7 @@ impl AuthFailure {
             }
             AuthFailure::PairingUnsupported => ErrorShape::new(
                 ErrorCode::NotPaired,
-                "pairing required: this gateway does not pair devices; connect with the gateway token or password",
+                "pairing required: sign in with the gateway token or password once to pair this device",
             )
             .details(json!({"code": "PAIRING_REQUIRED", "reason": "not-paired", "recommendedNextStep": "update_auth_credentials"})),
             AuthFailure::Rejected { error, .. } => error.clone(),
@@ -239,6 +241,41 @@ impl AuthFailure {
 
     pub fn counts_as_failure(&self) -> bool {
         matches!(self, AuthFailure::Rejected { counts: true, .. })
+    }
+}
+
+/// A device token that is not (or no longer) valid for the device.
+pub fn device_token_mismatch() -> ErrorShape {
+    ErrorShape::invalid("unauthorized: device token mismatch (rotate/reissue device token)").details(json!({
+        "code": "AUTH_DEVICE_TOKEN_MISMATCH",
+        "authReason": "device_token_mismatch",
+        "canRetryWithDeviceToken": false,
+        "recommendedNextStep": "update_auth_credentials",
+    }))
+}
+
+/// Headers that say a request came through a proxy.
+const PROXY_HEADERS: &[&str] = &["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+
+/// Where a client really is: its address (through a trusted proxy, the one the proxy names)
+/// and whether it is on this machine. A loopback peer with proxy headers that is not in
+/// `gateway.trustedProxies` is remote: the headers cannot be trusted, and neither can its being
+/// local.
+pub fn locality(peer: IpAddr, header: &dyn Fn(&str) -> Option<String>, trusted: &[IpAddr]) -> (IpAddr, bool) {
+    let proxied = PROXY_HEADERS.iter().any(|h| header(h).is_some());
+    if !proxied {
+        return (peer, peer.is_loopback());
+    }
+    if !trusted.contains(&peer) {
+        return (peer, false);
+    }
+    // The right-most address that is not one of our proxies is the client.
+    let forwarded = header("x-forwarded-for")
+        .and_then(|v| v.split(',').rev().filter_map(|a| a.trim().parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip)))
+        .or_else(|| header("x-real-ip").and_then(|v| v.trim().parse().ok()));
+    match forwarded {
+        Some(ip) => (ip, ip.is_loopback()),
+        None => (peer, false),
     }
 }
 
@@ -369,12 +406,22 @@ pub struct SignedFields<'a> {
 
 /// Verifies a device proof (official order: id, freshness, nonce, signature v3 then v2).
 pub fn verify_device(proof: &DeviceProof, challenge_nonce: &str, now_ms: u64, f: &SignedFields) -> Result<(), ErrorShape> {
-    let fail = |code: &str, message: &str| ErrorShape::invalid(message).details(json!({"code": code, "reason": message}));
-    let Some(key) = crate::encoding::base64_decode(&proof.public_key).filter(|k| k.len() == 32) else {
-        return Err(fail("DEVICE_AUTH_PUBLIC_KEY_INVALID", "device public key invalid"));
+    let fail = |code: &str, message: &str| {
+        let reason = match code {
+            "DEVICE_AUTH_DEVICE_ID_MISMATCH" => "device-id-mismatch",
+            "DEVICE_AUTH_SIGNATURE_EXPIRED" => "device-signature-stale",
+            "DEVICE_AUTH_NONCE_REQUIRED" => "device-nonce-missing",
+            "DEVICE_AUTH_NONCE_MISMATCH" => "device-nonce-mismatch",
+            "DEVICE_AUTH_PUBLIC_KEY_INVALID" => "device-public-key",
+            _ => "device-signature",
+        };
+        ErrorShape::invalid(message).details(json!({"code": code, "reason": reason}))
     };
+    // Official order: the id derived from the key first (a key that does not decode derives no
+    // id, so it is a mismatch too), then freshness, nonce, signature, and the key's shape last.
+    let key = crate::encoding::base64_decode(proof.public_key.trim()).unwrap_or_default();
     let derived = crate::encoding::hex(ring::digest::digest(&ring::digest::SHA256, &key).as_ref());
-    if !derived.eq_ignore_ascii_case(&proof.id) {
+    if key.is_empty() || derived != proof.id {
         return Err(fail("DEVICE_AUTH_DEVICE_ID_MISMATCH", "device identity mismatch"));
     }
     if now_ms.abs_diff(proof.signed_at) > DEVICE_SIGNATURE_SKEW_MS {
@@ -406,11 +453,13 @@ pub fn verify_device(proof: &DeviceProof, challenge_nonce: &str, now_ms: u64, f:
     let v2 =
         format!("v2|{}|{}|{}|{}|{}|{}|{}|{}", proof.id, f.client_id, f.client_mode, f.role, scopes, proof.signed_at, f.token, proof.nonce);
     let public = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key);
-    if public.verify(v3.as_bytes(), &signature).is_ok() || public.verify(v2.as_bytes(), &signature).is_ok() {
-        Ok(())
-    } else {
-        Err(fail("DEVICE_AUTH_SIGNATURE_INVALID", "device signature invalid"))
+    if public.verify(v3.as_bytes(), &signature).is_err() && public.verify(v2.as_bytes(), &signature).is_err() {
+        return Err(fail("DEVICE_AUTH_SIGNATURE_INVALID", "device signature invalid"));
     }
+    if key.len() != 32 {
+        return Err(fail("DEVICE_AUTH_PUBLIC_KEY_INVALID", "device public key invalid"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -514,6 +563,18 @@ mod tests {
     }
 
     #[test]
+    fn proxied_clients_are_local_only_through_a_trusted_proxy() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let none = |_: &str| None;
+        assert_eq!(locality(lo, &none, &[]), (lo, true));
+        let xff = |h: &str| (h == "x-forwarded-for").then(|| "198.51.100.1, 203.0.113.7".to_string());
+        assert_eq!(locality(lo, &xff, &[]), (lo, false), "untrusted proxy headers make a client remote");
+        assert_eq!(locality(lo, &xff, &[lo]), ("203.0.113.7".parse().unwrap(), false));
+        let local = |h: &str| (h == "x-forwarded-for").then(|| "::1".to_string());
+        assert_eq!(locality(lo, &local, &[lo]), ("::1".parse().unwrap(), true));
+    }
+
+    #[test]
     fn device_proofs_verify_v3_signatures() {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
@@ -544,6 +605,8 @@ mod tests {
         assert_eq!(e.message, "device nonce mismatch");
         let e = verify_device(&proof, "n1", 1000 + 121_000, &f).unwrap_err();
         assert_eq!(e.message, "device signature expired");
+        let garbled = DeviceProof { public_key: "%%%".into(), ..proof.clone() };
+        assert_eq!(verify_device(&garbled, "n1", 2000, &f).unwrap_err().message, "device identity mismatch");
         let bad = DeviceProof { id: "00".into(), ..proof.clone() };
         assert_eq!(verify_device(&bad, "n1", 2000, &f).unwrap_err().message, "device identity mismatch");
         let other = SignedFields { role: "node", ..f };

@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 
 use super::auth::{Scope, Scopes};
 use crate::limits::WS_QUEUE_ITEM_OVERHEAD;
+use crate::limits::{HUB_OUTBOX_KEEP, HUB_QUEUE};
 
 /// `stateVersion` of presence and health events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,8 +41,15 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(name: &str, payload: &serde_json::Value) -> Event {
-        Event { name: name.to_string(), payload: payload.to_string(), state_version: None, scope: None, cap: None }
+    /// An event with `payload` serialized once, here (a typed payload or a `Value`).
+    pub fn new(name: &str, payload: &impl serde::Serialize) -> Event {
+        // Only a map with non-string keys fails to serialize, and no payload has one; the empty
+        // object keeps the frame valid should one ever appear.
+        let payload = serde_json::to_string(payload).unwrap_or_else(|e| {
+            log::error!(target: "gateway", "cannot serialize the {name} event: {e}");
+            "{}".to_string()
+        });
+        Event { name: name.to_string(), payload, state_version: None, scope: None, cap: None }
     }
 
     pub fn scoped(mut self, scope: Scope) -> Event {
@@ -141,9 +149,6 @@ impl SharedBudget {
     }
 }
 
-/// Items a drained queue keeps room for; a burst beyond this is given back to the allocator.
-const OUTBOX_KEEP: usize = 8;
-
 impl Outbox {
     /// A client's queue of at most `limit` bytes, counted in `total` as well.
     pub fn new(limit: usize, total: Arc<SharedBudget>) -> Outbox {
@@ -192,8 +197,8 @@ impl Outbox {
                 return Poll::Ready(None);
             }
             if let Some(item) = st.items.pop_front() {
-                if st.items.is_empty() && st.items.capacity() > OUTBOX_KEEP {
-                    st.items.shrink_to(OUTBOX_KEEP);
+                if st.items.is_empty() && st.items.capacity() > HUB_OUTBOX_KEEP {
+                    st.items.shrink_to(HUB_OUTBOX_KEEP);
                 }
                 return Poll::Ready(Some(item));
             }
@@ -283,6 +288,8 @@ pub struct ClientInfo {
     pub ip: String,
     pub connected_at_ms: u64,
     pub scopes: Vec<String>,
+    /// The verified device identity (`connect.device.id`), if the client proved one.
+    pub device_id: Option<String>,
 }
 
 /// A registered connection. When the hub drops a client for being too slow it closes the
@@ -308,6 +315,7 @@ enum Command {
     Broadcast(Arc<Event>),
     Shutdown { event: Option<Arc<Event>>, code: u16, reason: String, done: Sender<usize> },
     List(Sender<Vec<ClientInfo>>),
+    CloseDevice { device_id: String, code: u16, reason: String },
 }
 
 /// Handle to the hub task.
@@ -316,9 +324,6 @@ pub struct Hub {
     tx: Sender<Command>,
     budget: Arc<SharedBudget>,
 }
-
-/// Commands queued at most; broadcasters wait when the hub falls this far behind.
-const HUB_QUEUE: usize = 1024;
 
 impl Hub {
     /// Starts the owner task; all clients' queues together hold at most `total_limit` bytes.
@@ -371,6 +376,11 @@ impl Hub {
         wait.recv().await.unwrap_or(0)
     }
 
+    /// Closes every connection of a device (a removed device: 4001 `device removed`).
+    pub async fn close_device(&self, device_id: &str, code: u16, reason: &str) {
+        let _ = self.tx.send(Command::CloseDevice { device_id: device_id.to_string(), code, reason: reason.to_string() }).await;
+    }
+
     pub async fn clients(&self) -> Vec<ClientInfo> {
         let (tx, rx) = channel::bounded(1);
         if self.tx.send(Command::List(tx)).await.is_err() {
@@ -421,6 +431,15 @@ async fn run(rx: Receiver<Command>, budget: Arc<SharedBudget>) {
                     m.outbox.push(Outbound::Close { code, reason: reason.clone() });
                 }
                 let _ = done.try_send(n);
+            }
+            Command::CloseDevice { device_id, code, reason } => {
+                members.retain(|_, m| {
+                    if m.info.device_id.as_deref() != Some(device_id.as_str()) {
+                        return true;
+                    }
+                    m.outbox.push(Outbound::Close { code, reason: reason.clone() });
+                    false
+                });
             }
             Command::List(reply) => {
                 let _ = reply.try_send(members.values().map(|m| m.info.clone()).collect());
@@ -507,6 +526,7 @@ mod tests {
                 ip: "127.0.0.1".into(),
                 connected_at_ms: 0,
                 scopes: vec![],
+                device_id: None,
             };
             let reader = hub.outbox(10_000);
             hub.join(
@@ -553,6 +573,7 @@ mod tests {
                 ip: "127.0.0.1".into(),
                 connected_at_ms: 0,
                 scopes: vec![],
+                device_id: None,
             };
             // Each client alone may queue far more than the shared budget.
             let (stalled, lagging, reader) = (hub.outbox(1 << 20), hub.outbox(1 << 20), hub.outbox(1 << 20));

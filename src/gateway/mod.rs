@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod apply;
 pub mod auth;
+pub mod devices;
 pub mod hub;
 pub mod rules;
 pub mod tuning;
@@ -134,6 +135,8 @@ pub struct Gateway {
     pub log_file: Option<PathBuf>,
     pub connections: ConnectionCount,
     pub limiter: Mutex<RateLimiter>,
+    /// Paired devices and waiting pairing requests.
+    pub devices: Arc<devices::Devices>,
     /// The flags the gateway was started with (they still win on an in-process restart).
     pub opts: rules::RunOptions,
     /// The main loop's control queue.
@@ -166,7 +169,9 @@ impl Gateway {
         let connections = ConnectionCount::new(tuning.max_connections, tuning.max_pending_connections);
         let hub = Hub::start(tuning.max_buffered_bytes_total);
         let agent = crate::agent::Agent::start(paths.clone(), notices);
-        let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone()));
+        let devices = Arc::new(devices::Devices::open(&paths.state_dir));
+        let approvals = devices::ChatApprovals { devices: devices.clone(), hub: hub.clone() };
+        let channels = Arc::new(crate::channels::Channels::new(agent.clone(), paths.state_dir.clone(), Some(Arc::new(approvals))));
         Gateway {
             agent,
             channels,
@@ -184,6 +189,7 @@ impl Gateway {
             log_file,
             connections,
             limiter: Mutex::new(RateLimiter::default()),
+            devices,
             phase: AtomicU8::new(Phase::Starting as u8),
             settings: RwLock::new(Arc::new(settings)),
             presence_version: AtomicU64::new(1),

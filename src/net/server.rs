@@ -20,6 +20,15 @@ pub struct Upgraded {
     pub pending: Pending,
 }
 
+impl Upgraded {
+    /// Refuses the upgrade with `resp`, written by the same HTTP writer as every other response,
+    /// and closes the connection.
+    pub async fn refuse(self, resp: Response) {
+        let mut conn = Conn::new(self.stream, Deadlines::default());
+        let _ = conn.write_response(resp, false, false).await;
+    }
+}
+
 /// The application behind the listener.
 pub trait Service: Send + Sync + 'static {
     /// Decides, from the head alone, how large a body the request may carry, or answers right

@@ -3,7 +3,12 @@
 //! a hot reload enables or disables an endpoint at once; the handlers are the HTTP API
 //! (`crate::api`), the chat channels' webhooks, and the WebSocket RPC (`crate::rpc`), which takes
 //! an upgrade on any path. Every response leaves through [`Router::finish`], which adds the headers
-//! the official gateway sends.
+//! the official gateway sends. The control panel ([`panel`]) comes last: it has the paths under
+//! its base path that no other route claims.
+
+pub mod panel;
+
+mod control_ui_root;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +66,10 @@ enum Route {
     Hook,
     /// `GET|POST <channels.whatsapp.webhookPath>`: the WhatsApp Cloud API webhook.
     WhatsApp,
+    /// `GET|HEAD` under `gateway.controlUi.basePath` when `gateway.controlUi.root` is set.
+    ControlUiRoot,
+    /// `GET|HEAD <gateway.controlUi.basePath>…`: the control panel.
+    Panel(panel::Target),
 }
 
 impl Route {
@@ -78,6 +87,15 @@ impl Route {
             p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => Route::Model,
             p if cfg.hooks.enabled && hooks::hook_name(p, &cfg.hooks.path).is_some() => Route::Hook,
             p if whatsapp_path(cfg) == Some(p) => Route::WhatsApp,
+            // The API's own prefixes never fall back to the page, whatever the base path.
+            // (`/hooks/` too, the hooks' default path, whether or not hooks are on.)
+            p if ["/v1/", "/tools/", "/api/", "/hooks/"].iter().any(|x| p.starts_with(x))
+                || (cfg.hooks.path.len() > 1 && p.starts_with(&cfg.hooks.path)) =>
+            {
+                return None;
+            }
+            p if control_ui_root::claims(p, cfg) => Route::ControlUiRoot,
+            p if cfg.gateway.control_ui.enabled && !cfg!(panel_stub) => Route::Panel(panel::target(p, &cfg.gateway.control_ui.base_path)?),
             _ => return None,
         };
         let enabled = match route {
@@ -92,7 +110,9 @@ impl Route {
     /// Methods the route answers (for 405 and `Allow`).
     fn allow(self) -> &'static [&'static str] {
         match self {
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => &["GET", "HEAD"],
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model | Route::ControlUiRoot | Route::Panel(_) => {
+                &["GET", "HEAD"]
+            }
             Route::ChatCompletions | Route::Responses | Route::ToolsInvoke | Route::Hook => &["POST"],
             Route::WhatsApp => &["GET", "POST"],
         }
@@ -102,7 +122,7 @@ impl Route {
     fn body_limit(self) -> usize {
         match self {
             // Probes take no body; a small one is read and ignored so keep-alive still works.
-            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model => 1024,
+            Route::Live | Route::Ready | Route::Startup | Route::Models | Route::Model | Route::ControlUiRoot | Route::Panel(_) => 1024,
             Route::ChatCompletions | Route::Responses => V1_MAX_BODY_BYTES,
             Route::ToolsInvoke => TOOLS_INVOKE_MAX_BODY_BYTES,
             Route::Hook => HOOKS_MAX_BODY_BYTES,
@@ -153,6 +173,14 @@ impl Service for Router {
         let Some(route) = Route::find(&head.path, &cfg) else {
             return Err(self.finish(not_found()));
         };
+        if let Route::Panel(target) = route {
+            // Only browser navigations get the page for paths it does not know; other methods
+            // on the panel's paths are unknown routes, as before the panel existed.
+            let navigation = target != panel::Target::Page || head.path == cfg.gateway.control_ui.base_path || panel::wants_html(head);
+            if !matches!(head.method.as_str(), "GET" | "HEAD") || !navigation {
+                return Err(self.finish(not_found()));
+            }
+        }
         if !route.allow().contains(&head.method.as_str()) {
             let allow = route.allow().join(", ");
             return Err(self.finish(Response::text(405, "Method Not Allowed").header("Allow", allow)));
@@ -176,6 +204,8 @@ impl Service for Router {
             Some(Route::Startup) => probes::startup(&self.api.gw, peer),
             Some(Route::Hook) => hooks::handle(&self.api, req, peer, &cfg).await,
             Some(Route::WhatsApp) => whatsapp_webhook(&self.api.gw, req).await,
+            Some(Route::ControlUiRoot) => control_ui_root::serve(&self.api, &req.head, peer, &cfg).await,
+            Some(Route::Panel(target)) => panel::respond(&req.head, target, &cfg.gateway.control_ui.base_path),
             Some(route) => match self.api.authorize(&req.head, peer).await {
                 Err(refused) => refused,
                 Ok(()) => match route {
@@ -194,7 +224,17 @@ impl Service for Router {
     }
 
     async fn upgrade(self: &Arc<Self>, head: Head, io: Upgraded, peer: SocketAddr) {
-        crate::rpc::connection::serve(self.api.gw.clone(), head, io, peer).await;
+        match crate::net::ws::check_upgrade(&head) {
+            Ok(req) => crate::rpc::connection::serve(self.api.gw.clone(), head, req, io, peer).await,
+            Err(refusal) => {
+                // A refused upgrade is an HTTP error like any other: same body, same headers.
+                let mut resp = error(refusal.status, refusal.message);
+                if refusal.status == 426 {
+                    resp = resp.header("Sec-WebSocket-Version", "13");
+                }
+                io.refuse(self.finish(resp)).await;
+            }
+        }
     }
 
     fn error_response(&self, status: u16, message: &str) -> Response {

@@ -27,21 +27,22 @@ use crate::limits::{
     WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
     WS_WRITE_BUFFER_MAX,
 };
-use crate::net::http::{self, Head};
+use crate::net::http::Head;
 use crate::net::server::Upgraded;
-use crate::net::ws::{self, WsIo};
+use crate::net::ws::{self, UpgradeRequest, WsIo};
 
 type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
 
 /// Largest frame header (RFC 6455: 2 + 8 length + 4 mask bytes).
 const MAX_FRAME_HEADER: usize = 14;
 
-/// Serves one upgraded connection until it closes.
-pub async fn serve(gw: Arc<Gateway>, head: Head, mut up: Upgraded, peer_addr: SocketAddr) {
+/// Serves one upgraded connection until it closes. The router has checked the upgrade request
+/// (`req`) and answered a bad one itself, through the HTTP error writer.
+pub async fn serve(gw: Arc<Gateway>, head: Head, req: UpgradeRequest, mut up: Upgraded, peer_addr: SocketAddr) {
     let mut pending = std::mem::replace(&mut up.pending, crate::net::server::Pending::none());
     // The handshake's state is boxed so it is freed once the session starts: a live connection
     // then holds only what the session needs (see the per-client memory budget).
-    let opened = Box::pin(open(&gw, head, up, peer_addr)).await;
+    let opened = Box::pin(open(&gw, head, req, up, peer_addr)).await;
     if let Some((ws, session)) = opened {
         // Authenticated: no longer one of the cheap pending connections a flood is made of.
         pending.done();
@@ -50,29 +51,11 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, mut up: Upgraded, peer_addr: So
 }
 
 /// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
-async fn open(gw: &Arc<Gateway>, head: Head, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
+async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
     let Upgraded { mut stream, leftover, .. } = up;
-    let peer =
-        Peer { ip: peer_addr.ip(), origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
-    let req = match ws::check_upgrade(&head) {
-        Ok(req) => req,
-        Err(refusal) => {
-            let body = json!({"error": {"message": refusal.message, "type": "invalid_request"}}).to_string();
-            let mut text = format!(
-                "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
-                refusal.status,
-                http::reason(refusal.status),
-                body.len()
-            );
-            if refusal.status == 426 {
-                text.push_str("Sec-WebSocket-Version: 13\r\n");
-            }
-            text.push_str("\r\n");
-            text.push_str(&body);
-            let _ = stream.write_all(text.as_bytes()).await;
-            return None;
-        }
-    };
+    let trusted = gw.settings().loaded.config.gateway.trusted_proxies.clone();
+    let (ip, local) = crate::gateway::auth::locality(peer_addr.ip(), &|h| head.header(h).map(str::to_string), &trusted);
+    let peer = Peer { ip, local, origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
     drop(head);
     if stream.write_all(&ws::accept_response(&req)).await.is_err() {
         return None;
@@ -235,6 +218,19 @@ fn fragments(text: String) -> Vec<Message> {
 
 /// Sends a close frame (reason cut to the 123 bytes a close frame allows) and waits briefly for
 /// the peer's reply.
+/// Sends a close frame on a live session's write half, waiting at most [`WS_CLOSE_GRACE`] for a
+/// peer that does not read (the session ends either way).
+async fn send_close(sink: &mut async_tungstenite::WebSocketSender<WsIo<Async<TcpStream>>>, code: u16, reason: &str) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(reason).into() };
+    let _ = sink
+        .send(Message::Close(Some(frame)))
+        .or(async {
+            Timer::after(WS_CLOSE_GRACE).await;
+            Ok(())
+        })
+        .await;
+}
+
 async fn close_now(ws: &mut Ws, close: Close) {
     let frame = CloseFrame { code: CloseCode::from(close.code), reason: truncate_reason(&close.reason).into() };
     let graceful = async {
@@ -310,6 +306,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         ip: session.ip.to_string(),
         connected_at_ms: session.connected_at_ms,
         scopes: session.scopes.list.clone(),
+        device_id: session.device_id.clone(),
     };
     let member = Member { outbox: outbox.clone(), scopes: session.scopes.clone(), caps: session.params.caps.clone(), info };
     gw.hub.join(id, member).await;
@@ -363,14 +360,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
                     continue;
                 }
                 Outbound::Close { code, reason } => {
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
-                    let _ = sink
-                        .send(Message::Close(Some(frame)))
-                        .or(async {
-                            Timer::after(WS_CLOSE_GRACE).await;
-                            Ok(())
-                        })
-                        .await;
+                    send_close(&mut sink, code, &reason).await;
                     // Give the client a moment to answer the close; the reader ends when it does.
                     Timer::after(WS_CLOSE_GRACE).await;
                     return "closed by gateway";
@@ -400,14 +390,7 @@ async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
         }
         // Dropped by the hub: say why, if the peer reads at all, without waiting long.
         if let Some((code, reason)) = outbox.take_farewell() {
-            let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&reason).into() };
-            let _ = sink
-                .send(Message::Close(Some(frame)))
-                .or(async {
-                    Timer::after(WS_CLOSE_GRACE).await;
-                    Ok(())
-                })
-                .await;
+            send_close(&mut sink, code, &reason).await;
             return "closed (slow consumer)";
         }
         "dropped (too slow)"

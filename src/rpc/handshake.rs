@@ -12,6 +12,7 @@ use super::methods;
 use super::params::Validator;
 use super::protocol::{ErrorCode, ErrorShape};
 use crate::gateway::auth::{self, ClientKind, DeviceProof, Presented, Scopes, SignedFields};
+use crate::gateway::devices::{self, Admitted, Claim};
 use crate::gateway::{Gateway, Phase};
 use crate::limits::{AUTH_FAILURE_DELAY, MIN_PROBE_PROTOCOL_VERSION, PROTOCOL_VERSION, WS_MAX_PAYLOAD};
 
@@ -64,7 +65,10 @@ const DEVICE_KEYS: &[&str] = &["id", "publicKey", "signature", "signedAt", "nonc
 /// What the upgrade request told us about the peer.
 #[derive(Debug, Clone)]
 pub struct Peer {
+    /// The client's address: the socket's, or the one a trusted proxy names.
     pub ip: IpAddr,
+    /// On this machine (loopback, not through an untrusted proxy): devices pair silently.
+    pub local: bool,
     pub origin: Option<String>,
     pub host: Option<String>,
 }
@@ -98,6 +102,10 @@ pub struct Session {
     pub protocol: u64,
     pub connected_at_ms: u64,
     pub ip: IpAddr,
+    /// The verified device id, when the client proved a device identity.
+    pub device_id: Option<String>,
+    /// The device token for `hello-ok.auth` and when it was issued.
+    pub device_token: Option<(String, u64)>,
 }
 
 impl Session {
@@ -287,25 +295,19 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
         }
     }
     let kind = if is_control_ui || is_webchat { ClientKind::ControlUi } else { ClientKind::Other };
-    if let Err(failure) = auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) {
+    // A device token stands in for the shared secret when no secret is presented.
+    let by_device_token = p.auth.token.is_none() && p.auth.password.is_none() && p.auth.device_token.is_some() && p.device.is_some();
+    let shared = if by_device_token { Ok(()) } else { auth::check_shared(&settings.auth, &p.auth, kind, p.device.is_some()) };
+    if let Err(failure) = shared {
         if failure.counts_as_failure() {
-            if let Some(key) = &limiter_key {
-                let locked_now = gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).fail(key, Instant::now(), &settings.auth.rate_limit);
-                if locked_now {
-                    log::warn!(target: "gateway", "too many failed authentication attempts from {key}; locked out");
-                }
-            }
-            log::warn!(target: "gateway", "connect refused: {} (client {} from {})", failure.error().message, p.client_id, peer.ip);
-            // A fixed delay on every refused secret makes guessing slow, even from loopback.
-            smol::Timer::after(AUTH_FAILURE_DELAY).await;
+            refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &failure.error().message, &p.client_id, peer).await;
         }
         return Err(Refusal::policy(failure.error()));
     }
-    if let Some(key) = &limiter_key {
-        gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
-    }
 
     let requested: Vec<String> = p.scopes.clone().unwrap_or_default();
+    let mut device_id = None;
+    let mut device_token = None;
     if let Some(proof) = &p.device {
         let token = p.auth.token.as_deref().or(p.auth.device_token.as_deref()).or(p.auth.bootstrap_token.as_deref()).unwrap_or("");
         let fields = SignedFields {
@@ -317,7 +319,69 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
             platform: &p.platform,
             device_family: p.device_family.as_deref().unwrap_or(""),
         };
-        auth::verify_device(proof, challenge_nonce, crate::clock::now_ms(), &fields).map_err(Refusal::policy)?;
+        let now = crate::clock::now_ms();
+        auth::verify_device(proof, challenge_nonce, now, &fields).map_err(Refusal::policy)?;
+        let public_key = devices::normalize_public_key(&proof.public_key).ok_or_else(|| {
+            Refusal::policy(
+                ErrorShape::invalid("device public key invalid")
+                    .details(json!({"code": "DEVICE_AUTH_PUBLIC_KEY_INVALID", "reason": "device-public-key"})),
+            )
+        })?;
+        if by_device_token {
+            let presented = p.auth.device_token.as_deref().unwrap_or("");
+            if gw.devices.check_token(&proof.id, &public_key, &role, presented, now).is_err() {
+                let e = auth::device_token_mismatch();
+                refused_secret(gw, &limiter_key, &settings.auth.rate_limit, &e.message, &p.client_id, peer).await;
+                return Err(Refusal::policy(e));
+            }
+        }
+        if let Some(key) = &limiter_key {
+            gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
+        }
+        // With no gateway secret there is nothing a device token could stand in for.
+        if settings.auth.mode != crate::config::AuthMode::None {
+            let claim = Claim {
+                device_id: proof.id.clone(),
+                public_key,
+                display_name: p.display_name.clone(),
+                platform: p.platform.clone(),
+                client_id: p.client_id.clone(),
+                client_mode: p.mode.clone(),
+                role: role.clone(),
+                scopes: requested.clone(),
+                remote_ip: peer.ip.to_string(),
+            };
+            // Local clients pair silently (a browser only as the Control UI or webchat); a device
+            // token never widens itself silently.
+            let silent = peer.local && (peer.origin.is_none() || is_control_ui || is_webchat) && !by_device_token;
+            match gw.devices.admit(&claim, silent, now) {
+                Ok(Admitted::Paired { token, issued_at_ms, silently_approved }) => {
+                    if let Some(request_id) = silently_approved {
+                        log::info!(target: "gateway", "device {} paired silently (local {})", proof.id, p.client_id);
+                        devices::announce_resolved(&gw.hub, &request_id, &proof.id, "approved").await;
+                    }
+                    device_token = Some((token, issued_at_ms));
+                }
+                Ok(Admitted::Waiting { reason, request, created, superseded, paired }) => {
+                    for old in &superseded {
+                        devices::announce_resolved(&gw.hub, &old.request_id, &old.device_id, "rejected").await;
+                    }
+                    if created {
+                        log::warn!(
+                            target: "gateway",
+                            "device {} from {} waits for pairing: openclaw devices approve {} (or /approve {} from a chat)",
+                            proof.id, peer.ip, request.request_id, devices::confirmation_code(&proof.id)
+                        );
+                        devices::announce_requested(&gw.hub, &request).await;
+                    }
+                    return Err(pairing_required(reason, &request, paired.as_deref()));
+                }
+                Err(devices::Refused(why)) => return Err(Refusal::policy(ErrorShape::unavailable(why))),
+            }
+        }
+        device_id = Some(proof.id.clone());
+    } else if let Some(key) = &limiter_key {
+        gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeed(key);
     }
 
     // Token-only clients get what they ask for, except browsers (an Origin header without a
@@ -330,8 +394,54 @@ pub async fn accept(gw: &Arc<Gateway>, p: ConnectParams, peer: &Peer, challenge_
         protocol,
         connected_at_ms: crate::clock::now_ms(),
         ip: peer.ip,
+        device_id,
+        device_token,
         params: p,
     })
+}
+
+/// Counts a refused secret against the client's rate limit and waits the failure delay.
+async fn refused_secret(
+    gw: &Gateway,
+    limiter_key: &Option<String>,
+    cfg: &crate::config::model::RateLimit,
+    message: &str,
+    client: &str,
+    peer: &Peer,
+) {
+    if let Some(key) = limiter_key {
+        let locked_now = gw.limiter.lock().unwrap_or_else(|e| e.into_inner()).fail(key, Instant::now(), cfg);
+        if locked_now {
+            log::warn!(target: "gateway", "too many failed authentication attempts from {key}; locked out");
+        }
+    }
+    log::warn!(target: "gateway", "connect refused: {message} (client {client} from {})", peer.ip);
+    // A fixed delay on every refused secret makes guessing slow, even from loopback.
+    smol::Timer::after(AUTH_FAILURE_DELAY).await;
+}
+
+/// The official `pairing required` refusal (a `res` and close 1008 with the request id).
+fn pairing_required(reason: devices::PairingReason, request: &devices::Pending, paired: Option<&devices::Paired>) -> Refusal {
+    let mut details = Map::new();
+    details.insert("code".into(), json!("PAIRING_REQUIRED"));
+    details.insert("reason".into(), json!(reason.name()));
+    details.insert("requestId".into(), json!(request.request_id));
+    details.insert("remediationHint".into(), json!(reason.hint()));
+    if request.role == "operator" {
+        details.insert("recommendedNextStep".into(), json!("wait_then_retry"));
+        details.insert("retryable".into(), json!(true));
+        details.insert("pauseReconnect".into(), json!(false));
+    }
+    details.insert("deviceId".into(), json!(request.device_id));
+    details.insert("requestedRole".into(), json!(request.role));
+    details.insert("requestedScopes".into(), json!(request.scopes));
+    if let Some(rec) = paired {
+        details.insert("approvedRoles".into(), json!(rec.roles));
+        details.insert("approvedScopes".into(), json!(rec.scopes));
+    }
+    let error = ErrorShape::new(ErrorCode::NotPaired, reason.message()).details(Value::Object(details));
+    let close_reason = format!("{} (requestId: {})", reason.message(), request.request_id);
+    Refusal { error, close_code: 1008, close_reason }
 }
 
 fn origin_refusal(reason: &str) -> Refusal {
@@ -368,13 +478,18 @@ pub fn hello_ok(gw: &Arc<Gateway>, session: &Session) -> Value {
         snapshot["stateDir"] = json!(gw.paths.display(&gw.paths.state_dir));
         snapshot["authMode"] = json!(settings.auth.mode.name());
     }
+    let mut auth = json!({"role": session.role, "scopes": session.scopes.list});
+    if let Some((token, issued_at_ms)) = &session.device_token {
+        auth["deviceToken"] = json!(token);
+        auth["issuedAtMs"] = json!(issued_at_ms);
+    }
     json!({
         "type": "hello-ok",
         "protocol": session.protocol,
         "server": {"version": crate::VERSION, "connId": session.conn_id, "bootId": gw.boot_id},
         "features": {"methods": methods::names(), "events": methods::EVENTS},
         "snapshot": snapshot,
-        "auth": {"role": session.role, "scopes": session.scopes.list},
+        "auth": auth,
         "policy": {
             "maxPayload": WS_MAX_PAYLOAD,
             "maxBufferedBytes": gw.tuning.max_buffered_bytes,

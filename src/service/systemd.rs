@@ -7,9 +7,7 @@
 //! it makes progress (see `gateway::watchdog`); when the pings stop, systemd restarts it.
 
 use super::Spec;
-
-/// systemd's watchdog timeout; the gateway pings at half of it.
-pub const WATCHDOG_SEC: u32 = 60;
+use crate::limits::SYSTEMD_WATCHDOG_SEC;
 
 /// Whether an installed unit uses the notify protocol and the watchdog (older installs do not).
 pub fn has_watchdog(text: &str) -> bool {
@@ -31,7 +29,7 @@ pub fn render(spec: &Spec, user_unit: bool) -> String {
     s.push_str("[Service]\n");
     s.push_str("Type=notify\n");
     s.push_str("NotifyAccess=main\n");
-    s.push_str(&format!("WatchdogSec={WATCHDOG_SEC}\n"));
+    s.push_str(&format!("WatchdogSec={SYSTEMD_WATCHDOG_SEC}\n"));
     s.push_str(&format!("ExecStart={}\n", exec.join(" ")));
     for (k, v) in &spec.env {
         s.push_str(&format!("Environment={}\n", quote(&format!("{k}={v}"))));

@@ -9,6 +9,9 @@ mod channels;
 mod cli;
 mod cli_config;
 mod config_rpc;
+mod control_ui;
+#[cfg(feature = "dashboard-install")]
+mod dashboard;
 #[cfg(feature = "discord")]
 mod discord;
 mod first_run;
@@ -21,6 +24,7 @@ mod limits;
 #[cfg(feature = "matrix")]
 mod matrix;
 mod openai_http;
+mod panel;
 mod protocol;
 mod reload;
 mod service;

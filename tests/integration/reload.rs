@@ -198,6 +198,8 @@ fn a_restart_that_cannot_bind_keeps_the_old_listener() {
     write_config(&gw, &cfg(json!({"gateway": {"port": busy}})));
     let line = gw.wait_line("cannot listen on the new address", Duration::from_secs(15)).expect("bind failure reported");
     assert!(line.contains(&format!("still listening on ws://127.0.0.1:{port}")), "{line}");
+    // Clients are answered UNAVAILABLE (retry) until the restart has finished on the old socket.
+    gw.wait_line("restarted in-process", Duration::from_secs(15)).expect("the restart finished");
     block_on(async {
         let (mut c, _) = Client::connect(port, TOKEN, &["operator.read"]).await;
         assert_eq!(c.call("health", Value::Null).await["ok"], true);

@@ -26,6 +26,10 @@ fn definitions() -> &'static Value {
     })
 }
 
+/// Methods the official gateway has that are newer than the shared schema's method table (all
+/// `operator.read` in openclaw 2026.9.6).
+pub const NEWER_METHODS: &[&str] = &["plugins.controlUi.list", "themes.list"];
+
 /// The official method table (`methods`: name → scope).
 pub fn methods_table() -> &'static Value {
     static METHODS: OnceLock<Value> = OnceLock::new();
@@ -70,6 +74,21 @@ pub fn assert_result(method: &str, params: &Value, payload: &Value) {
         "agents.list" => "AgentsListResult",
         "models.list" => "ModelsListResult",
         "sessions.delete" => "SessionsDeleteResult",
+        "update.status" => "UpdateStatusResult",
+        "agent.identity.get" => "AgentIdentityResult",
+        "sessions.observer.visibility" => "SessionsObserverVisibilityResult",
+        "system.info" => "SystemInfoResult",
+        "question.list" => "QuestionListResult",
+        "tasks.list" => "TasksListResult",
+        "progressCard.get" => "ProgressCardGetResult",
+        "sessions.branches.list" => "SessionsBranchesListResult",
+        "sessions.companion.state" => "SessionsCompanionStateResult",
+        "talk.catalog" => "TalkCatalogResult",
+        "sessions.catalog.list" => "SessionsCatalogListResult",
+        "plugins.list" => "PluginsListResult",
+        "exec.approvals.get" => "ExecApprovalsSnapshot",
+        "system-presence" => return payload.as_array().into_iter().flatten().for_each(|e| assert_valid("PresenceEntry", e)),
+        "chat.startup" if params.get("cursor").is_some() => "ChatHistoryCursorResult",
         "chat.history" if params.get("cursor").is_some() => "ChatHistoryCursorResult",
         _ => return,
     };

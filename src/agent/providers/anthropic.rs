@@ -5,6 +5,7 @@
 //! `content_block_stop`, then `message_delta` (stop reason, output usage) and `message_stop`.
 //! `ping` keeps the connection alive; `error` reports a failure mid-stream.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 
@@ -25,6 +26,114 @@ enum Block {
         json: String,
     },
     /// Thinking and other block types we do not surface.
+    Other,
+}
+
+/// `message_start`: the message's input usage.
+#[derive(Debug, Deserialize)]
+struct MessageStart {
+    message: StartedMessage,
+}
+
+#[derive(Debug, Deserialize)]
+struct StartedMessage {
+    #[serde(default)]
+    usage: ApiUsage,
+}
+
+/// Token counts (`message_start` has all, `message_delta` the output so far).
+#[derive(Debug, Default, Deserialize)]
+struct ApiUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+/// `content_block_start`.
+#[derive(Debug, Deserialize)]
+struct BlockStart<'a> {
+    index: u64,
+    #[serde(borrow)]
+    content_block: StartedBlock<'a>,
+}
+
+/// The block a `content_block_start` opens.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StartedBlock<'a> {
+    /// Answer text, sometimes with its first piece.
+    Text {
+        #[serde(default)]
+        text: &'a str,
+    },
+    /// A tool call; its input follows as JSON pieces. The id is generated when a compatible
+    /// server leaves it out; a call without a name cannot be run.
+    ToolUse {
+        #[serde(default)]
+        id: &'a str,
+        name: &'a str,
+    },
+    /// Thinking and block types added later, which are not surfaced.
+    #[serde(other)]
+    Other,
+}
+
+/// `content_block_delta`.
+#[derive(Debug, Deserialize)]
+struct BlockDelta<'a> {
+    index: u64,
+    #[serde(borrow)]
+    delta: Piece<'a>,
+}
+
+/// What a `content_block_delta` adds to its block.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Piece<'a> {
+    /// More answer text.
+    TextDelta { text: &'a str },
+    /// More of a tool call's input JSON.
+    InputJsonDelta { partial_json: &'a str },
+    /// Thinking, signatures and later delta types.
+    #[serde(other)]
+    Other,
+}
+
+/// `content_block_stop`.
+#[derive(Debug, Deserialize)]
+struct BlockStop {
+    index: u64,
+}
+
+/// `message_delta`: the stop reason and the output usage.
+#[derive(Debug, Deserialize)]
+struct MessageDelta {
+    #[serde(default)]
+    delta: Option<MessageDeltaBody>,
+    #[serde(default)]
+    usage: Option<ApiUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<AnthropicStop>,
+}
+
+/// Why the model stopped; reasons this gateway does not know read as a normal stop.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnthropicStop {
+    MaxTokens,
+    ModelContextWindowExceeded,
+    ToolUse,
+    Refusal,
+    #[serde(other)]
     Other,
 }
 
@@ -148,57 +257,56 @@ impl Decoder {
         self.event(&kind, &data)
     }
 
+    /// Reads `data` as the event `kind` says it is; a missing required field names itself.
+    fn typed<'a, T: Deserialize<'a>>(&self, kind: &str, data: &'a Value) -> Result<T, ProviderError> {
+        T::deserialize(data)
+            .map_err(|e| ProviderError::new(ErrorKind::Protocol, format!("{} sent a malformed {kind} event: {e}", self.model.provider)))
+    }
+
     fn event(&mut self, kind: &str, data: &Value) -> Result<(), ProviderError> {
         match kind {
             "message_start" => {
-                let u = &data["message"]["usage"];
-                self.usage.input = u["input_tokens"].as_u64().unwrap_or(0);
-                self.usage.cache_read = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
-                self.usage.cache_write = u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-                self.usage.output = u["output_tokens"].as_u64().unwrap_or(0);
+                let MessageStart { message } = self.typed(kind, data)?;
+                let u = message.usage;
+                self.usage.input = u.input_tokens.unwrap_or(0);
+                self.usage.cache_read = u.cache_read_input_tokens.unwrap_or(0);
+                self.usage.cache_write = u.cache_creation_input_tokens.unwrap_or(0);
+                self.usage.output = u.output_tokens.unwrap_or(0);
             }
             "content_block_start" => {
-                let index = data["index"].as_u64().unwrap_or(self.blocks.len() as u64);
-                let b = &data["content_block"];
-                let block = match b["type"].as_str() {
-                    Some("text") => {
-                        if let Some(t) = b["text"].as_str().filter(|t| !t.is_empty()) {
-                            self.out.push_back(StreamEvent::Text(t.to_string()));
+                let BlockStart { index, content_block } = self.typed(kind, data)?;
+                let block = match content_block {
+                    StartedBlock::Text { text } => {
+                        if !text.is_empty() {
+                            self.out.push_back(StreamEvent::Text(text.to_string()));
                         }
                         Block::Text
                     }
-                    Some("tool_use") => Block::Tool {
-                        id: b["id"].as_str().unwrap_or("").to_string(),
-                        name: b["name"].as_str().unwrap_or("").to_string(),
-                        json: String::new(),
-                    },
-                    _ => Block::Other,
+                    StartedBlock::ToolUse { id, name } => Block::Tool { id: id.to_string(), name: name.to_string(), json: String::new() },
+                    StartedBlock::Other => Block::Other,
                 };
                 self.blocks.push((index, block));
             }
             "content_block_delta" => {
-                let index = data["index"].as_u64().unwrap_or(0);
-                let delta = &data["delta"];
+                let BlockDelta { index, delta } = self.typed(kind, data)?;
                 let Some((_, block)) = self.blocks.iter_mut().find(|(i, _)| *i == index) else {
                     return Err(ProviderError::new(
                         ErrorKind::Protocol,
                         format!("{}: delta for unknown block {index}", self.model.provider),
                     ));
                 };
-                match (block, delta["type"].as_str()) {
-                    (Block::Text, Some("text_delta")) => {
-                        if let Some(t) = delta["text"].as_str().filter(|t| !t.is_empty()) {
-                            self.out.push_back(StreamEvent::Text(t.to_string()));
-                        }
+                match (block, delta) {
+                    (Block::Text, Piece::TextDelta { text }) if !text.is_empty() => {
+                        self.out.push_back(StreamEvent::Text(text.to_string()));
                     }
-                    (Block::Tool { json, .. }, Some("input_json_delta")) => {
-                        super::append_args(&self.model, json, delta["partial_json"].as_str().unwrap_or(""))?
+                    (Block::Tool { json, .. }, Piece::InputJsonDelta { partial_json }) => {
+                        super::append_args(&self.model, json, partial_json)?
                     }
                     _ => {}
                 }
             }
             "content_block_stop" => {
-                let index = data["index"].as_u64().unwrap_or(0);
+                let BlockStop { index } = self.typed(kind, data)?;
                 if let Some(pos) = self.blocks.iter().position(|(i, _)| *i == index) {
                     if let (_, Block::Tool { id, name, json }) = self.blocks.remove(pos) {
                         let id = if id.is_empty() { format!("toolu_{index}") } else { id };
@@ -207,15 +315,16 @@ impl Decoder {
                 }
             }
             "message_delta" => {
-                if let Some(out) = data["usage"]["output_tokens"].as_u64() {
+                let MessageDelta { delta, usage } = self.typed(kind, data)?;
+                if let Some(out) = usage.and_then(|u| u.output_tokens) {
                     self.usage.output = out;
                 }
-                if let Some(reason) = data["delta"]["stop_reason"].as_str() {
+                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
                     self.stop = Some(match reason {
-                        "max_tokens" | "model_context_window_exceeded" => StopReason::Length,
-                        "tool_use" => StopReason::ToolUse,
-                        "refusal" => StopReason::Refusal,
-                        _ => StopReason::Stop,
+                        AnthropicStop::MaxTokens | AnthropicStop::ModelContextWindowExceeded => StopReason::Length,
+                        AnthropicStop::ToolUse => StopReason::ToolUse,
+                        AnthropicStop::Refusal => StopReason::Refusal,
+                        AnthropicStop::Other => StopReason::Stop,
                     });
                 }
             }
@@ -263,5 +372,56 @@ mod tests {
         assert_eq!(turns[2]["content"][0]["type"], "tool_result");
         assert_eq!(turns[2]["content"][1]["text"], "and?");
         assert!(b.get("tools").is_none());
+    }
+
+    fn feed(d: &mut Decoder, name: &str, data: Value) -> Result<(), ProviderError> {
+        d.feed(Some(SseEvent { event: Some(name.to_string()), data: data.to_string() }))
+    }
+
+    #[test]
+    fn events_decode_into_text_tool_calls_usage_and_stop() {
+        let mut d = Decoder::new(crate::agent::providers::ResolvedModel::offline());
+        feed(&mut d, "message_start", json!({"type": "message_start", "message": {"usage": {"input_tokens": 9, "output_tokens": 1}}}))
+            .unwrap();
+        feed(
+            &mut d,
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        )
+        .unwrap();
+        feed(
+            &mut d,
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        )
+        .unwrap();
+        let tool = json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t1", "name": "ls", "input": {}}});
+        feed(&mut d, "content_block_start", tool).unwrap();
+        let piece = json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}});
+        feed(&mut d, "content_block_delta", piece).unwrap();
+        feed(&mut d, "content_block_stop", json!({"type": "content_block_stop", "index": 1})).unwrap();
+        feed(
+            &mut d,
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}}),
+        )
+        .unwrap();
+        feed(&mut d, "message_stop", json!({"type": "message_stop"})).unwrap();
+        let events = format!("{:?}", std::iter::from_fn(|| d.pop()).collect::<Vec<_>>());
+        assert!(events.contains("Text(\"Hi\")") && events.contains("name: \"ls\""), "{events}");
+        assert!(events.contains("input: 9") && events.contains("output: 5") && events.contains("ToolUse"), "{events}");
+    }
+
+    #[test]
+    fn a_missing_required_field_is_a_clear_protocol_error() {
+        let mut d = Decoder::new(crate::agent::providers::ResolvedModel::offline());
+        let e = feed(&mut d, "content_block_start", json!({"type": "content_block_start", "content_block": {"type": "text"}})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol);
+        assert!(e.message.contains("malformed content_block_start event") && e.message.contains("missing field `index`"), "{}", e.message);
+        let nameless = json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t1"}});
+        let e = feed(&mut d, "content_block_start", nameless).unwrap_err();
+        assert!(e.message.contains("missing field `name`"), "{}", e.message);
+        let e = feed(&mut d, "message_start", json!({"type": "message_start"})).unwrap_err();
+        assert!(e.message.contains("missing field `message`"), "{}", e.message);
     }
 }

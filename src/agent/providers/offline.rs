@@ -7,9 +7,7 @@ use std::collections::VecDeque;
 
 use super::{ModelRequest, StreamEvent};
 use crate::agent::message::{Message, StopReason, Usage};
-
-/// Characters of the user's message echoed back.
-const ECHO_CHARS: usize = 200;
+use crate::limits::OFFLINE_ECHO_CHARS;
 
 pub struct Stream {
     out: VecDeque<StreamEvent>,
@@ -21,8 +19,8 @@ pub fn reply(req: &ModelRequest<'_>) -> String {
         Message::User { text } => Some(text.as_str()),
         _ => None,
     });
-    let mut echo: String = last.unwrap_or("").trim().chars().take(ECHO_CHARS).collect();
-    if last.is_some_and(|t| t.trim().chars().count() > ECHO_CHARS) {
+    let mut echo: String = last.unwrap_or("").trim().chars().take(OFFLINE_ECHO_CHARS).collect();
+    if last.is_some_and(|t| t.trim().chars().count() > OFFLINE_ECHO_CHARS) {
         echo.push('…');
     }
     format!(

@@ -6,6 +6,7 @@
 //! in `finish_reason`, and token counts in a last chunk with `usage` (asked for with
 //! `stream_options.include_usage`). The stream ends with `data: [DONE]`.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 
@@ -20,6 +21,83 @@ struct PartialCall {
     id: String,
     name: String,
     arguments: String,
+}
+
+/// One `chat.completion.chunk`, or the `{"error":…}` object some servers send instead
+/// mid-stream. Only what the decoder reads; other fields are ignored.
+#[derive(Debug, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    error: Option<Value>,
+    /// Required in every chunk (empty in the usage-only last one); optional here only so that an
+    /// error object without it reads as the error it is.
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<FinishReason>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<CallFragment>>,
+}
+
+/// A piece of a tool call: id and name once, the arguments in pieces.
+#[derive(Debug, Deserialize)]
+struct CallFragment {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionFragment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FunctionFragment {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Why the model stopped; reasons this gateway does not know read as a normal stop.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FinishReason {
+    Length,
+    ToolCalls,
+    FunctionCall,
+    ContentFilter,
+    #[serde(other)]
+    Stop,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 pub struct Stream {
@@ -137,55 +215,59 @@ impl Decoder {
         if data.is_empty() {
             return Ok(());
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {e}", self.model.provider))
         })?;
-        self.chunk(&chunk)
+        self.chunk(chunk)
     }
 
-    fn chunk(&mut self, chunk: &Value) -> Result<(), ProviderError> {
-        if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
+    fn chunk(&mut self, chunk: Chunk) -> Result<(), ProviderError> {
+        if let Some(err) = &chunk.error {
             return Err(stream_error(&self.model, err));
         }
-        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
-            let cached = u["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+        let Some(choices) = chunk.choices else {
+            return Err(ProviderError::new(ErrorKind::Protocol, format!("{} sent a stream chunk without `choices`", self.model.provider)));
+        };
+        if let Some(u) = chunk.usage {
+            let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0);
             self.out.push_back(StreamEvent::Usage(Usage {
-                input: u["prompt_tokens"].as_u64().unwrap_or(0).saturating_sub(cached),
-                output: u["completion_tokens"].as_u64().unwrap_or(0),
+                input: u.prompt_tokens.unwrap_or(0).saturating_sub(cached),
+                output: u.completion_tokens.unwrap_or(0),
                 cache_read: cached,
                 cache_write: 0,
             }));
         }
-        let Some(choice) = chunk["choices"].as_array().and_then(|c| c.first()) else { return Ok(()) };
-        let delta = &choice["delta"];
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.out.push_back(StreamEvent::Text(text.to_string()));
+        let Some(choice) = choices.into_iter().next() else { return Ok(()) };
+        let delta = choice.delta.unwrap_or_default();
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+            self.out.push_back(StreamEvent::Text(text));
         }
-        if let Some(calls) = delta["tool_calls"].as_array() {
-            for (pos, c) in calls.iter().enumerate() {
-                let index = c["index"].as_u64().unwrap_or(pos as u64);
-                if !self.calls.iter().any(|(i, _)| *i == index) {
-                    super::check_call_count(&self.model, self.calls.len())?;
-                    self.calls.push((index, PartialCall::default()));
-                }
-                let Some((_, slot)) = self.calls.iter_mut().find(|(i, _)| *i == index) else { continue };
-                if let Some(id) = c["id"].as_str().filter(|s| !s.is_empty()) {
-                    slot.id = id.to_string();
-                }
-                if let Some(name) = c["function"]["name"].as_str().filter(|s| !s.is_empty()) {
-                    slot.name = name.to_string();
-                }
-                if let Some(args) = c["function"]["arguments"].as_str() {
-                    super::append_args(&self.model, &mut slot.arguments, args)?;
-                }
+        for (pos, c) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
+            // `index` is required by the API, but some compatible servers leave it out and send
+            // each call whole; their position in the list stands in for it.
+            let index = c.index.unwrap_or(pos as u64);
+            if !self.calls.iter().any(|(i, _)| *i == index) {
+                super::check_call_count(&self.model, self.calls.len())?;
+                self.calls.push((index, PartialCall::default()));
+            }
+            let Some((_, slot)) = self.calls.iter_mut().find(|(i, _)| *i == index) else { continue };
+            if let Some(id) = c.id.filter(|s| !s.is_empty()) {
+                slot.id = id;
+            }
+            let function = c.function.unwrap_or_default();
+            if let Some(name) = function.name.filter(|s| !s.is_empty()) {
+                slot.name = name;
+            }
+            if let Some(args) = &function.arguments {
+                super::append_args(&self.model, &mut slot.arguments, args)?;
             }
         }
-        if let Some(reason) = choice["finish_reason"].as_str() {
+        if let Some(reason) = choice.finish_reason {
             self.finish = Some(match reason {
-                "length" => StopReason::Length,
-                "tool_calls" | "function_call" => StopReason::ToolUse,
-                "content_filter" => StopReason::Refusal,
-                _ => StopReason::Stop,
+                FinishReason::Length => StopReason::Length,
+                FinishReason::ToolCalls | FinishReason::FunctionCall => StopReason::ToolUse,
+                FinishReason::ContentFilter => StopReason::Refusal,
+                FinishReason::Stop => StopReason::Stop,
             });
             self.flush_calls();
         }
@@ -242,5 +324,43 @@ mod tests {
         assert_eq!(b["max_completion_tokens"], m.max_tokens);
         assert_eq!(b["tools"][0]["function"]["name"], "ls");
         assert_eq!(b["stream_options"]["include_usage"], true);
+    }
+
+    fn feed(d: &mut Decoder, data: &str) -> Result<(), ProviderError> {
+        d.feed(Some(SseEvent { event: None, data: data.to_string() }))
+    }
+
+    fn drain(d: &mut Decoder) -> Vec<StreamEvent> {
+        std::iter::from_fn(|| d.pop()).collect()
+    }
+
+    #[test]
+    fn chunks_decode_into_text_tool_calls_usage_and_stop() {
+        let mut d = Decoder::new(ResolvedModel::offline());
+        feed(&mut d, r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}],"usage":null}"#).unwrap();
+        feed(&mut d, r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"ls","arguments":"{\"a\""}}]}}]}"#)
+            .unwrap();
+        feed(&mut d, r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"stop"}]}"#)
+            .unwrap();
+        feed(&mut d, r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#)
+            .unwrap();
+        feed(&mut d, "[DONE]").unwrap();
+        let events = format!("{:?}", drain(&mut d));
+        assert!(events.contains("Text(\"Hi\")"), "{events}");
+        assert!(events.contains("name: \"ls\"") && events.contains("ToolUse"), "stop with tool calls is tool use: {events}");
+        assert!(events.contains("input: 6") && events.contains("cache_read: 4"), "{events}");
+        assert!(d.is_done());
+    }
+
+    #[test]
+    fn a_chunk_without_choices_is_a_clear_protocol_error() {
+        let mut d = Decoder::new(ResolvedModel::offline());
+        let e = feed(&mut d, r#"{"id":"x","object":"chat.completion.chunk"}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol);
+        assert!(e.message.contains("without `choices`"), "{}", e.message);
+        let e = feed(&mut d, r#"{"choices":[{"delta":{"content":7}}]}"#).unwrap_err();
+        assert!(e.message.contains("unreadable stream chunk") && e.message.contains("invalid type"), "{}", e.message);
+        let e = feed(&mut d, r#"{"error":{"message":"overloaded","type":"server_error"}}"#).unwrap_err();
+        assert!(e.message.contains("overloaded"), "an error object is the provider's error: {}", e.message);
     }
 }

@@ -7,17 +7,16 @@ use std::time::Duration;
 use super::Call;
 use crate::channels::{self, ChannelKind};
 use crate::error::Error;
+use crate::limits::CHANNEL_PROBE_TIMEOUT_DEFAULT;
 use crate::limits::PAIRING_CODE_TTL;
 use crate::rpc::params;
-
-/// Longest a `channels.status` probe may take per channel.
-const PROBE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 /// `channels.status {probe?, timeoutMs?, channel?}`.
 pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("channels.status", p, &["probe", "timeoutMs", "channel"])?;
     let probe = p.opt_bool("probe").unwrap_or(false);
-    let timeout = p.opt_int("timeoutMs", 0, 120_000).map(|ms| Duration::from_millis(ms.max(100) as u64)).unwrap_or(PROBE_TIMEOUT_DEFAULT);
+    let timeout =
+        p.opt_int("timeoutMs", 0, 120_000).map(|ms| Duration::from_millis(ms.max(100) as u64)).unwrap_or(CHANNEL_PROBE_TIMEOUT_DEFAULT);
     let only = p.opt_str("channel", 1, 64);
     p.done()?;
     let accounts = call.gw.channels.accounts(only.as_deref(), probe, timeout).await;

@@ -13,6 +13,7 @@ use crate::gateway::auth::Scope;
 use crate::gateway::hub::Event;
 use crate::limits::{CHAT_HISTORY_DEFAULT_LIMIT, CHAT_HISTORY_DELTA_MAX, CHAT_HISTORY_MAX_BYTES, CHAT_HISTORY_MESSAGE_MAX_CHARS};
 use crate::rpc::params;
+use crate::rpc::payloads::{AssistantMessage, ChatEvent, ChatState};
 
 const SEND_KEYS: &[&str] = &[
     "sessionKey",
@@ -69,7 +70,7 @@ impl QueueMode {
 pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let mut p = params::closed("chat.send", p, SEND_KEYS)?;
     p.require(&["sessionKey", "message", "idempotencyKey"]);
-    let raw_key = p.req_str("sessionKey", 1, crate::agent::keys::MAX_KEY_CHARS);
+    let raw_key = p.req_str("sessionKey", 1, crate::limits::SESSION_KEY_MAX_CHARS);
     let text = p.req_str("message", 0, crate::limits::RUN_INPUT_MAX_CHARS);
     let run_id = p.req_str("idempotencyKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
@@ -257,8 +258,8 @@ pub async fn inject(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> 
     });
     let entry = entry.await.map_err(|e| Error::unavailable(format!("cannot update the session: {e}")))?;
     let run_id = format!("inject-{}", crate::ids::uuid());
-    let chat = json!({"runId": run_id, "sessionKey": key.to_string(), "agentId": key.agent_id, "seq": 1, "state": "final",
-                      "stopReason": "stop", "message": {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": now}});
+    let state = ChatState::Final { stop_reason: "stop", message: AssistantMessage::new(&text, now), usage: None };
+    let chat = ChatEvent { run_id: &run_id, session_key: key.to_string(), agent_id: &key.agent_id, seq: 1, state };
     call.gw.hub.broadcast(Event::new("chat", &chat).scoped(Scope::Read)).await;
     let reason = if created { "created" } else { "activity" };
     call.gw.agent.shared.notify(crate::agent::Notice::Session { key: key.clone(), reason, entry: entry.map(Box::new) }).await;

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::Call;
 use crate::config::{self, LoadError};
 use crate::error::Error;
+use crate::limits::CONFIG_WRITES_PER_MINUTE;
 use crate::rpc::params;
 
 pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
@@ -74,9 +75,6 @@ pub fn get(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
         })),
     }
 }
-
-/// Official limit for control-plane writes: 30 per 60 s per method.
-const WRITES_PER_MINUTE: usize = 30;
 
 /// `config.set {raw, baseHash?}`: replaces the file with `raw` (JSON5 text, kept as written).
 pub async fn set(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
@@ -197,6 +195,11 @@ async fn write(
             Some(_) => {}
         }
     }
+    // Text edited from config.get still holds the redaction marker where a secret was: the
+    // file's own secret goes back there, and a marker with no secret behind it is refused.
+    let current_parsed = current.as_ref().map(|c| c.parsed.clone()).unwrap_or(Value::Null);
+    let raw = config::restore_redacted(&raw, &current_parsed)
+        .map_err(|(path, message)| invalid_config(&[config::Issue { path: path.clone(), message: message.clone() }]))?;
     // Only a config the gateway would start with is written; the file stays untouched otherwise.
     let loaded = crate::gateway::admission::check_text(&gw.paths, &gw.opts, raw.clone()).map_err(|issues| invalid_config(&issues))?;
     let plan = crate::gateway::apply::plan_between(&gw.settings(), &loaded);
@@ -248,7 +251,7 @@ fn rate_limit(gw: &crate::gateway::Gateway, method: &'static str) -> Result<(), 
     while recent.front().is_some_and(|t| now.duration_since(*t) > window) {
         recent.pop_front();
     }
-    if recent.len() >= WRITES_PER_MINUTE {
+    if recent.len() >= CONFIG_WRITES_PER_MINUTE {
         let wait = recent.front().map(|t| window.saturating_sub(now.duration_since(*t))).unwrap_or(window);
         return Err(Error::busy(
             format!("rate limit exceeded for {method}; retry after {}s", wait.as_secs().max(1)),

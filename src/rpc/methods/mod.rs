@@ -5,10 +5,13 @@ pub mod agent;
 pub mod channels;
 pub mod chat;
 pub mod config;
+pub mod devices;
+pub mod empty;
 pub mod logs;
 pub mod models;
 pub mod sessions;
 pub mod system;
+pub mod ui;
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -23,7 +26,18 @@ use crate::gateway::auth::Scope;
 use crate::gateway::hub::Outbox;
 
 /// Events this gateway emits (`hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "shutdown", "config.changed", "chat", "agent", "sessions.changed"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "health",
+    "shutdown",
+    "config.changed",
+    "chat",
+    "agent",
+    "sessions.changed",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Declares the implemented methods once: the [`Method`] enum, each method's official name and
 /// the scope it needs. `hello-ok.features.methods` lists [`Method::ALL`]; [`dispatch`] matches on
@@ -99,6 +113,44 @@ methods! {
     SessionsPatch = "sessions.patch", Write;
     ModelsList = "models.list", Read;
     AgentsList = "agents.list", Read;
+    // What the official Control UI calls (ui.rs: from this gateway's state).
+    SessionsSubscribe = "sessions.subscribe", Read;
+    SessionsMessagesSubscribe = "sessions.messages.subscribe", Read;
+    SessionsMessagesUnsubscribe = "sessions.messages.unsubscribe", Read;
+    SessionsDescribe = "sessions.describe", Read;
+    SessionsObserverVisibility = "sessions.observer.visibility", Read;
+    ChatStartup = "chat.startup", Read;
+    ChatMetadata = "chat.metadata", Read;
+    ModelsAuthStatus = "models.authStatus", Read;
+    UpdateStatus = "update.status", Admin;
+    AgentIdentityGet = "agent.identity.get", Read;
+    SystemInfo = "system.info", Read;
+    DiagnosticsLanes = "diagnostics.lanes", Read;
+    // Features this gateway does not have, answered empty (empty.rs).
+    ExecApprovalList = "exec.approval.list", Approvals;
+    PluginApprovalList = "plugin.approval.list", Approvals;
+    OpenclawApprovalList = "openclaw.approval.list", Approvals;
+    QuestionList = "question.list", Questions;
+    CronList = "cron.list", Read;
+    CronStatus = "cron.status", Read;
+    NodeList = "node.list", Read;
+    TasksList = "tasks.list", Read;
+    ProgressCardGet = "progressCard.get", Read;
+    SessionsBranchesList = "sessions.branches.list", Read;
+    SessionsCompanionState = "sessions.companion.state", Read;
+    TalkCatalog = "talk.catalog", Read;
+    SessionsCatalogList = "sessions.catalog.list", Read;
+    PluginsList = "plugins.list", Read;
+    /// Not in the shared schema's method table (official since 2026.9).
+    PluginsControlUiList = "plugins.controlUi.list", Read;
+    ExecApprovalsGet = "exec.approvals.get", Admin;
+    /// Not in the shared schema's method table (official since 2026.9).
+    ThemesList = "themes.list", Read;
+    DevicePairList = "device.pair.list", Pairing;
+    DevicePairApprove = "device.pair.approve", Pairing;
+    DevicePairReject = "device.pair.reject", Pairing;
+    /// Answers itself, then closes the removed device's connections (4001).
+    DevicePairRemove = "device.pair.remove", Pairing;
 }
 
 /// The scope a method needs, when the method exists.
@@ -181,6 +233,37 @@ pub async fn dispatch(call: &Call<'_>, req: &Request) -> Result<Option<Value>, E
         Method::SessionsPatch => sessions::patch(call, p).await,
         Method::ModelsList => models::list(call, p),
         Method::AgentsList => models::agents(call, p),
+        Method::SessionsSubscribe => ui::sessions_subscribe(call, p),
+        Method::SessionsMessagesSubscribe => ui::messages_subscribe(call, p),
+        Method::SessionsMessagesUnsubscribe => ui::messages_unsubscribe(call, p),
+        Method::SessionsDescribe => ui::sessions_describe(call, p).await,
+        Method::SessionsObserverVisibility => ui::observer_visibility(call, p),
+        Method::ChatStartup => ui::chat_startup(call, p).await,
+        Method::ChatMetadata => ui::chat_metadata(call, p),
+        Method::ModelsAuthStatus => ui::models_auth_status(call, p),
+        Method::UpdateStatus => ui::update_status(call, p),
+        Method::AgentIdentityGet => ui::agent_identity(call, p),
+        Method::SystemInfo => ui::system_info(call, p),
+        Method::DiagnosticsLanes => ui::diagnostics_lanes(call, p),
+        Method::ExecApprovalList | Method::PluginApprovalList | Method::OpenclawApprovalList => empty::approvals(call, p),
+        Method::QuestionList => empty::questions(call, p),
+        Method::CronList => empty::cron_list(call, p),
+        Method::CronStatus => empty::cron_status(call, p),
+        Method::NodeList => empty::node_list(call, p),
+        Method::TasksList => empty::tasks_list(call, p),
+        Method::ProgressCardGet => empty::progress_card(call, p),
+        Method::SessionsBranchesList => empty::branches(call, p),
+        Method::SessionsCompanionState => empty::companion(call, p),
+        Method::TalkCatalog => empty::talk_catalog(call, p),
+        Method::SessionsCatalogList => empty::session_catalogs(call, p),
+        Method::PluginsList => empty::plugins_list(call, p),
+        Method::PluginsControlUiList => empty::plugins_control_ui(call, p),
+        Method::ExecApprovalsGet => empty::exec_approvals(call, p),
+        Method::ThemesList => empty::themes(call, p),
+        Method::DevicePairList => devices::list(call, p).await,
+        Method::DevicePairApprove => devices::approve(call, p).await,
+        Method::DevicePairReject => devices::reject(call, p).await,
+        Method::DevicePairRemove => return devices::remove(call, p).await,
     };
     now.map(Some)
 }

@@ -13,8 +13,29 @@ use crate::rpc::params;
 /// the agents name, each with whether it can be used now. With nothing configured the list holds
 /// only the offline responder, tagged `offline`.
 pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
-    let mut p = params::closed("models.list", p, &["agentId", "includeProviderCapabilities", "preparedOnly", "refresh", "view"])?;
+    let mut p = params::closed(
+        "models.list",
+        p,
+        &[
+            "agentId",
+            "sessionKey",
+            "authProfileId",
+            "provider",
+            "includeDetails",
+            "includeProviderCapabilities",
+            "includeDefaultModels",
+            "preparedOnly",
+            "refresh",
+            "view",
+        ],
+    )?;
     let agent_id = p.opt_str("agentId", 1, usize::MAX);
+    // Newer keys the official Control UI sends: checked, and the list is the same for them.
+    let session = p.opt_str("sessionKey", 1, usize::MAX);
+    p.opt_str("authProfileId", 1, 256);
+    p.opt_str("provider", 1, usize::MAX);
+    p.opt_bool("includeDetails");
+    p.opt_bool("includeDefaultModels");
     let prepared = p.opt_bool("preparedOnly").unwrap_or(false);
     let refresh = p.opt_bool("refresh").unwrap_or(false);
     p.opt_bool("includeProviderCapabilities");
@@ -27,6 +48,9 @@ pub fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     let cfg = call.gw.settings().loaded.config.clone();
     if let Some(a) = &agent_id {
         ensure_agent(&cfg, a)?;
+    }
+    if let Some(k) = &session {
+        super::session_key(&cfg, k, agent_id.as_deref())?;
     }
     Ok(json!({"models": catalog(&cfg)}))
 }

@@ -106,6 +106,7 @@ pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> 
     p.done()?;
     let gw = call.gw;
     let settings = gw.settings();
+    let cpu = crate::sys::cpu_times_ms().unwrap_or((0, 0));
     let clients = gw.hub.clients().await;
     let cfg = &settings.loaded.config;
     let default_id = cfg.agents.default_id().to_string();
@@ -145,6 +146,7 @@ pub async fn status(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> 
             "byAgent": by_agent,
         },
         "processMemory": {"rssBytes": crate::sys::rss_bytes().unwrap_or(0)},
+        "processCpu": {"userMs": cpu.0, "systemMs": cpu.1},
         "gateway": {
             "bind": settings.listen.bind.name(),
             "port": settings.listen.port,

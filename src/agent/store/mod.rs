@@ -13,22 +13,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod disk;
+
 use super::keys::SessionKey;
 use super::transcript::{self, Tail};
 use crate::clock;
 use crate::config::agents::Maintenance;
+use crate::limits::{SESSION_PREVIEW_CHARS, SESSION_SUMMARY_RECENT};
+use disk::{find_cursor, load, persist, transcript_name};
 
 /// Index file name inside an agent's sessions directory.
 pub const INDEX_FILE: &str = "sessions.json";
-/// Largest index file we read.
-const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
-/// Longest transcript line read back to find the last sequence number (every line this gateway
-/// writes is smaller: run inputs, answers and tool results are capped well below it).
-const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
-/// Delay of batched index writes ([`Store::update_soon`]).
-pub const INDEX_FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
-/// Characters of the last message kept in the index for session lists.
-const PREVIEW_CHARS: usize = 120;
 
 /// One session in the index (the official `sessions.json` row, in camelCase).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -78,8 +73,8 @@ pub struct SessionEntry {
 impl SessionEntry {
     /// `text` shortened for the index's preview.
     pub fn set_preview(&mut self, text: &str) {
-        let mut p: String = text.chars().take(PREVIEW_CHARS).collect();
-        if text.chars().count() > PREVIEW_CHARS {
+        let mut p: String = text.chars().take(SESSION_PREVIEW_CHARS).collect();
+        if text.chars().count() > SESSION_PREVIEW_CHARS {
             p.push('…');
         }
         self.last_message_preview = Some(p);
@@ -113,6 +108,16 @@ pub struct Appended {
     pub id: String,
 }
 
+/// The store. Shared by reference (`Arc<Store>`) and guarded by locks rather than run as an
+/// owner task (DESIGN §2's default), on purpose:
+/// - `agents` is an async lock because the whole point is to serialize an agent's index and
+///   transcript writes in call order; an owner task would serialize them the same way, but
+///   needs a command variant and a reply channel for each of the dozen operations below, and
+///   every caller needs the answer (the new entry, the appended sequence numbers) before it
+///   goes on. The slow part, file IO, runs on the blocking pool either way.
+/// - `dirty`, `summaries` and `busy` are std locks that are only ever held for a set or map
+///   operation, never across an `.await`, and `summaries` is read by synchronous code (health
+///   snapshots) that cannot wait for a task's reply.
 pub struct Store {
     state_dir: PathBuf,
     agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
@@ -130,17 +135,14 @@ pub struct Store {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub count: usize,
-    /// `(key, updatedAt)`, newest first, at most [`SUMMARY_RECENT`].
+    /// `(key, updatedAt)`, newest first, at most [`SESSION_SUMMARY_RECENT`].
     pub recent: Vec<(String, u64)>,
 }
-
-/// Recent sessions kept in a [`Summary`].
-const SUMMARY_RECENT: usize = 5;
 
 fn summarize(index: &BTreeMap<String, SessionEntry>) -> Summary {
     let mut recent: Vec<(String, u64)> = index.iter().map(|(k, e)| (k.clone(), e.updated_at)).collect();
     recent.sort_by_key(|r| std::cmp::Reverse(r.1));
-    recent.truncate(SUMMARY_RECENT);
+    recent.truncate(SESSION_SUMMARY_RECENT);
     Summary { count: index.len(), recent }
 }
 
@@ -183,8 +185,7 @@ impl Store {
         self.sessions_dir(agent_id).join(transcript_name(entry))
     }
 
-    /// Locks the store and makes sure `agent_id`'s index is loaded.
-    /// Locks the store with `agent_id`'s sessions loaded (see [`loaded`]).
+    /// Locks the store with `agent_id`'s index loaded.
     async fn lock(&self, agent_id: &str) -> io::Result<smol::lock::MutexGuard<'_, HashMap<String, AgentSessions>>> {
         let mut guard = self.agents.lock().await;
         if !guard.contains_key(agent_id) {
@@ -503,128 +504,10 @@ async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenanc
     }
 }
 
-async fn persist(sessions: &AgentSessions) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(&sessions.index).map_err(io::Error::other)?;
-    let dir = sessions.dir.clone();
-    smol::unblock(move || {
-        crate::fsutil::create_private_dir(&dir)?;
-        crate::fsutil::write_private_atomic(&dir.join(INDEX_FILE), &bytes)
-    })
-    .await
-}
-
-fn load(dir: &Path) -> io::Result<AgentSessions> {
-    let path = dir.join(INDEX_FILE);
-    let mut index = match std::fs::metadata(&path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => return Err(e),
-        Ok(meta) => {
-            let parsed = if meta.len() > MAX_INDEX_BYTES {
-                Err(format!("larger than {MAX_INDEX_BYTES} bytes"))
-            } else {
-                serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&std::fs::read(&path)?).map_err(|e| e.to_string())
-            };
-            match parsed {
-                Ok(index) => index,
-                Err(e) => {
-                    let aside = PathBuf::from(format!("{}.corrupt-{}", path.display(), clock::now_ms()));
-                    std::fs::rename(&path, &aside)?;
-                    log::warn!(
-                        target: "agent",
-                        "{} was unreadable ({e}); kept it as {} and rebuilt the index from the transcripts",
-                        path.display(),
-                        aside.display()
-                    );
-                    rebuild(dir)
-                }
-            }
-        }
-    };
-    // The index is outside data: a damaged or hand-edited entry must not make the store read,
-    // append to, rename or delete a file outside this directory.
-    index.retain(|key, entry| {
-        let inside = plain_file_name(&transcript_name(entry));
-        if !inside {
-            log::warn!(
-                target: "agent",
-                "{}: session {key:?} names the transcript {:?}, which is not a file in this directory; the entry is ignored",
-                path.display(),
-                transcript_name(entry)
-            );
-        }
-        inside
-    });
-    // A run that was in progress when the gateway died will never finish.
-    for entry in index.values_mut() {
-        if entry.status.as_deref() == Some("running") {
-            entry.status = Some("failed".into());
-            entry.last_run_error = Some("interrupted: the gateway stopped during the run".into());
-        }
-    }
-    Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new() })
-}
-
-/// The transcript file of `entry` inside its sessions directory.
-fn transcript_name(entry: &SessionEntry) -> String {
-    entry.session_file.clone().unwrap_or_else(|| format!("{}.jsonl", entry.session_id))
-}
-
-/// Whether `name` names a file directly inside a directory (no separator, not `.` or `..`).
-fn plain_file_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
-}
-
-/// An index made from the transcripts' headers; where several transcripts claim a key, the most
-/// recently written one wins.
-fn rebuild(dir: &Path) -> BTreeMap<String, SessionEntry> {
-    let mut found: BTreeMap<String, (u64, SessionEntry)> = BTreeMap::new();
-    let Ok(read) = std::fs::read_dir(dir) else { return BTreeMap::new() };
-    for item in read.flatten() {
-        let name = item.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".jsonl") {
-            continue;
-        }
-        let Ok(header) = transcript::read_header(&item.path()) else { continue };
-        let (Some(key), Some(id)) = (header["key"].as_str(), header["id"].as_str()) else { continue };
-        let modified = item.metadata().ok().and_then(|m| m.modified().ok()).map(system_ms).unwrap_or(0);
-        if found.get(key).is_some_and(|(m, _)| *m >= modified) {
-            continue;
-        }
-        let entry = SessionEntry {
-            session_id: id.to_string(),
-            created_at: modified,
-            updated_at: modified,
-            session_file: Some(name),
-            ..Default::default()
-        };
-        found.insert(key.to_string(), (modified, entry));
-    }
-    found.into_iter().map(|(k, (_, e))| (k, e)).collect()
-}
-
 /// An agent's sessions in a map that [`Store::lock`] loaded them into. Absent would be a
 /// bug in this file; it is an error, not a panic, so a bug cannot stop the gateway.
 fn loaded<'a>(agents: &'a mut HashMap<String, AgentSessions>, agent_id: &str) -> io::Result<&'a mut AgentSessions> {
     agents.get_mut(agent_id).ok_or_else(|| io::Error::other(format!("the sessions of agent {agent_id} are not loaded")))
-}
-
-fn system_ms(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-/// The sequence number and id after the transcript's last line.
-fn find_cursor(path: &Path) -> io::Result<Cursor> {
-    let last = match transcript::last_entry(path, MAX_LINE_BYTES, |e| e["seq"].is_u64()) {
-        Ok(last) => last,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    Ok(match last {
-        // A damaged last line may carry u64::MAX: numbers then stay there rather than wrap to
-        // 0 and repeat the transcript's.
-        Some(e) => Cursor { next_seq: e["seq"].as_u64().unwrap_or(0).saturating_add(1), last_id: e["id"].as_str().map(str::to_string) },
-        None => Cursor { next_seq: 1, last_id: None },
-    })
 }
 
 fn short_id() -> String {
@@ -634,10 +517,10 @@ fn short_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn store() -> (Store, PathBuf) {
+    pub(super) fn store() -> (Store, PathBuf) {
         let dir = std::env::temp_dir().join(format!("oc-store-{}", crate::ids::uuid()));
         (Store::new(&dir), dir)
     }
@@ -696,51 +579,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_index_is_rebuilt_from_transcript_headers() {
-        let (store, dir) = store();
-        let key = SessionKey::direct("main", "telegram", "42");
-        smol::block_on(async {
-            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
-            let index = dir.join("agents/main/sessions").join(INDEX_FILE);
-            std::fs::write(&index, b"{\"agent:main:telegram:direct:42\": {\"sessionId\": ").unwrap();
-            let again = Store::new(&dir);
-            let got = again.get(&key).await.unwrap().expect("rebuilt from the header");
-            assert_eq!(got.session_id, entry.session_id);
-            let kept = std::fs::read_dir(dir.join("agents/main/sessions"))
-                .unwrap()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
-            assert!(kept, "the unreadable index is kept aside");
-        });
-    }
-
-    #[test]
     fn delayed_updates_are_written_together_and_on_flush() {
         let (store, dir) = store();
         let store = Arc::new(store);
         let key = SessionKey::main("main");
         crate::rt::block_on(async {
             store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
-            store.update_soon(&key, INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
+            store.update_soon(&key, crate::limits::SESSION_INDEX_FLUSH_DELAY, |e| e.output_tokens = 5).await.unwrap();
+            store.update_soon(&key, crate::limits::SESSION_INDEX_FLUSH_DELAY, |e| e.output_tokens += 1).await.unwrap();
             assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 0, "not written yet");
             assert_eq!(store.get(&key).await.unwrap().unwrap().output_tokens, 6, "but visible at once");
             store.flush().await.unwrap();
             assert_eq!(Store::new(&dir).get(&key).await.unwrap().unwrap().output_tokens, 6);
-        });
-    }
-
-    #[test]
-    fn runs_interrupted_by_a_crash_are_marked_failed_on_load() {
-        let (store, dir) = store();
-        let key = SessionKey::main("main");
-        smol::block_on(async {
-            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            store.update(&key, |e| e.status = Some("running".into())).await.unwrap();
-            let got = Store::new(&dir).get(&key).await.unwrap().unwrap();
-            assert_eq!(got.status.as_deref(), Some("failed"));
-            assert!(got.last_run_error.unwrap().contains("interrupted"));
         });
     }
 
@@ -772,81 +622,6 @@ mod tests {
             store.ensure(&key(5), Path::new("/w"), &roomy).await.unwrap();
             let keys: Vec<String> = store.list("main").await.unwrap().into_iter().map(|(k, _)| k).collect();
             assert_eq!(keys, ["agent:main:openai:0", "agent:main:openai:3", "agent:main:openai:4", "agent:main:openai:5"]);
-        });
-    }
-
-    #[test]
-    fn numbering_continues_after_a_line_longer_than_any_read_window() {
-        let (store, dir) = store();
-        let key = SessionKey::main("main");
-        smol::block_on(async {
-            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            let big = json!({"role": "user", "content": "z".repeat(3 * 1024 * 1024)});
-            store.append(&key, vec![Append { message: json!({"role": "user", "content": "a"}), run_id: None }]).await.unwrap();
-            assert_eq!(store.append(&key, vec![Append { message: big, run_id: None }]).await.unwrap()[0].seq, 2);
-            let again = Store::new(&dir);
-            let placed = again.append(&key, vec![Append { message: json!({"role": "user", "content": "b"}), run_id: None }]).await.unwrap();
-            assert_eq!(placed[0].seq, 3);
-        });
-    }
-
-    #[test]
-    fn an_index_naming_files_outside_its_directory_is_not_followed() {
-        let (store, dir) = store();
-        let key = SessionKey::main("main");
-        let sessions = dir.join("agents/main/sessions");
-        std::fs::create_dir_all(&sessions).unwrap();
-        let outside = dir.join("outside.jsonl");
-        std::fs::write(&outside, b"{\"keep\":true}\n").unwrap();
-        std::fs::write(
-            sessions.join(INDEX_FILE),
-            json!({"agent:main:main": {"sessionId": "a", "sessionFile": "../../../outside.jsonl"},
-                   "agent:main:b": {"sessionId": "../../../outside"},
-                   "agent:main:c": {"sessionId": "c", "sessionFile": "c.jsonl"}})
-            .to_string(),
-        )
-        .unwrap();
-        smol::block_on(async {
-            let keys: Vec<String> = store.list("main").await.unwrap().into_iter().map(|(k, _)| k).collect();
-            assert_eq!(keys, ["agent:main:c"], "entries naming other files are ignored");
-            assert!(store.delete(&key, false).await.unwrap().is_none());
-            assert!(store.delete(&SessionKey::new("main", "b"), true).await.unwrap().is_none());
-        });
-        assert_eq!(std::fs::read(&outside).unwrap(), b"{\"keep\":true}\n", "the file outside is untouched");
-    }
-
-    #[test]
-    fn a_transcript_ending_at_the_largest_sequence_number_does_not_wrap_around() {
-        use std::io::Write;
-        let (store, dir) = store();
-        let key = SessionKey::main("main");
-        smol::block_on(async {
-            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            let path = store.transcript_path("main", &entry);
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .unwrap()
-                .write_all(format!("{}\n", json!({"type": "message", "seq": u64::MAX})).as_bytes())
-                .unwrap();
-            let again = Store::new(&dir);
-            let msg = || vec![Append { message: json!({"role": "user", "content": "x"}), run_id: None }];
-            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
-            assert_eq!(again.append(&key, msg()).await.unwrap()[0].seq, u64::MAX);
-        });
-    }
-
-    #[test]
-    fn an_index_too_large_to_read_is_set_aside_and_rebuilt() {
-        let (store, dir) = store();
-        let key = SessionKey::main("main");
-        smol::block_on(async {
-            let (entry, _) = store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
-            let index = dir.join("agents/main/sessions").join(INDEX_FILE);
-            // A sparse file: large on paper, no disk used.
-            std::fs::OpenOptions::new().write(true).open(&index).unwrap().set_len(MAX_INDEX_BYTES + 1).unwrap();
-            let got = Store::new(&dir).get(&key).await.unwrap().expect("rebuilt from the header");
-            assert_eq!(got.session_id, entry.session_id);
         });
     }
 }
