@@ -265,7 +265,8 @@ pub async fn receive(client: Client, link: Link) {
     }
 }
 
-async fn session(client: &Client, link: &Link, cursor: &mut Cursor, rooms: &mut HashMap<String, bool>) -> End {
+/// Logs in when there is no access token (keeping the device id), then asks who we are.
+async fn sign_in(client: &Client, link: &Link, cursor: &mut Cursor) -> Result<String, End> {
     let retry = |what: &str, e: ApiError| End::Retry(format!("{what}: {e}"), e.retry_after);
     if client.cfg.access_token.is_none() && lock(&client.session).token.is_none() {
         match client.login(cursor.device.as_deref()).await {
@@ -274,14 +275,14 @@ async fn session(client: &Client, link: &Link, cursor: &mut Cursor, rooms: &mut 
                 if device.is_some() && device != cursor.device {
                     cursor.device = device;
                     if let Err(e) = link.set_cursor(cursor.to_text()).await {
-                        return End::Retry(format!("cannot save the device id: {e}"), None);
+                        return Err(End::Retry(format!("cannot save the device id: {e}"), None));
                     }
                 }
             }
             Err(e) if e.status == 403 || e.status == 401 => {
-                return End::Fatal(format!("the homeserver rejected the login ({e}); check channels.matrix.userId and password"));
+                return Err(End::Fatal(format!("the homeserver rejected the login ({e}); check channels.matrix.userId and password")));
             }
-            Err(e) => return retry("login failed", e),
+            Err(e) => return Err(retry("login failed", e)),
         }
     }
     let me = match client.call("GET", "/account/whoami", None, limits::CHANNEL_REQUEST_TIMEOUT).await {
@@ -289,15 +290,15 @@ async fn session(client: &Client, link: &Link, cursor: &mut Cursor, rooms: &mut 
         Err(e) if auth_failed(&e) && client.cfg.access_token.is_none() => {
             // A password session that expired: log in again (same device).
             lock(&client.session).token = None;
-            return retry("the session ended", e);
+            return Err(retry("the session ended", e));
         }
         Err(e) if auth_failed(&e) => {
-            return End::Fatal(format!("the homeserver rejected the access token ({e}); check channels.matrix.accessToken"));
+            return Err(End::Fatal(format!("the homeserver rejected the access token ({e}); check channels.matrix.accessToken")));
         }
-        Err(e) => return retry("whoami failed", e),
+        Err(e) => return Err(retry("whoami failed", e)),
     };
     if me.is_empty() {
-        return End::Retry("whoami answered without a user_id".into(), None);
+        return Err(End::Retry("whoami answered without a user_id".into(), None));
     }
     if let Some(configured) = &client.cfg.user_id {
         if !configured.eq_ignore_ascii_case(&me) {
@@ -306,6 +307,16 @@ async fn session(client: &Client, link: &Link, cursor: &mut Cursor, rooms: &mut 
     }
     lock(&client.session).user_id = me.clone();
     link.connected(Some(me.clone()));
+    Ok(me)
+}
+
+/// One signed-in stretch: who we are, then `/sync` after `/sync` until something ends it.
+async fn session(client: &Client, link: &Link, cursor: &mut Cursor, rooms: &mut HashMap<String, bool>) -> End {
+    let me = match sign_in(client, link, cursor).await {
+        Ok(me) => me,
+        Err(end) => return end,
+    };
+    let retry = |what: &str, e: ApiError| End::Retry(format!("{what}: {e}"), e.retry_after);
     let filter = enc(FILTER);
     loop {
         let (timeout, wait) = match &cursor.since {
