@@ -1,4 +1,4 @@
-//! Chat channels: Telegram, Discord and WhatsApp (each a cargo feature) connected to the agent.
+//! Chat channels: Telegram, Discord, WhatsApp, IRC and Matrix (each a cargo feature) connected to the agent.
 //!
 //! Per configured channel the registry ([`Channels`], in `registry.rs`) runs a receiver
 //! (Telegram's long poll, Discord's gateway socket; WhatsApp's webhook arrives through the
@@ -18,7 +18,10 @@
 
 // A build without any channel (`--no-default-features`) keeps the registry, whose transport type
 // then has no values: everything after building one is unreachable, on purpose.
-#![cfg_attr(not(any(feature = "telegram", feature = "discord", feature = "whatsapp")), allow(unreachable_code, unused_variables))]
+#![cfg_attr(
+    not(any(feature = "telegram", feature = "discord", feature = "whatsapp", feature = "irc", feature = "matrix")),
+    allow(unreachable_code, unused_variables)
+)]
 
 pub mod access;
 mod http;
@@ -33,6 +36,10 @@ mod worker;
 
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "irc")]
+pub mod irc;
+#[cfg(feature = "matrix")]
+pub mod matrix;
 #[cfg(feature = "telegram")]
 pub mod telegram;
 #[cfg(feature = "whatsapp")]

@@ -11,6 +11,10 @@ use crate::config::channels as cfg;
 
 #[cfg(feature = "discord")]
 use super::discord;
+#[cfg(feature = "irc")]
+use super::irc;
+#[cfg(feature = "matrix")]
+use super::matrix;
 #[cfg(feature = "telegram")]
 use super::telegram;
 #[cfg(feature = "whatsapp")]
@@ -24,6 +28,10 @@ pub enum Transport {
     Discord(discord::Client),
     #[cfg(feature = "whatsapp")]
     WhatsApp(whatsapp::Client),
+    #[cfg(feature = "irc")]
+    Irc(irc::Client),
+    #[cfg(feature = "matrix")]
+    Matrix(matrix::Client),
 }
 
 /// Why a configured channel cannot start in this build.
@@ -49,13 +57,21 @@ impl Transport {
             cfg::Service::WhatsApp(w) => whatsapp::Client::new(w).map(Transport::WhatsApp),
             #[cfg(not(feature = "whatsapp"))]
             cfg::Service::WhatsApp(_) => Err(not_built(ChannelKind::WhatsApp)),
+            #[cfg(feature = "irc")]
+            cfg::Service::Irc(i) => irc::Client::new(i).map(Transport::Irc),
+            #[cfg(not(feature = "irc"))]
+            cfg::Service::Irc(_) => Err(not_built(ChannelKind::Irc)),
+            #[cfg(feature = "matrix")]
+            cfg::Service::Matrix(m) => matrix::Client::new(m).map(Transport::Matrix),
+            #[cfg(not(feature = "matrix"))]
+            cfg::Service::Matrix(_) => Err(not_built(ChannelKind::Matrix)),
         }
     }
 
     /// Sends one message (at most the service's limit); returns the service's message id.
     /// `nonce` identifies this piece across retries and restarts.
     pub async fn send(&self, to: &str, text: &str, reply_to: Option<&str>, nonce: &str) -> Result<String, SendError> {
-        // Only Discord dedupes by the nonce.
+        // Discord dedupes by the nonce; Matrix makes it the transaction id.
         let _ = nonce;
         match *self {
             #[cfg(feature = "telegram")]
@@ -64,6 +80,10 @@ impl Transport {
             Transport::Discord(ref c) => c.send(to, text, reply_to, nonce).await,
             #[cfg(feature = "whatsapp")]
             Transport::WhatsApp(ref c) => c.send(to, text, reply_to).await,
+            #[cfg(feature = "irc")]
+            Transport::Irc(ref c) => c.send(to, text).await,
+            #[cfg(feature = "matrix")]
+            Transport::Matrix(ref c) => c.send(to, text, reply_to, nonce).await,
         }
     }
 
@@ -78,6 +98,11 @@ impl Transport {
             Transport::Discord(ref c) => c.typing(to).await,
             #[cfg(feature = "whatsapp")]
             Transport::WhatsApp(_) => {}
+            // IRC has no typing indicator.
+            #[cfg(feature = "irc")]
+            Transport::Irc(_) => {}
+            #[cfg(feature = "matrix")]
+            Transport::Matrix(ref c) => c.typing(to).await,
         }
     }
 
@@ -90,6 +115,10 @@ impl Transport {
             Transport::Discord(ref c) => c.probe().await,
             #[cfg(feature = "whatsapp")]
             Transport::WhatsApp(ref c) => c.probe().await,
+            #[cfg(feature = "irc")]
+            Transport::Irc(ref c) => c.probe().await,
+            #[cfg(feature = "matrix")]
+            Transport::Matrix(ref c) => c.probe().await,
         }
     }
 
@@ -104,6 +133,10 @@ impl Transport {
             Transport::Discord(ref c) => crate::rt::spawn(discord::receive(c.clone(), link)),
             #[cfg(feature = "whatsapp")]
             Transport::WhatsApp(ref c) => crate::rt::spawn(whatsapp::watch(c.clone(), link)),
+            #[cfg(feature = "irc")]
+            Transport::Irc(ref c) => crate::rt::spawn(irc::receive(c.clone(), link)),
+            #[cfg(feature = "matrix")]
+            Transport::Matrix(ref c) => crate::rt::spawn(matrix::receive(c.clone(), link)),
         }
     }
 }

@@ -187,6 +187,8 @@ fn list(paths: &Paths, cmd: ListCmd) -> Result<(), CliError> {
                 w.token_source,
                 w.access_token.is_none() || w.phone_number_id.is_none() || w.app_secret.is_none() || w.verify_token.is_none(),
             ),
+            Some(Service::Irc(i)) => (if i.host.is_some() { TokenSource::Config } else { TokenSource::None }, i.host.is_none()),
+            Some(Service::Matrix(m)) => (m.token_source, m.access_token.is_none() && (m.password.is_none() || m.user_id.is_none())),
             None => (TokenSource::None, true),
         };
         out.push(json!({

@@ -407,6 +407,11 @@ fn check_channels(d: &mut Doctor) {
             .into_iter()
             .filter_map(|(absent, key)| absent.then_some(key))
             .collect(),
+            Service::Irc(i) => i.host.is_none().then_some("host").into_iter().collect(),
+            Service::Matrix(m) => (m.access_token.is_none() && (m.password.is_none() || m.user_id.is_none()))
+                .then_some("accessToken (or MATRIX_ACCESS_TOKEN), or userId and password")
+                .into_iter()
+                .collect(),
         };
         if missing.is_empty() {
             d.ok("channels", format!("{id}: credentials present"));

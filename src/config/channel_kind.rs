@@ -17,11 +17,16 @@ pub enum ChannelKind {
     Discord,
     /// WhatsApp Business Cloud API, webhook.
     WhatsApp,
+    /// IRC: one client connection (plain or TLS) to a server.
+    Irc,
+    /// Matrix client-server API: `/sync` long polling.
+    Matrix,
 }
 
 impl ChannelKind {
     /// Every kind, in the order channels are read from the config and reported.
-    pub const ALL: [ChannelKind; 3] = [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp];
+    pub const ALL: [ChannelKind; 5] =
+        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix];
 
     /// The id: the `channels.<id>` config key, the cargo feature, the name in RPCs and the CLI.
     pub fn id(self) -> &'static str {
@@ -29,6 +34,8 @@ impl ChannelKind {
             ChannelKind::Telegram => "telegram",
             ChannelKind::Discord => "discord",
             ChannelKind::WhatsApp => "whatsapp",
+            ChannelKind::Irc => "irc",
+            ChannelKind::Matrix => "matrix",
         }
     }
 
@@ -48,6 +55,8 @@ impl ChannelKind {
             ChannelKind::Telegram => "Telegram",
             ChannelKind::Discord => "Discord",
             ChannelKind::WhatsApp => "WhatsApp",
+            ChannelKind::Irc => "IRC",
+            ChannelKind::Matrix => "Matrix",
         }
     }
 
@@ -57,6 +66,8 @@ impl ChannelKind {
             ChannelKind::Telegram => "Telegram Bot",
             ChannelKind::Discord => "Discord Bot",
             ChannelKind::WhatsApp => "WhatsApp Cloud API",
+            ChannelKind::Irc => "IRC",
+            ChannelKind::Matrix => "Matrix",
         }
     }
 
@@ -66,6 +77,8 @@ impl ChannelKind {
             ChannelKind::Telegram => cfg!(feature = "telegram"),
             ChannelKind::Discord => cfg!(feature = "discord"),
             ChannelKind::WhatsApp => cfg!(feature = "whatsapp"),
+            ChannelKind::Irc => cfg!(feature = "irc"),
+            ChannelKind::Matrix => cfg!(feature = "matrix"),
         }
     }
 
@@ -74,6 +87,10 @@ impl ChannelKind {
         match self {
             ChannelKind::Discord => 2000,
             ChannelKind::Telegram | ChannelKind::WhatsApp => 4096,
+            // IRC lines are split again at the 512-byte protocol limit; a piece is a paragraph.
+            ChannelKind::Irc => 4000,
+            // An event must stay under 64 KiB of JSON; 16 000 characters read well in clients.
+            ChannelKind::Matrix => 16_000,
         }
     }
 
@@ -82,6 +99,8 @@ impl ChannelKind {
         match self {
             ChannelKind::Discord => 2000,
             ChannelKind::Telegram | ChannelKind::WhatsApp => 4000,
+            ChannelKind::Irc => 350,
+            ChannelKind::Matrix => 4000,
         }
     }
 
@@ -94,6 +113,8 @@ impl ChannelKind {
             ChannelKind::WhatsApp => {
                 &["accessToken", "phoneNumberId", "appSecret", "verifyToken", "webhookPath", "graphRoot", "apiVersion"]
             }
+            ChannelKind::Irc => &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "channels"],
+            ChannelKind::Matrix => &["homeserver", "userId", "accessToken", "password", "deviceName", "autoJoin"],
         }
     }
 
@@ -103,7 +124,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Telegram => Some("botToken"),
             ChannelKind::Discord => Some("token"),
-            ChannelKind::WhatsApp => None,
+            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix => None,
         }
     }
 
@@ -113,6 +134,8 @@ impl ChannelKind {
             ChannelKind::Telegram => "TELEGRAM_BOT_TOKEN",
             ChannelKind::Discord => "DISCORD_BOT_TOKEN",
             ChannelKind::WhatsApp => "WHATSAPP_ACCESS_TOKEN",
+            ChannelKind::Irc => "IRC_PASSWORD",
+            ChannelKind::Matrix => "MATRIX_ACCESS_TOKEN",
         }
     }
 
@@ -121,6 +144,8 @@ impl ChannelKind {
         match self {
             ChannelKind::Telegram => "from @BotFather",
             ChannelKind::Discord | ChannelKind::WhatsApp => "Developer Portal → Bot",
+            ChannelKind::Irc => "the IRC network's server password or NickServ account",
+            ChannelKind::Matrix => "your homeserver (Element: Settings → Help & About → Access Token)",
         }
     }
 
@@ -132,6 +157,10 @@ impl ChannelKind {
             ChannelKind::WhatsApp => {
                 "openclaw channels add --channel whatsapp --access-token <token> --phone-number-id <id> --app-secret <secret> --verify-token <word>"
             }
+            ChannelKind::Irc => "openclaw config set channels.irc '{host: \"irc.libera.chat\", nick: \"mybot\", channels: [\"#mychan\"]}'",
+            ChannelKind::Matrix => {
+                "openclaw config set channels.matrix '{homeserver: \"https://matrix.org\", userId: \"@bot:matrix.org\", accessToken: \"syt_…\"}'"
+            }
         }
     }
 
@@ -141,6 +170,8 @@ impl ChannelKind {
             ChannelKind::Telegram => "polling",
             ChannelKind::Discord => "gateway",
             ChannelKind::WhatsApp => "webhook",
+            ChannelKind::Irc => "irc",
+            ChannelKind::Matrix => "sync",
         }
     }
 }
@@ -164,6 +195,6 @@ mod tests {
         }
         assert_eq!(ChannelKind::from_id("slack"), None, "an unknown id is no channel");
         assert_eq!(ChannelKind::from_id("Telegram"), None, "ids are exact");
-        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp");
+        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix");
     }
 }

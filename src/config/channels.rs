@@ -115,12 +115,64 @@ pub struct WhatsApp {
     pub api_version: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Irc {
+    /// The server's host name; the channel reports "not configured" without one.
+    pub host: Option<String>,
+    /// 6697 with TLS, 6667 without, unless set.
+    pub port: u16,
+    /// TLS (the default); `false` for a plain connection.
+    pub tls: bool,
+    pub nick: String,
+    pub username: String,
+    pub realname: String,
+    /// The server password (`PASS`), when the server wants one.
+    pub password: Option<Secret>,
+    pub password_source: TokenSource,
+    /// SASL PLAIN account and password (`sasl.username`, `sasl.password`).
+    pub sasl: Option<(String, Secret)>,
+    /// Channels joined after registering (`#chan` or `#chan key`).
+    pub channels: Vec<String>,
+}
+
+impl Irc {
+    /// `irc(s)://host:port`, for `baseUrl`.
+    pub fn server_url(&self) -> String {
+        format!("{}://{}:{}", if self.tls { "ircs" } else { "irc" }, self.host.as_deref().unwrap_or(""), self.port)
+    }
+}
+
+/// Which invites the Matrix channel accepts (`autoJoin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoJoin {
+    /// Invites from senders the access policy admits (the default).
+    Allowed,
+    Always,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    /// The client-server API base, `https://matrix.example.org`.
+    pub homeserver: String,
+    /// `@bot:example.org`; needed for a password login, checked against `whoami` otherwise.
+    pub user_id: Option<String>,
+    pub access_token: Option<Secret>,
+    pub token_source: TokenSource,
+    /// Logs in with `userId` and this when there is no access token.
+    pub password: Option<Secret>,
+    pub device_name: String,
+    pub auto_join: AutoJoin,
+}
+
 /// What differs between services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
     Telegram(Telegram),
     Discord(Discord),
     WhatsApp(WhatsApp),
+    Irc(Irc),
+    Matrix(Matrix),
 }
 
 impl Service {
@@ -129,6 +181,8 @@ impl Service {
             Service::Telegram(_) => ChannelKind::Telegram,
             Service::Discord(_) => ChannelKind::Discord,
             Service::WhatsApp(_) => ChannelKind::WhatsApp,
+            Service::Irc(_) => ChannelKind::Irc,
+            Service::Matrix(_) => ChannelKind::Matrix,
         }
     }
 
@@ -138,15 +192,19 @@ impl Service {
             Service::Telegram(t) => t.token_source,
             Service::Discord(d) => d.token_source,
             Service::WhatsApp(w) => w.token_source,
+            Service::Irc(i) => i.password_source,
+            Service::Matrix(m) => m.token_source,
         }
     }
 
     /// The API base the channel talks to (`baseUrl`).
-    pub fn base_url(&self) -> &str {
+    pub fn base_url(&self) -> String {
         match self {
-            Service::Telegram(t) => &t.api_root,
-            Service::Discord(d) => &d.api_root,
-            Service::WhatsApp(w) => &w.graph_root,
+            Service::Telegram(t) => t.api_root.clone(),
+            Service::Discord(d) => d.api_root.clone(),
+            Service::WhatsApp(w) => w.graph_root.clone(),
+            Service::Irc(i) => i.server_url(),
+            Service::Matrix(m) => m.homeserver.clone(),
         }
     }
 }
@@ -210,6 +268,8 @@ pub(super) fn channels(c: &mut Checker, root: &Section, resolver: &Resolver, sec
             ChannelKind::Telegram => Service::Telegram(telegram(c, &s, resolver, secrets)),
             ChannelKind::Discord => Service::Discord(discord(c, &s, resolver, secrets)),
             ChannelKind::WhatsApp => Service::WhatsApp(whatsapp(c, &s, resolver, secrets)),
+            ChannelKind::Irc => Service::Irc(irc(c, &s, resolver, secrets)),
+            ChannelKind::Matrix => Service::Matrix(matrix(c, &s, resolver, secrets)),
         };
         list.push(Channel { enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
     }
@@ -306,7 +366,10 @@ fn ids(c: &mut Checker, s: &Section, key: &str) -> Vec<String> {
 pub fn normalize_sender(raw: &str) -> String {
     let lower = raw.trim().to_lowercase();
     let t = lower.as_str();
-    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:"].iter().find_map(|p| t.strip_prefix(p)).unwrap_or(t);
+    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:", "irc:", "matrix:"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
+        .unwrap_or(t);
     t.trim_start_matches('+').to_string()
 }
 
@@ -403,6 +466,94 @@ fn whatsapp(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[Secret
         webhook_path: webhook_path.trim_end_matches('/').to_string(),
         graph_root: url(c, s, "graphRoot", "https://graph.facebook.com"),
         api_version,
+    }
+}
+
+fn irc(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Irc {
+    let host = c.text(s, "host").map(|h| h.trim().to_string());
+    if let Some(h) = &host {
+        if h.chars().any(|ch| ch.is_whitespace() || ch == '/') {
+            c.issue(&s.child_path("host"), format!("expected a host name such as irc.libera.chat, got {h:?}"));
+        }
+    }
+    let tls = c.bool(s, "tls").unwrap_or(true);
+    let port = c.int(s, "port", 1, 65535).map(|p| p as u16).unwrap_or(if tls { 6697 } else { 6667 });
+    let nick = c.text(s, "nick").unwrap_or_else(|| "openclaw".to_string());
+    if !valid_nick(&nick) {
+        c.issue(
+            &s.child_path("nick"),
+            format!("not a usable IRC nick (letters, digits, -[]\\`^{{}}|_, not starting with a digit or -): {nick:?}"),
+        );
+    }
+    let username = c.text(s, "username").unwrap_or_else(|| nick.clone());
+    if username.chars().any(|ch| ch.is_whitespace() || ch == '@' || ch.is_control()) {
+        c.issue(&s.child_path("username"), "must not contain spaces, control characters or '@'");
+    }
+    let realname = c.text(s, "realname").unwrap_or_else(|| "OpenClaw".to_string());
+    let (password, password_source) = credential(c, s, "password", Some("passwordFile"), ChannelKind::Irc.token_env(), resolver, secrets);
+    let sasl = if s.has("sasl") {
+        let q = c.partial_section(s, "sasl", &["username", "password"]);
+        let user = c.text(&q, "username");
+        let input = c.secret(&q, "password");
+        let pass = resolve_secret(c, &q.child_path("password"), input, resolver, secrets)
+            .or_else(|| (resolver.env)("IRC_SASL_PASSWORD").filter(|v| !v.trim().is_empty()).map(Secret::new));
+        match (user, pass) {
+            (Some(u), Some(p)) => Some((u, p)),
+            _ => {
+                c.issue(&s.child_path("sasl"), "needs username and password (or IRC_SASL_PASSWORD)");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut channels = Vec::new();
+    for (i, ch) in c.strings(s, "channels").into_iter().enumerate() {
+        let name = ch.split_whitespace().next().unwrap_or_default();
+        if !name.starts_with(['#', '&', '+', '!']) || name.chars().any(|x| x == ',' || x.is_control()) {
+            c.issue(&format!("{}[{i}]", s.child_path("channels")), format!("expected a channel such as \"#openclaw\", got {ch:?}"));
+        } else {
+            channels.push(ch.trim().to_string());
+        }
+    }
+    Irc { host, port, tls, nick, username, realname, password, password_source, sasl, channels }
+}
+
+/// An IRC nick as RFC 2812 allows it (letters, digits, specials; not leading with a digit or -).
+pub fn valid_nick(nick: &str) -> bool {
+    let special = |ch: char| "[]\\`_^{|}".contains(ch);
+    let mut chars = nick.chars();
+    match chars.next() {
+        Some(first) if first.is_ascii_alphabetic() || special(first) => {}
+        _ => return false,
+    }
+    nick.len() <= 30 && chars.all(|ch| ch.is_ascii_alphanumeric() || special(ch) || ch == '-')
+}
+
+fn matrix(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Matrix {
+    let (access_token, token_source) = credential(c, s, "accessToken", None, ChannelKind::Matrix.token_env(), resolver, secrets);
+    let (password, _) = credential(c, s, "password", None, "MATRIX_PASSWORD", resolver, secrets);
+    let user_id = c.text(s, "userId").or_else(|| (resolver.env)("MATRIX_USER_ID")).map(|u| u.trim().to_string());
+    if let Some(u) = &user_id {
+        if !u.starts_with('@') || !u.contains(':') {
+            c.issue(&s.child_path("userId"), format!("expected a full Matrix id such as @bot:example.org, got {u:?}"));
+        }
+    }
+    let homeserver = match (s.has("homeserver"), (resolver.env)("MATRIX_HOMESERVER")) {
+        (false, Some(h)) if crate::url::Url::parse(&h).is_ok() => h.trim_end_matches('/').to_string(),
+        _ => url(c, s, "homeserver", "https://matrix.org"),
+    };
+    let auto_join = c
+        .one_of(s, "autoJoin", &[("allowlist", AutoJoin::Allowed), ("always", AutoJoin::Always), ("off", AutoJoin::Off)])
+        .unwrap_or(AutoJoin::Allowed);
+    Matrix {
+        homeserver,
+        user_id,
+        access_token,
+        token_source,
+        password,
+        device_name: c.text(s, "deviceName").unwrap_or_else(|| "OpenClaw Gateway".to_string()),
+        auto_join,
     }
 }
 

@@ -18,7 +18,11 @@ mod first_run;
 mod hooks;
 mod http;
 mod install;
+#[cfg(feature = "irc")]
+mod irc;
 mod limits;
+#[cfg(feature = "matrix")]
+mod matrix;
 mod openai_http;
 mod panel;
 mod protocol;
