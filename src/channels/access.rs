@@ -17,13 +17,16 @@ pub enum Decision {
 pub fn decide(access: &Access, msg: &Inbound, paired: &[String]) -> Decision {
     let sender = crate::config::channels::normalize_sender(&msg.sender);
     let listed = |list: &[String]| list.iter().any(|a| a == "*" || *a == sender);
+    // Config lists are normalised when read; the pairing store keeps ids as the sender sent them
+    // (`+1555…` for Signal).
+    let paired: Vec<String> = paired.iter().map(|p| crate::config::channels::normalize_sender(p)).collect();
     if !msg.group {
         return match access.dm_policy {
             DmPolicy::Disabled => Decision::Ignore("direct messages are disabled (dmPolicy)"),
             DmPolicy::Open => Decision::Allow,
-            DmPolicy::Allowlist if listed(&access.allow_from) || listed(paired) => Decision::Allow,
+            DmPolicy::Allowlist if listed(&access.allow_from) || listed(&paired) => Decision::Allow,
             DmPolicy::Allowlist => Decision::Ignore("sender not in allowFrom"),
-            DmPolicy::Pairing if listed(&access.allow_from) || listed(paired) => Decision::Allow,
+            DmPolicy::Pairing if listed(&access.allow_from) || listed(&paired) => Decision::Allow,
             DmPolicy::Pairing => Decision::Pair,
         };
     }
@@ -98,6 +101,7 @@ mod tests {
     fn direct_message_policies() {
         assert_eq!(decide(&access(DmPolicy::Pairing, &[]), &dm("7"), &[]), Decision::Pair);
         assert_eq!(decide(&access(DmPolicy::Pairing, &[]), &dm("7"), &["7".into()]), Decision::Allow);
+        assert_eq!(decide(&access(DmPolicy::Pairing, &[]), &dm("+15557"), &["+15557".into()]), Decision::Allow, "a paired number");
         assert_eq!(decide(&access(DmPolicy::Pairing, &["7"]), &dm("7"), &[]), Decision::Allow);
         assert_eq!(decide(&access(DmPolicy::Allowlist, &["8"]), &dm("7"), &[]), Decision::Ignore("sender not in allowFrom"));
         assert_eq!(decide(&access(DmPolicy::Allowlist, &["tg:7"]), &dm("7"), &[]), Decision::Ignore("sender not in allowFrom"));

@@ -15,6 +15,8 @@ use super::discord;
 use super::irc;
 #[cfg(feature = "matrix")]
 use super::matrix;
+#[cfg(feature = "signal")]
+use super::signal;
 #[cfg(feature = "telegram")]
 use super::telegram;
 #[cfg(feature = "whatsapp")]
@@ -32,6 +34,8 @@ pub enum Transport {
     Irc(irc::Client),
     #[cfg(feature = "matrix")]
     Matrix(matrix::Client),
+    #[cfg(feature = "signal")]
+    Signal(signal::Client),
 }
 
 /// Why a configured channel cannot start in this build.
@@ -65,6 +69,10 @@ impl Transport {
             cfg::Service::Matrix(m) => matrix::Client::new(m).map(Transport::Matrix),
             #[cfg(not(feature = "matrix"))]
             cfg::Service::Matrix(_) => Err(not_built(ChannelKind::Matrix)),
+            #[cfg(feature = "signal")]
+            cfg::Service::Signal(s) => signal::Client::new(s).map(Transport::Signal),
+            #[cfg(not(feature = "signal"))]
+            cfg::Service::Signal(_) => Err(not_built(ChannelKind::Signal)),
         }
     }
 
@@ -84,6 +92,9 @@ impl Transport {
             Transport::Irc(ref c) => c.send(to, text).await,
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.send(to, text, reply_to, nonce).await,
+            // The nonce is the JSON-RPC id (signal-cli has no idempotency key).
+            #[cfg(feature = "signal")]
+            Transport::Signal(ref c) => c.send(to, text, reply_to, nonce).await,
         }
     }
 
@@ -103,6 +114,8 @@ impl Transport {
             Transport::Irc(_) => {}
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.typing(to).await,
+            #[cfg(feature = "signal")]
+            Transport::Signal(ref c) => c.typing(to).await,
         }
     }
 
@@ -119,6 +132,8 @@ impl Transport {
             Transport::Irc(ref c) => c.probe().await,
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.probe().await,
+            #[cfg(feature = "signal")]
+            Transport::Signal(ref c) => c.probe().await,
         }
     }
 
@@ -137,6 +152,8 @@ impl Transport {
             Transport::Irc(ref c) => crate::rt::spawn(irc::receive(c.clone(), link)),
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => crate::rt::spawn(matrix::receive(c.clone(), link)),
+            #[cfg(feature = "signal")]
+            Transport::Signal(ref c) => crate::rt::spawn(signal::receive(c.clone(), link)),
         }
     }
 }

@@ -412,6 +412,7 @@ fn check_channels(d: &mut Doctor) {
                 .then_some("accessToken (or MATRIX_ACCESS_TOKEN), or userId and password")
                 .into_iter()
                 .collect(),
+            Service::Signal(sg) => sg.account.is_none().then_some("account (or SIGNAL_ACCOUNT)").into_iter().collect(),
         };
         if missing.is_empty() {
             d.ok("channels", format!("{id}: credentials present"));

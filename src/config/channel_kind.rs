@@ -21,12 +21,14 @@ pub enum ChannelKind {
     Irc,
     /// Matrix client-server API: `/sync` long polling.
     Matrix,
+    /// Signal through a user-run `signal-cli daemon --http`: JSON-RPC out, server-sent events in.
+    Signal,
 }
 
 impl ChannelKind {
     /// Every kind, in the order channels are read from the config and reported.
-    pub const ALL: [ChannelKind; 5] =
-        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix];
+    pub const ALL: [ChannelKind; 6] =
+        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix, ChannelKind::Signal];
 
     /// The id: the `channels.<id>` config key, the cargo feature, the name in RPCs and the CLI.
     pub fn id(self) -> &'static str {
@@ -36,6 +38,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "whatsapp",
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "matrix",
+            ChannelKind::Signal => "signal",
         }
     }
 
@@ -57,6 +60,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WhatsApp",
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
+            ChannelKind::Signal => "Signal",
         }
     }
 
@@ -68,6 +72,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WhatsApp Cloud API",
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
+            ChannelKind::Signal => "Signal (signal-cli)",
         }
     }
 
@@ -79,6 +84,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => cfg!(feature = "whatsapp"),
             ChannelKind::Irc => cfg!(feature = "irc"),
             ChannelKind::Matrix => cfg!(feature = "matrix"),
+            ChannelKind::Signal => cfg!(feature = "signal"),
         }
     }
 
@@ -91,6 +97,9 @@ impl ChannelKind {
             ChannelKind::Irc => 4000,
             // An event must stay under 64 KiB of JSON; 16 000 characters read well in clients.
             ChannelKind::Matrix => 16_000,
+            // Signal clients show about 2000 characters inline; signal-cli turns a longer text
+            // into the long-text attachment the apps expand. OpenClaw's own default is 4000.
+            ChannelKind::Signal => 4000,
         }
     }
 
@@ -100,7 +109,7 @@ impl ChannelKind {
             ChannelKind::Discord => 2000,
             ChannelKind::Telegram | ChannelKind::WhatsApp => 4000,
             ChannelKind::Irc => 350,
-            ChannelKind::Matrix => 4000,
+            ChannelKind::Matrix | ChannelKind::Signal => 4000,
         }
     }
 
@@ -115,6 +124,7 @@ impl ChannelKind {
             }
             ChannelKind::Irc => &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "channels"],
             ChannelKind::Matrix => &["homeserver", "userId", "accessToken", "password", "deviceName", "autoJoin"],
+            ChannelKind::Signal => &["account", "httpUrl", "httpHost", "httpPort"],
         }
     }
 
@@ -124,7 +134,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Telegram => Some("botToken"),
             ChannelKind::Discord => Some("token"),
-            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix => None,
+            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix | ChannelKind::Signal => None,
         }
     }
 
@@ -136,6 +146,8 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WHATSAPP_ACCESS_TOKEN",
             ChannelKind::Irc => "IRC_PASSWORD",
             ChannelKind::Matrix => "MATRIX_ACCESS_TOKEN",
+            // No credential: signal-cli holds the keys; the account number may come from here.
+            ChannelKind::Signal => "SIGNAL_ACCOUNT",
         }
     }
 
@@ -146,6 +158,7 @@ impl ChannelKind {
             ChannelKind::Discord | ChannelKind::WhatsApp => "Developer Portal → Bot",
             ChannelKind::Irc => "the IRC network's server password or NickServ account",
             ChannelKind::Matrix => "your homeserver (Element: Settings → Help & About → Access Token)",
+            ChannelKind::Signal => "the number signal-cli registered or linked (signal-cli -a +1555… register / link)",
         }
     }
 
@@ -161,6 +174,7 @@ impl ChannelKind {
             ChannelKind::Matrix => {
                 "openclaw config set channels.matrix '{homeserver: \"https://matrix.org\", userId: \"@bot:matrix.org\", accessToken: \"syt_…\"}'"
             }
+            ChannelKind::Signal => "openclaw config set channels.signal '{account: \"+15551234567\", httpUrl: \"http://127.0.0.1:8080\"}'",
         }
     }
 
@@ -172,6 +186,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "webhook",
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "sync",
+            ChannelKind::Signal => "sse",
         }
     }
 }
@@ -195,6 +210,6 @@ mod tests {
         }
         assert_eq!(ChannelKind::from_id("slack"), None, "an unknown id is no channel");
         assert_eq!(ChannelKind::from_id("Telegram"), None, "ids are exact");
-        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix");
+        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix, signal");
     }
 }

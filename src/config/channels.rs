@@ -165,6 +165,17 @@ pub struct Matrix {
     pub auto_join: AutoJoin,
 }
 
+/// A user-run `signal-cli daemon --http` and the account it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The E.164 number (`+15551234567`); passed as `account` to the daemon (needed when it runs
+    /// in multi-account mode) and used to spot mentions and our own messages.
+    pub account: Option<String>,
+    pub account_source: TokenSource,
+    /// The daemon's HTTP base, `http://127.0.0.1:8080`.
+    pub http_url: String,
+}
+
 /// What differs between services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
@@ -173,6 +184,7 @@ pub enum Service {
     WhatsApp(WhatsApp),
     Irc(Irc),
     Matrix(Matrix),
+    Signal(Signal),
 }
 
 impl Service {
@@ -183,6 +195,7 @@ impl Service {
             Service::WhatsApp(_) => ChannelKind::WhatsApp,
             Service::Irc(_) => ChannelKind::Irc,
             Service::Matrix(_) => ChannelKind::Matrix,
+            Service::Signal(_) => ChannelKind::Signal,
         }
     }
 
@@ -194,6 +207,7 @@ impl Service {
             Service::WhatsApp(w) => w.token_source,
             Service::Irc(i) => i.password_source,
             Service::Matrix(m) => m.token_source,
+            Service::Signal(s) => s.account_source,
         }
     }
 
@@ -205,6 +219,7 @@ impl Service {
             Service::WhatsApp(w) => w.graph_root.clone(),
             Service::Irc(i) => i.server_url(),
             Service::Matrix(m) => m.homeserver.clone(),
+            Service::Signal(s) => s.http_url.clone(),
         }
     }
 }
@@ -270,6 +285,7 @@ pub(super) fn channels(c: &mut Checker, root: &Section, resolver: &Resolver, sec
             ChannelKind::WhatsApp => Service::WhatsApp(whatsapp(c, &s, resolver, secrets)),
             ChannelKind::Irc => Service::Irc(irc(c, &s, resolver, secrets)),
             ChannelKind::Matrix => Service::Matrix(matrix(c, &s, resolver, secrets)),
+            ChannelKind::Signal => Service::Signal(signal(c, &s, resolver)),
         };
         list.push(Channel { enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
     }
@@ -366,7 +382,7 @@ fn ids(c: &mut Checker, s: &Section, key: &str) -> Vec<String> {
 pub fn normalize_sender(raw: &str) -> String {
     let lower = raw.trim().to_lowercase();
     let t = lower.as_str();
-    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:", "irc:", "matrix:"]
+    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:", "irc:", "matrix:", "signal:"]
         .iter()
         .find_map(|p| t.strip_prefix(p))
         .unwrap_or(t);
@@ -557,6 +573,31 @@ fn matrix(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretPr
     }
 }
 
+/// `channels.signal`: OpenClaw's `account`, and the daemon as `httpUrl` or `httpHost`/`httpPort`.
+fn signal(c: &mut Checker, s: &Section, resolver: &Resolver) -> Signal {
+    let (account, account_source) = match c.text(s, "account") {
+        Some(a) => (Some(a.trim().to_string()), TokenSource::Config),
+        None => match (resolver.env)(ChannelKind::Signal.token_env()).filter(|v| !v.trim().is_empty()) {
+            Some(a) => (Some(a.trim().to_string()), TokenSource::Env),
+            None => (None, TokenSource::None),
+        },
+    };
+    if let Some(a) = &account {
+        let digits = a.strip_prefix('+').unwrap_or("");
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            c.issue(&s.child_path("account"), format!("expected an E.164 number such as +15551234567, got {a:?}"));
+        }
+    }
+    let http_url = if s.has("httpUrl") {
+        url(c, s, "httpUrl", "http://127.0.0.1:8080")
+    } else {
+        let host = c.text(s, "httpHost").unwrap_or_else(|| "127.0.0.1".to_string());
+        let port = c.int(s, "httpPort", 1, 65535).unwrap_or(8080);
+        format!("http://{host}:{port}")
+    };
+    Signal { account, account_source, http_url }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,5 +657,23 @@ mod tests {
             parse(json!({"channels": {"telegram": {"dmPolicy": "allowlist", "allowFrom": [123, "tg:456", "+15550100"]}}}), &|_| None);
         assert_eq!(ch.get(ChannelKind::Telegram).unwrap().access.allow_from, ["123", "456", "15550100"]);
         assert_eq!(normalize_sender("Discord:ABC"), "abc");
+    }
+
+    #[test]
+    fn signal_takes_the_account_and_the_daemon_url() {
+        let (ch, c) = parse(json!({"channels": {"signal": {"account": "+15551234567"}}}), &|_| None);
+        assert!(c.issues.is_empty(), "{:?}", c.issues);
+        let sig = ch.get(ChannelKind::Signal).unwrap();
+        assert_eq!(sig.text_chunk_limit, 4000);
+        let Service::Signal(s) = &sig.service else { panic!() };
+        assert_eq!((s.account.as_deref(), s.http_url.as_str()), (Some("+15551234567"), "http://127.0.0.1:8080"));
+        let (ch, _) = parse(json!({"channels": {"signal": {"httpHost": "10.0.0.2", "httpPort": 9090}}}), &|k| {
+            (k == "SIGNAL_ACCOUNT").then(|| "+15550001111".to_string())
+        });
+        let Service::Signal(s) = &ch.get(ChannelKind::Signal).unwrap().service else { panic!() };
+        assert_eq!((s.http_url.as_str(), s.account_source), ("http://10.0.0.2:9090", TokenSource::Env));
+        let (_, c) = parse(json!({"channels": {"signal": {"account": "5551234"}}}), &|_| None);
+        assert!(c.issues.iter().any(|i| i.path == "channels.signal.account"), "{:?}", c.issues);
+        assert_eq!(normalize_sender("signal:+15551234567"), "15551234567");
     }
 }

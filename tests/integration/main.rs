@@ -28,6 +28,8 @@ mod panel;
 mod protocol;
 mod reload;
 mod service;
+#[cfg(feature = "signal")]
+mod signal;
 mod smoke;
 mod startup;
 #[cfg(feature = "telegram")]

@@ -6,6 +6,7 @@
 pub mod fake_discord;
 pub mod fake_http;
 pub mod fake_llm;
+pub mod fake_signal;
 pub mod fake_telegram;
 pub mod fake_whatsapp;
 pub mod pty;
