@@ -15,6 +15,8 @@ use super::discord;
 use super::irc;
 #[cfg(feature = "matrix")]
 use super::matrix;
+#[cfg(feature = "slack")]
+use super::slack;
 #[cfg(feature = "telegram")]
 use super::telegram;
 #[cfg(feature = "whatsapp")]
@@ -32,6 +34,8 @@ pub enum Transport {
     Irc(irc::Client),
     #[cfg(feature = "matrix")]
     Matrix(matrix::Client),
+    #[cfg(feature = "slack")]
+    Slack(slack::Client),
 }
 
 /// Why a configured channel cannot start in this build.
@@ -65,6 +69,10 @@ impl Transport {
             cfg::Service::Matrix(m) => matrix::Client::new(m).map(Transport::Matrix),
             #[cfg(not(feature = "matrix"))]
             cfg::Service::Matrix(_) => Err(not_built(ChannelKind::Matrix)),
+            #[cfg(feature = "slack")]
+            cfg::Service::Slack(s) => slack::Client::new(s).map(Transport::Slack),
+            #[cfg(not(feature = "slack"))]
+            cfg::Service::Slack(_) => Err(not_built(ChannelKind::Slack)),
         }
     }
 
@@ -84,6 +92,8 @@ impl Transport {
             Transport::Irc(ref c) => c.send(to, text).await,
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.send(to, text, reply_to, nonce).await,
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => c.send(to, text, reply_to).await,
         }
     }
 
@@ -103,6 +113,9 @@ impl Transport {
             Transport::Irc(_) => {}
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.typing(to).await,
+            // Slack's Web API has no typing indicator for bots.
+            #[cfg(feature = "slack")]
+            Transport::Slack(_) => {}
         }
     }
 
@@ -119,6 +132,8 @@ impl Transport {
             Transport::Irc(ref c) => c.probe().await,
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => c.probe().await,
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => c.probe().await,
         }
     }
 
@@ -137,6 +152,8 @@ impl Transport {
             Transport::Irc(ref c) => crate::rt::spawn(irc::receive(c.clone(), link)),
             #[cfg(feature = "matrix")]
             Transport::Matrix(ref c) => crate::rt::spawn(matrix::receive(c.clone(), link)),
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => crate::rt::spawn(slack::receive(c.clone(), link)),
         }
     }
 }

@@ -412,6 +412,12 @@ fn check_channels(d: &mut Doctor) {
                 .then_some("accessToken (or MATRIX_ACCESS_TOKEN), or userId and password")
                 .into_iter()
                 .collect(),
+            Service::Slack(s) => {
+                [(s.app_token.is_none(), "appToken (or SLACK_APP_TOKEN)"), (s.bot_token.is_none(), "botToken (or SLACK_BOT_TOKEN)")]
+                    .into_iter()
+                    .filter_map(|(absent, key)| absent.then_some(key))
+                    .collect()
+            }
         };
         if missing.is_empty() {
             d.ok("channels", format!("{id}: credentials present"));

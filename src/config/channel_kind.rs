@@ -21,12 +21,14 @@ pub enum ChannelKind {
     Irc,
     /// Matrix client-server API: `/sync` long polling.
     Matrix,
+    /// Slack: Socket Mode (WebSocket) in, the Web API out.
+    Slack,
 }
 
 impl ChannelKind {
     /// Every kind, in the order channels are read from the config and reported.
-    pub const ALL: [ChannelKind; 5] =
-        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix];
+    pub const ALL: [ChannelKind; 6] =
+        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix, ChannelKind::Slack];
 
     /// The id: the `channels.<id>` config key, the cargo feature, the name in RPCs and the CLI.
     pub fn id(self) -> &'static str {
@@ -36,6 +38,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "whatsapp",
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "matrix",
+            ChannelKind::Slack => "slack",
         }
     }
 
@@ -57,6 +60,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WhatsApp",
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
+            ChannelKind::Slack => "Slack",
         }
     }
 
@@ -68,6 +72,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WhatsApp Cloud API",
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
+            ChannelKind::Slack => "Slack Bot",
         }
     }
 
@@ -79,6 +84,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => cfg!(feature = "whatsapp"),
             ChannelKind::Irc => cfg!(feature = "irc"),
             ChannelKind::Matrix => cfg!(feature = "matrix"),
+            ChannelKind::Slack => cfg!(feature = "slack"),
         }
     }
 
@@ -91,6 +97,8 @@ impl ChannelKind {
             ChannelKind::Irc => 4000,
             // An event must stay under 64 KiB of JSON; 16 000 characters read well in clients.
             ChannelKind::Matrix => 16_000,
+            // Slack truncates `text` at 40 000 characters (and advises 4 000 for readability).
+            ChannelKind::Slack => 40_000,
         }
     }
 
@@ -100,7 +108,7 @@ impl ChannelKind {
             ChannelKind::Discord => 2000,
             ChannelKind::Telegram | ChannelKind::WhatsApp => 4000,
             ChannelKind::Irc => 350,
-            ChannelKind::Matrix => 4000,
+            ChannelKind::Matrix | ChannelKind::Slack => 4000,
         }
     }
 
@@ -115,6 +123,7 @@ impl ChannelKind {
             }
             ChannelKind::Irc => &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "channels"],
             ChannelKind::Matrix => &["homeserver", "userId", "accessToken", "password", "deviceName", "autoJoin"],
+            ChannelKind::Slack => &["appToken", "botToken", "apiRoot", "mode"],
         }
     }
 
@@ -124,7 +133,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Telegram => Some("botToken"),
             ChannelKind::Discord => Some("token"),
-            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix => None,
+            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix | ChannelKind::Slack => None,
         }
     }
 
@@ -136,6 +145,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "WHATSAPP_ACCESS_TOKEN",
             ChannelKind::Irc => "IRC_PASSWORD",
             ChannelKind::Matrix => "MATRIX_ACCESS_TOKEN",
+            ChannelKind::Slack => "SLACK_BOT_TOKEN",
         }
     }
 
@@ -146,6 +156,7 @@ impl ChannelKind {
             ChannelKind::Discord | ChannelKind::WhatsApp => "Developer Portal → Bot",
             ChannelKind::Irc => "the IRC network's server password or NickServ account",
             ChannelKind::Matrix => "your homeserver (Element: Settings → Help & About → Access Token)",
+            ChannelKind::Slack => "api.slack.com/apps → your app (OAuth & Permissions; Basic Information → App-Level Tokens)",
         }
     }
 
@@ -161,7 +172,14 @@ impl ChannelKind {
             ChannelKind::Matrix => {
                 "openclaw config set channels.matrix '{homeserver: \"https://matrix.org\", userId: \"@bot:matrix.org\", accessToken: \"syt_…\"}'"
             }
+            ChannelKind::Slack => "openclaw config set channels.slack '{appToken: \"xapp-…\", botToken: \"xoxb-…\"}'",
         }
+    }
+
+    /// Whether `reply_to` places a message (in a thread) rather than quoting one, so every piece
+    /// of a split answer carries it, not only the first.
+    pub fn replies_in_thread(self) -> bool {
+        matches!(self, ChannelKind::Slack)
     }
 
     /// How the receiver reaches the service (`mode` in `channels.status`).
@@ -172,6 +190,7 @@ impl ChannelKind {
             ChannelKind::WhatsApp => "webhook",
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "sync",
+            ChannelKind::Slack => "socket",
         }
     }
 }
@@ -193,8 +212,8 @@ mod tests {
             assert_eq!(k.to_string(), k.id());
             assert!(k.default_chunk_limit() <= k.text_limit(), "{k}");
         }
-        assert_eq!(ChannelKind::from_id("slack"), None, "an unknown id is no channel");
+        assert_eq!(ChannelKind::from_id("teams"), None, "an unknown id is no channel");
         assert_eq!(ChannelKind::from_id("Telegram"), None, "ids are exact");
-        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix");
+        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix, slack");
     }
 }

@@ -28,6 +28,8 @@ mod panel;
 mod protocol;
 mod reload;
 mod service;
+#[cfg(feature = "slack")]
+mod slack;
 mod smoke;
 mod startup;
 #[cfg(feature = "telegram")]

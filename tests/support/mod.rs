@@ -6,6 +6,8 @@
 pub mod fake_discord;
 pub mod fake_http;
 pub mod fake_llm;
+#[cfg(feature = "slack")]
+pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_whatsapp;
 pub mod pty;
