@@ -435,6 +435,8 @@ fn post_message(s: &Arc<Shared>, stream: &mut TcpStream, body: &Value) {
 
 // ---- Socket Mode ------------------------------------------------------------------------------
 
+// The handshake callback's error type is tungstenite's, not ours to shrink.
+#[allow(clippy::result_large_err)]
 fn serve_socket(s: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let config = WebSocketConfig::default().max_frame_size(Some(1 << 20)).max_message_size(Some(1 << 20));

@@ -68,7 +68,7 @@ enum End {
     /// Reconnect after the backoff (and at least this long).
     Retry(String, Option<Duration>),
     /// Slack asked for a refresh and the next connection is already open.
-    Switch(Ws),
+    Switch(Box<Ws>),
     /// Retrying cannot help: stop the channel.
     Fatal(String, HealthState),
 }
@@ -78,10 +78,10 @@ pub async fn receive(client: Client, link: Link) {
     let timing = Timing::from_env();
     let mut backoff = Backoff::new(&link.tuning);
     let Some(me) = identify(&client, &link, &mut backoff).await else { return };
-    let mut ready: Option<Ws> = None;
+    let mut ready: Option<Box<Ws>> = None;
     loop {
         let opened = match ready.take() {
-            Some(ws) => Ok(ws),
+            Some(ws) => Ok(*ws),
             None => connect(&client).await,
         };
         let since = Instant::now();
@@ -392,7 +392,7 @@ async fn record(link: &Link, me: &BotIdentity, frame: &Frame) -> Result<(), End>
 async fn refresh(client: &Client, link: &Link, me: &BotIdentity, mut old: Ws, reason: &str) -> End {
     log::info!(target: "channels", "slack: Slack asked for a new connection ({reason}); opening it before leaving this one");
     enum Step {
-        Opened(Result<Ws, End>),
+        Opened(Box<Result<Ws, End>>),
         Old(Wait),
     }
     let mut opening = std::pin::pin!(connect(client));
@@ -401,14 +401,14 @@ async fn refresh(client: &Client, link: &Link, me: &BotIdentity, mut old: Ws, re
     // opening is bounded by its own timeouts.
     let far = Instant::now() + limits::CHANNEL_CONNECT_TIMEOUT * 4;
     loop {
-        let step = async { Step::Opened(opening.as_mut().await) }
+        let step = async { Step::Opened(Box::new(opening.as_mut().await)) }
             .or(async { if old_open { Step::Old(next_frame(&mut old, far).await) } else { std::future::pending().await } })
             .await;
         match step {
             Step::Opened(result) => {
                 close(old).await;
-                return match result {
-                    Ok(new) => End::Switch(new),
+                return match *result {
+                    Ok(new) => End::Switch(Box::new(new)),
                     Err(end) => end,
                 };
             }
