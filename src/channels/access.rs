@@ -16,8 +16,11 @@ pub enum Decision {
 /// Decides for `msg`; `paired` are the senders approved through pairing.
 pub fn decide(access: &Access, msg: &Inbound, paired: &[String]) -> Decision {
     let sender = crate::config::channels::normalize_sender(&msg.sender);
-    // Paired ids are stored as the service wrote them (Slack's are upper case): compare normalised.
-    let listed = |list: &[String]| list.iter().any(|a| a == "*" || crate::config::channels::normalize_sender(a) == sender);
+    let listed = |list: &[String]| list.iter().any(|a| a == "*" || *a == sender);
+    // Paired ids are stored as the service wrote them (Slack's are upper case); the config's
+    // lists are normalised when read.
+    let paired: Vec<String> = paired.iter().map(|p| crate::config::channels::normalize_sender(p)).collect();
+    let paired = paired.as_slice();
     if !msg.group {
         return match access.dm_policy {
             DmPolicy::Disabled => Decision::Ignore("direct messages are disabled (dmPolicy)"),
