@@ -1,4 +1,4 @@
-//! Chat channels: Telegram, Discord, WhatsApp, IRC, Matrix and Signal (each a cargo feature) connected to the agent.
+//! Chat channels: Telegram, Discord, WhatsApp, IRC, Matrix, Signal and Slack (each a cargo feature) connected to the agent.
 //!
 //! Per configured channel the registry ([`Channels`], in `registry.rs`) runs a receiver
 //! (Telegram's long poll, Discord's gateway socket; WhatsApp's webhook arrives through the
@@ -19,7 +19,15 @@
 // A build without any channel (`--no-default-features`) keeps the registry, whose transport type
 // then has no values: everything after building one is unreachable, on purpose.
 #![cfg_attr(
-    not(any(feature = "telegram", feature = "discord", feature = "whatsapp", feature = "irc", feature = "matrix", feature = "signal")),
+    not(any(
+        feature = "telegram",
+        feature = "discord",
+        feature = "whatsapp",
+        feature = "irc",
+        feature = "matrix",
+        feature = "signal",
+        feature = "slack"
+    )),
     allow(unreachable_code, unused_variables)
 )]
 
@@ -42,6 +50,8 @@ pub mod irc;
 pub mod matrix;
 #[cfg(feature = "signal")]
 pub mod signal;
+#[cfg(feature = "slack")]
+pub mod slack;
 #[cfg(feature = "telegram")]
 pub mod telegram;
 #[cfg(feature = "whatsapp")]

@@ -17,6 +17,8 @@ use super::irc;
 use super::matrix;
 #[cfg(feature = "signal")]
 use super::signal;
+#[cfg(feature = "slack")]
+use super::slack;
 #[cfg(feature = "telegram")]
 use super::telegram;
 #[cfg(feature = "whatsapp")]
@@ -36,6 +38,8 @@ pub enum Transport {
     Matrix(matrix::Client),
     #[cfg(feature = "signal")]
     Signal(signal::Client),
+    #[cfg(feature = "slack")]
+    Slack(slack::Client),
 }
 
 /// Why a configured channel cannot start in this build.
@@ -73,6 +77,10 @@ impl Transport {
             cfg::Service::Signal(s) => signal::Client::new(s).map(Transport::Signal),
             #[cfg(not(feature = "signal"))]
             cfg::Service::Signal(_) => Err(not_built(ChannelKind::Signal)),
+            #[cfg(feature = "slack")]
+            cfg::Service::Slack(s) => slack::Client::new(s).map(Transport::Slack),
+            #[cfg(not(feature = "slack"))]
+            cfg::Service::Slack(_) => Err(not_built(ChannelKind::Slack)),
         }
     }
 
@@ -95,6 +103,8 @@ impl Transport {
             // The nonce is the JSON-RPC id (signal-cli has no idempotency key).
             #[cfg(feature = "signal")]
             Transport::Signal(ref c) => c.send(to, text, reply_to, nonce).await,
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => c.send(to, text, reply_to).await,
         }
     }
 
@@ -116,6 +126,9 @@ impl Transport {
             Transport::Matrix(ref c) => c.typing(to).await,
             #[cfg(feature = "signal")]
             Transport::Signal(ref c) => c.typing(to).await,
+            // Slack's Web API has no typing indicator for bots.
+            #[cfg(feature = "slack")]
+            Transport::Slack(_) => {}
         }
     }
 
@@ -134,6 +147,8 @@ impl Transport {
             Transport::Matrix(ref c) => c.probe().await,
             #[cfg(feature = "signal")]
             Transport::Signal(ref c) => c.probe().await,
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => c.probe().await,
         }
     }
 
@@ -154,6 +169,8 @@ impl Transport {
             Transport::Matrix(ref c) => crate::rt::spawn(matrix::receive(c.clone(), link)),
             #[cfg(feature = "signal")]
             Transport::Signal(ref c) => crate::rt::spawn(signal::receive(c.clone(), link)),
+            #[cfg(feature = "slack")]
+            Transport::Slack(ref c) => crate::rt::spawn(slack::receive(c.clone(), link)),
         }
     }
 }

@@ -222,7 +222,7 @@ async fn deliver_answer(shared: &Shared, link: &Link, transport: &Transport, ent
     let limit = shared.config().channels.get(kind).map(|c| c.text_chunk_limit).unwrap_or(kind.text_limit());
     let pieces = text::chunks(&reply, limit);
     for (i, piece) in pieces.iter().enumerate().skip(entry.sent) {
-        let reply_to = if i == 0 { msg.reply_to.as_deref() } else { None };
+        let reply_to = if i == 0 || kind.replies_in_thread() { msg.reply_to.as_deref() } else { None };
         match deliver(transport, &link.tuning, kind, &msg.chat, piece, reply_to, &nonce(&format!("{kind}:{}:{i}", msg.id))).await {
             Ok(_) => {
                 link.status().last_outbound_at = Some(now_ms());

@@ -190,6 +190,7 @@ fn list(paths: &Paths, cmd: ListCmd) -> Result<(), CliError> {
             Some(Service::Irc(i)) => (if i.host.is_some() { TokenSource::Config } else { TokenSource::None }, i.host.is_none()),
             Some(Service::Matrix(m)) => (m.token_source, m.access_token.is_none() && (m.password.is_none() || m.user_id.is_none())),
             Some(Service::Signal(sg)) => (sg.account_source, sg.account.is_none()),
+            Some(Service::Slack(s)) => (s.token_source, s.app_token.is_none() || s.bot_token.is_none()),
             None => (TokenSource::None, true),
         };
         out.push(json!({

@@ -413,6 +413,12 @@ fn check_channels(d: &mut Doctor) {
                 .into_iter()
                 .collect(),
             Service::Signal(sg) => sg.account.is_none().then_some("account (or SIGNAL_ACCOUNT)").into_iter().collect(),
+            Service::Slack(s) => {
+                [(s.app_token.is_none(), "appToken (or SLACK_APP_TOKEN)"), (s.bot_token.is_none(), "botToken (or SLACK_BOT_TOKEN)")]
+                    .into_iter()
+                    .filter_map(|(absent, key)| absent.then_some(key))
+                    .collect()
+            }
         };
         if missing.is_empty() {
             d.ok("channels", format!("{id}: credentials present"));

@@ -23,12 +23,21 @@ pub enum ChannelKind {
     Matrix,
     /// Signal through a user-run `signal-cli daemon --http`: JSON-RPC out, server-sent events in.
     Signal,
+    /// Slack: Socket Mode (WebSocket) in, the Web API out.
+    Slack,
 }
 
 impl ChannelKind {
     /// Every kind, in the order channels are read from the config and reported.
-    pub const ALL: [ChannelKind; 6] =
-        [ChannelKind::Telegram, ChannelKind::Discord, ChannelKind::WhatsApp, ChannelKind::Irc, ChannelKind::Matrix, ChannelKind::Signal];
+    pub const ALL: [ChannelKind; 7] = [
+        ChannelKind::Telegram,
+        ChannelKind::Discord,
+        ChannelKind::WhatsApp,
+        ChannelKind::Irc,
+        ChannelKind::Matrix,
+        ChannelKind::Signal,
+        ChannelKind::Slack,
+    ];
 
     /// The id: the `channels.<id>` config key, the cargo feature, the name in RPCs and the CLI.
     pub fn id(self) -> &'static str {
@@ -39,6 +48,7 @@ impl ChannelKind {
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "matrix",
             ChannelKind::Signal => "signal",
+            ChannelKind::Slack => "slack",
         }
     }
 
@@ -61,6 +71,7 @@ impl ChannelKind {
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
             ChannelKind::Signal => "Signal",
+            ChannelKind::Slack => "Slack",
         }
     }
 
@@ -73,6 +84,7 @@ impl ChannelKind {
             ChannelKind::Irc => "IRC",
             ChannelKind::Matrix => "Matrix",
             ChannelKind::Signal => "Signal (signal-cli)",
+            ChannelKind::Slack => "Slack Bot",
         }
     }
 
@@ -85,6 +97,7 @@ impl ChannelKind {
             ChannelKind::Irc => cfg!(feature = "irc"),
             ChannelKind::Matrix => cfg!(feature = "matrix"),
             ChannelKind::Signal => cfg!(feature = "signal"),
+            ChannelKind::Slack => cfg!(feature = "slack"),
         }
     }
 
@@ -100,6 +113,8 @@ impl ChannelKind {
             // Signal clients show about 2000 characters inline; signal-cli turns a longer text
             // into the long-text attachment the apps expand. OpenClaw's own default is 4000.
             ChannelKind::Signal => 4000,
+            // Slack truncates `text` at 40 000 characters (and advises 4 000 for readability).
+            ChannelKind::Slack => 40_000,
         }
     }
 
@@ -109,7 +124,7 @@ impl ChannelKind {
             ChannelKind::Discord => 2000,
             ChannelKind::Telegram | ChannelKind::WhatsApp => 4000,
             ChannelKind::Irc => 350,
-            ChannelKind::Matrix | ChannelKind::Signal => 4000,
+            ChannelKind::Matrix | ChannelKind::Signal | ChannelKind::Slack => 4000,
         }
     }
 
@@ -125,6 +140,7 @@ impl ChannelKind {
             ChannelKind::Irc => &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "channels"],
             ChannelKind::Matrix => &["homeserver", "userId", "accessToken", "password", "deviceName", "autoJoin"],
             ChannelKind::Signal => &["account", "httpUrl", "httpHost", "httpPort"],
+            ChannelKind::Slack => &["appToken", "botToken", "apiRoot", "mode"],
         }
     }
 
@@ -134,7 +150,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Telegram => Some("botToken"),
             ChannelKind::Discord => Some("token"),
-            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix | ChannelKind::Signal => None,
+            ChannelKind::WhatsApp | ChannelKind::Irc | ChannelKind::Matrix | ChannelKind::Signal | ChannelKind::Slack => None,
         }
     }
 
@@ -148,6 +164,7 @@ impl ChannelKind {
             ChannelKind::Matrix => "MATRIX_ACCESS_TOKEN",
             // No credential: signal-cli holds the keys; the account number may come from here.
             ChannelKind::Signal => "SIGNAL_ACCOUNT",
+            ChannelKind::Slack => "SLACK_BOT_TOKEN",
         }
     }
 
@@ -159,6 +176,7 @@ impl ChannelKind {
             ChannelKind::Irc => "the IRC network's server password or NickServ account",
             ChannelKind::Matrix => "your homeserver (Element: Settings → Help & About → Access Token)",
             ChannelKind::Signal => "the number signal-cli registered or linked (signal-cli -a +1555… register / link)",
+            ChannelKind::Slack => "api.slack.com/apps → your app (OAuth & Permissions; Basic Information → App-Level Tokens)",
         }
     }
 
@@ -175,7 +193,14 @@ impl ChannelKind {
                 "openclaw config set channels.matrix '{homeserver: \"https://matrix.org\", userId: \"@bot:matrix.org\", accessToken: \"syt_…\"}'"
             }
             ChannelKind::Signal => "openclaw config set channels.signal '{account: \"+15551234567\", httpUrl: \"http://127.0.0.1:8080\"}'",
+            ChannelKind::Slack => "openclaw config set channels.slack '{appToken: \"xapp-…\", botToken: \"xoxb-…\"}'",
         }
+    }
+
+    /// Whether `reply_to` places a message (in a thread) rather than quoting one, so every piece
+    /// of a split answer carries it, not only the first.
+    pub fn replies_in_thread(self) -> bool {
+        matches!(self, ChannelKind::Slack)
     }
 
     /// How the receiver reaches the service (`mode` in `channels.status`).
@@ -187,6 +212,7 @@ impl ChannelKind {
             ChannelKind::Irc => "irc",
             ChannelKind::Matrix => "sync",
             ChannelKind::Signal => "sse",
+            ChannelKind::Slack => "socket",
         }
     }
 }
@@ -208,8 +234,8 @@ mod tests {
             assert_eq!(k.to_string(), k.id());
             assert!(k.default_chunk_limit() <= k.text_limit(), "{k}");
         }
-        assert_eq!(ChannelKind::from_id("slack"), None, "an unknown id is no channel");
+        assert_eq!(ChannelKind::from_id("teams"), None, "an unknown id is no channel");
         assert_eq!(ChannelKind::from_id("Telegram"), None, "ids are exact");
-        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix, signal");
+        assert_eq!(ChannelKind::id_list(), "telegram, discord, whatsapp, irc, matrix, signal, slack");
     }
 }

@@ -176,6 +176,18 @@ pub struct Signal {
     pub http_url: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slack {
+    /// The app-level token (`xapp-…`, scope `connections:write`): opens Socket Mode connections.
+    pub app_token: Option<Secret>,
+    /// The bot token (`xoxb-…`): every Web API call.
+    pub bot_token: Option<Secret>,
+    /// Where the bot token came from (`tokenSource`).
+    pub token_source: TokenSource,
+    /// Web API base, `https://slack.com/api`.
+    pub api_root: String,
+}
+
 /// What differs between services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
@@ -185,6 +197,7 @@ pub enum Service {
     Irc(Irc),
     Matrix(Matrix),
     Signal(Signal),
+    Slack(Slack),
 }
 
 impl Service {
@@ -196,6 +209,7 @@ impl Service {
             Service::Irc(_) => ChannelKind::Irc,
             Service::Matrix(_) => ChannelKind::Matrix,
             Service::Signal(_) => ChannelKind::Signal,
+            Service::Slack(_) => ChannelKind::Slack,
         }
     }
 
@@ -208,6 +222,7 @@ impl Service {
             Service::Irc(i) => i.password_source,
             Service::Matrix(m) => m.token_source,
             Service::Signal(s) => s.account_source,
+            Service::Slack(s) => s.token_source,
         }
     }
 
@@ -220,6 +235,7 @@ impl Service {
             Service::Irc(i) => i.server_url(),
             Service::Matrix(m) => m.homeserver.clone(),
             Service::Signal(s) => s.http_url.clone(),
+            Service::Slack(s) => s.api_root.clone(),
         }
     }
 }
@@ -286,6 +302,7 @@ pub(super) fn channels(c: &mut Checker, root: &Section, resolver: &Resolver, sec
             ChannelKind::Irc => Service::Irc(irc(c, &s, resolver, secrets)),
             ChannelKind::Matrix => Service::Matrix(matrix(c, &s, resolver, secrets)),
             ChannelKind::Signal => Service::Signal(signal(c, &s, resolver)),
+            ChannelKind::Slack => Service::Slack(slack(c, &s, resolver, secrets)),
         };
         list.push(Channel { enabled: c.bool(&s, "enabled").unwrap_or(true), access, text_chunk_limit, service });
     }
@@ -382,7 +399,7 @@ fn ids(c: &mut Checker, s: &Section, key: &str) -> Vec<String> {
 pub fn normalize_sender(raw: &str) -> String {
     let lower = raw.trim().to_lowercase();
     let t = lower.as_str();
-    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:", "irc:", "matrix:", "signal:"]
+    let t = ["telegram:", "tg:", "discord:", "user:", "whatsapp:", "wa:", "irc:", "matrix:", "signal:", "slack:"]
         .iter()
         .find_map(|p| t.strip_prefix(p))
         .unwrap_or(t);
@@ -598,6 +615,23 @@ fn signal(c: &mut Checker, s: &Section, resolver: &Resolver) -> Signal {
     Signal { account, account_source, http_url }
 }
 
+fn slack(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Slack {
+    let (app_token, _) = credential(c, s, "appToken", None, "SLACK_APP_TOKEN", resolver, secrets);
+    let (bot_token, token_source) = credential(c, s, "botToken", None, ChannelKind::Slack.token_env(), resolver, secrets);
+    // OpenClaw also has an HTTP (Events API) mode; this gateway speaks Socket Mode only.
+    if c.one_of(s, "mode", &[("socket", true), ("http", false)]) == Some(false) {
+        c.issue(&s.child_path("mode"), "only \"socket\" (Socket Mode) is supported by this gateway".to_string());
+    }
+    let prefixed = |t: &Option<Secret>, prefix: &str| t.as_ref().is_none_or(|t| t.expose().starts_with(prefix));
+    if !prefixed(&app_token, "xapp-") {
+        c.issue(&s.child_path("appToken"), "expected an app-level token (xapp-…) with the connections:write scope".to_string());
+    }
+    if !prefixed(&bot_token, "xoxb-") {
+        c.issue(&s.child_path("botToken"), "expected a bot token (xoxb-…)".to_string());
+    }
+    Slack { app_token, bot_token, token_source, api_root: url(c, s, "apiRoot", "https://slack.com/api") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,6 +691,24 @@ mod tests {
             parse(json!({"channels": {"telegram": {"dmPolicy": "allowlist", "allowFrom": [123, "tg:456", "+15550100"]}}}), &|_| None);
         assert_eq!(ch.get(ChannelKind::Telegram).unwrap().access.allow_from, ["123", "456", "15550100"]);
         assert_eq!(normalize_sender("Discord:ABC"), "abc");
+        assert_eq!(normalize_sender("slack:U0ABC"), "u0abc");
+    }
+
+    #[test]
+    fn slack_takes_two_tokens_from_config_or_env() {
+        let env = |k: &str| match k {
+            "SLACK_APP_TOKEN" => Some("xapp-1-env".to_string()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-env".to_string()),
+            _ => None,
+        };
+        let (ch, c) = parse(json!({"channels": {"slack": {}}}), &env);
+        assert!(c.issues.is_empty(), "{:?}", c.issues);
+        let Service::Slack(sl) = &ch.get(ChannelKind::Slack).unwrap().service else { panic!() };
+        assert_eq!((sl.app_token.as_ref().unwrap().expose(), sl.bot_token.as_ref().unwrap().expose()), ("xapp-1-env", "xoxb-env"));
+        assert_eq!((sl.token_source, sl.api_root.as_str()), (TokenSource::Env, "https://slack.com/api"));
+        let (_, c) = parse(json!({"channels": {"slack": {"appToken": "xoxb-swapped", "botToken": "xapp-swapped", "mode": "http"}}}), &env);
+        let paths: Vec<&str> = c.issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["channels.slack.mode", "channels.slack.appToken", "channels.slack.botToken"], "{:?}", c.issues);
     }
 
     #[test]

@@ -30,6 +30,8 @@ mod reload;
 mod service;
 #[cfg(feature = "signal")]
 mod signal;
+#[cfg(feature = "slack")]
+mod slack;
 mod smoke;
 mod startup;
 #[cfg(feature = "telegram")]

@@ -7,6 +7,8 @@ pub mod fake_discord;
 pub mod fake_http;
 pub mod fake_llm;
 pub mod fake_signal;
+#[cfg(feature = "slack")]
+pub mod fake_slack;
 pub mod fake_telegram;
 pub mod fake_whatsapp;
 pub mod pty;
