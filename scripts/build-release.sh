@@ -7,16 +7,38 @@
 #
 # Needs: rustup, and (installed here when missing and we are root) clang, llvm, and the armhf
 # cross gcc. Targets whose Rust standard library or C toolchain cannot be installed are skipped
-# with a message; that is expected for the 32-bit musl ARM targets on some rustup mirrors.
+# with a message.
+#
+# The musl ARM targets (aarch64, armv7, ARMv6) are built with nightly `-Zbuild-std`: rustup here
+# has no standard library for the 32-bit ones, and rebuilding std with `-Cpanic=immediate-abort`
+# leaves out the panic formatting machinery (SIZE_PROFILE below; the figures are in the README).
+# The C side (musl's libc and crt objects, libunwind, ring's C) comes from zig through
+# cargo-zigbuild, both PyPI packages installed into a venv under target/. The script installs
+# nightly with rust-src when missing. `cargo build --release` on stable is untouched by this.
+#
+#   OPENCLAW_STABLE=1      build every target with stable instead (32-bit musl ARM then skipped
+#                          when rustup has no standard library for it)
+#   OPENCLAW_DIST=dir      write the binaries there instead of dist/
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-target}"
+dist="${OPENCLAW_DIST:-dist}"
+nightly="${OPENCLAW_NIGHTLY:-nightly}"
+# Pinned so that a release build is reproducible; zig supplies musl 1.2.5 for every musl target.
+zig_pkgs=(cargo-zigbuild==0.24.1 ziglang==0.17.1)
+# The nightly profile for the release artifacts: std rebuilt for the target with the profile's
+# opt-level "z" and LTO, and panics compiled to an immediate abort (no message: nothing can run
+# after such an abort). -Clink-self-contained=no: rustc must not look for musl's crt objects in a
+# sysroot that has none; zig's linker supplies them.
+SIZE_PROFILE=(-Zbuild-std=std,panic_abort)
+SIZE_RUSTFLAGS="-Clink-self-contained=no -Zunstable-options -Cpanic=immediate-abort"
 
 targets=(
   x86_64-unknown-linux-musl        # PCs, x86 servers
   aarch64-unknown-linux-musl       # Raspberry Pi 3/4/5 and Zero 2 with a 64-bit kernel
   armv7-unknown-linux-gnueabihf    # 32-bit Raspberry Pi OS on Pi 2/3/4 (static glibc)
-  armv7-unknown-linux-musleabihf   # same boards, musl (when rustup has it)
-  arm-unknown-linux-musleabihf     # ARMv6: Pi Zero / Pi 1 (when rustup has it)
+  armv7-unknown-linux-musleabihf   # same boards, musl (nightly build-std)
+  arm-unknown-linux-musleabihf     # ARMv6: Pi Zero / Pi 1 (nightly build-std)
 )
 filter="${1:-}"
 
@@ -50,17 +72,66 @@ check_static() { # path target
   echo "  static ELF, $machine"
 }
 
+# The ARM architecture version a binary is built for must match the board class it is named for:
+# an ARMv7 instruction in the ARMv6 build would crash a Pi Zero / Pi 1 with SIGILL.
+check_arm_arch() { # path target
+  local want arch
+  case "$2" in
+    arm-*) want=v6 ;;
+    armv7-*) want=v7 ;;
+    *) return 0 ;;
+  esac
+  arch=$(readelf -A "$1" | sed -n 's/^ *Tag_CPU_arch: *//p')
+  case "$arch" in "$want"|"$want"[A-Z]*) echo "  Tag_CPU_arch: $arch" ;; *) echo "  Tag_CPU_arch is '$arch', want $want"; return 1 ;; esac
+}
+
+# Which way a target is built: "nightly" (build-std through zig) or "stable" (rustup's std).
+build_mode() {
+  [ -n "${OPENCLAW_STABLE:-}" ] && { echo stable; return; }
+  case "$1" in *-linux-musl*) case "$1" in x86_64-*) echo stable ;; *) echo nightly ;; esac ;; *) echo stable ;; esac
+}
+
+nightly_ready=""
+setup_nightly() {
+  [ -n "$nightly_ready" ] && return 0
+  if ! rustup component list --toolchain "$nightly" --installed 2>/dev/null | grep -q '^rust-src'; then
+    rustup toolchain install "$nightly" --profile minimal --component rust-src >/dev/null || return 1
+  fi
+  if ! "$target_dir/zig-venv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "${zig_pkgs[0]#*==}"; then
+    python3 -m venv "$target_dir/zig-venv" || return 1
+    "$target_dir/zig-venv/bin/pip" install -q --disable-pip-version-check "${zig_pkgs[@]}" || return 1
+  fi
+  nightly_ready=1
+}
+
+build_target() { # target mode
+  if [ "$2" = nightly ]; then
+    PATH="$target_dir/zig-venv/bin:$PATH" RUSTFLAGS="$SIZE_RUSTFLAGS" \
+      cargo "+$nightly" zigbuild --release --locked --target "$1" "${SIZE_PROFILE[@]}"
+  else
+    cargo build --release --locked --target "$1"
+  fi
+}
+
 need_pkg readelf binutils || { echo "readelf (binutils) is required"; exit 1; }
-mkdir -p dist
-cp scripts/install.sh dist/install.sh
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+mkdir -p "$dist"
+cp scripts/install.sh "$dist/install.sh"
 built=()
-printf '%-34s %12s  %s\n' target bytes result > dist/SIZES.txt
+printf '%-34s %12s  %s\n' target bytes result > "$dist/SIZES.txt"
 for t in "${targets[@]}"; do
   case "$t" in *"$filter"*) ;; *) continue ;; esac
-  echo "==> $t"
-  if ! rustup target add "$t" >/dev/null 2>&1; then
+  mode=$(build_mode "$t")
+  echo "==> $t ($mode)"
+  if [ "$mode" = nightly ]; then
+    if ! setup_nightly; then
+      echo "  build failed: cannot install $nightly with rust-src, or cargo-zigbuild"
+      printf '%-34s %12s  %s\n' "$t" - "build failed (no nightly toolchain)" >> "$dist/SIZES.txt"
+      continue
+    fi
+  elif ! rustup target add "$t" >/dev/null 2>&1; then
     echo "  skipped: rustup cannot install the standard library for $t here"
-    printf '%-34s %12s  %s\n' "$t" - "skipped (no rust-std)" >> dist/SIZES.txt
+    printf '%-34s %12s  %s\n' "$t" - "skipped (no rust-std)" >> "$dist/SIZES.txt"
     continue
   fi
   case "$t" in
@@ -69,21 +140,23 @@ for t in "${targets[@]}"; do
       need_pkg arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
       [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev-armhf-cross >/dev/null 2>&1 || true ;;
   esac
-  if ! cargo build --release --locked --target "$t" >"dist/build-$t.log" 2>&1; then
-    echo "  build failed (see dist/build-$t.log)"
-    printf '%-34s %12s  %s\n' "$t" - "build failed" >> dist/SIZES.txt
+  started=$(date +%s)
+  if ! build_target "$t" "$mode" >"$dist/build-$t.log" 2>&1; then
+    echo "  build failed (see $dist/build-$t.log)"
+    printf '%-34s %12s  %s\n' "$t" - "build failed" >> "$dist/SIZES.txt"
     continue
   fi
-  bin="target/$t/release/openclaw"
-  if ! check_static "$bin" "$t"; then
-    printf '%-34s %12s  %s\n' "$t" - "not static" >> dist/SIZES.txt
+  echo "  built in $(( $(date +%s) - started )) s"
+  bin="$target_dir/$t/release/openclaw"
+  if ! check_static "$bin" "$t" || ! check_arm_arch "$bin" "$t"; then
+    printf '%-34s %12s  %s\n' "$t" - "wrong binary" >> "$dist/SIZES.txt"
     exit 1
   fi
-  cp "$bin" "dist/openclaw-$t"
+  cp "$bin" "$dist/openclaw-$t"
   size=$(wc -c < "$bin" | tr -d ' ')
-  printf '%-34s %12s  %s\n' "$t" "$size" "ok ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB)" >> dist/SIZES.txt
+  printf '%-34s %12s  %s\n' "$t" "$size" "ok, $mode ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB)" >> "$dist/SIZES.txt"
   built+=("$t")
 done
 echo
-cat dist/SIZES.txt
+cat "$dist/SIZES.txt"
 [ "${#built[@]}" -gt 0 ] || { echo "nothing was built"; exit 1; }
