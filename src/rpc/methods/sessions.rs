@@ -170,7 +170,7 @@ pub async fn list(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
 fn list_defaults(cfg: &Config) -> Value {
     let default_agent = cfg.agents.default_id();
     let primary = cfg.agents.model_for(default_agent).primary.clone();
-    match primary.as_deref().map(|p| providers::resolve(&cfg, p)) {
+    match primary.as_deref().map(|p| providers::resolve(cfg, p)) {
         Some(Ok(m)) => json!({"modelProvider": m.provider, "model": m.model, "contextTokens": m.context_window}),
         Some(Err(_)) => {
             let r = cfg.agents.expand_alias(primary.as_deref().unwrap_or_default()).to_string();
