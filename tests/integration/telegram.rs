@@ -337,7 +337,7 @@ fn send_rpc_and_message_send_cli_deliver_text() {
         let again =
             c.request("send", json!({"to": "555", "message": "from the operator", "channel": "telegram", "idempotencyKey": "k1"})).await;
         assert_eq!(again["payload"], r["payload"], "the same idempotency key is not sent twice");
-        let bad = c.request("send", json!({"to": "555", "message": "x", "channel": "signal", "idempotencyKey": "k2"})).await;
+        let bad = c.request("send", json!({"to": "555", "message": "x", "channel": "teams", "idempotencyKey": "k2"})).await;
         assert_eq!(bad["error"]["code"], "INVALID_REQUEST", "{bad}");
         let media = c.request("send", json!({"to": "555", "mediaUrl": "http://x/y.png", "idempotencyKey": "k3"})).await;
         assert_eq!(media["error"]["code"], "INVALID_REQUEST", "{media}");
