@@ -15,7 +15,7 @@ use crate::support::fake_llm::{FakeLlm, Flavor, Reply};
 use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
-const SERVER_PASS: &str = "serverpw";
+pub(super) const SERVER_PASS: &str = "serverpw";
 
 fn ngircd_binary() -> Option<PathBuf> {
     ["/usr/sbin/ngircd", "/usr/bin/ngircd", "/usr/local/sbin/ngircd", "/usr/local/bin/ngircd"]
@@ -25,14 +25,14 @@ fn ngircd_binary() -> Option<PathBuf> {
 }
 
 /// A real ngIRCd on 127.0.0.1:`port`, killed on drop.
-struct Ircd {
+pub(super) struct Ircd {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     _dir: TempDir,
 }
 
 impl Ircd {
-    fn start() -> Option<Ircd> {
+    pub(super) fn start() -> Option<Ircd> {
         let Some(bin) = ngircd_binary() else {
             eprintln!("SKIPPED: the `ngircd` binary is not installed (apt-get install ngircd); the IRC tests need a real server");
             return None;
@@ -85,15 +85,15 @@ impl Drop for Ircd {
 }
 
 /// A person on the server.
-struct User {
+pub(super) struct User {
     nick: String,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
-    seen: Vec<String>,
+    pub(super) seen: Vec<String>,
 }
 
 impl User {
-    fn connect(port: u16, nick: &str) -> User {
+    pub(super) fn connect(port: u16, nick: &str) -> User {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let mut u = User { nick: nick.to_string(), reader: BufReader::new(s.try_clone().unwrap()), writer: s, seen: Vec::new() };
@@ -104,7 +104,7 @@ impl User {
         u
     }
 
-    fn line(&mut self, l: &str) {
+    pub(super) fn line(&mut self, l: &str) {
         self.writer.write_all(format!("{l}\r\n").as_bytes()).unwrap();
     }
 
@@ -114,7 +114,7 @@ impl User {
     }
 
     /// Reads until a line matches (answering PINGs); every line is kept in `seen`.
-    fn wait(&mut self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+    pub(super) fn wait(&mut self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             let mut buf = String::new();
@@ -145,7 +145,7 @@ impl User {
     }
 }
 
-fn config(ircd: &Ircd, nick: &str, extra: Value) -> Value {
+pub(super) fn config(ircd: &Ircd, nick: &str, extra: Value) -> Value {
     let mut c = json!({
         "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
         "channels": {"irc": {"host": "127.0.0.1", "port": ircd.port, "tls": false, "nick": nick, "password": SERVER_PASS,

@@ -5,6 +5,16 @@
 mod support;
 
 mod agent;
+#[cfg(all(
+    feature = "telegram",
+    feature = "discord",
+    feature = "whatsapp",
+    feature = "irc",
+    feature = "matrix",
+    feature = "signal",
+    feature = "slack"
+))]
+mod all_channels;
 mod channels;
 mod cli;
 mod cli_config;

@@ -70,19 +70,19 @@ fn enc(s: &str) -> String {
 }
 
 /// A real Synapse, killed on drop.
-struct Synapse {
+pub(super) struct Synapse {
     child: Child,
     port: u16,
     _dir: TempDir,
 }
 
-struct Account {
-    user_id: String,
+pub(super) struct Account {
+    pub(super) user_id: String,
     token: String,
 }
 
 impl Synapse {
-    fn start(rate_limited: bool) -> Option<Synapse> {
+    pub(super) fn start(rate_limited: bool) -> Option<Synapse> {
         let Some(py) = synapse_python() else {
             eprintln!(
                 "SKIPPED: Synapse is not installed (pip install matrix-synapse, then SYNAPSE_PYTHON=<venv>/bin/python); the Matrix tests need a real homeserver"
@@ -138,7 +138,7 @@ impl Synapse {
     }
 
     /// Registers a user through the shared-secret admin API.
-    fn register(&self, user: &str, password: &str) -> Account {
+    pub(super) fn register(&self, user: &str, password: &str) -> Account {
         let (_, n) = http(self.port, "GET", "/_synapse/admin/v1/register", None, None);
         let nonce = n["nonce"].as_str().unwrap().to_string();
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, SECRET.as_bytes());
@@ -150,7 +150,7 @@ impl Synapse {
         Account { user_id: v["user_id"].as_str().unwrap().into(), token: v["access_token"].as_str().unwrap().into() }
     }
 
-    fn create_room(&self, by: &Account, invite: &[&str], direct: bool) -> String {
+    pub(super) fn create_room(&self, by: &Account, invite: &[&str], direct: bool) -> String {
         let body = json!({"preset": "private_chat", "invite": invite, "is_direct": direct, "name": "test"});
         let (status, v) = http(self.port, "POST", "/_matrix/client/v3/createRoom", Some(&by.token), Some(&body));
         assert_eq!(status, 200, "{v}");
@@ -162,14 +162,14 @@ impl Synapse {
         assert_eq!(status, 200, "{v}");
     }
 
-    fn say(&self, who: &Account, room: &str, text: &str) {
+    pub(super) fn say(&self, who: &Account, room: &str, text: &str) {
         let txn = format!("t{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
         let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room));
         let (status, v) = http(self.port, "PUT", &path, Some(&who.token), Some(&json!({"msgtype": "m.text", "body": text})));
         assert_eq!(status, 200, "{v}");
     }
 
-    fn members(&self, who: &Account, room: &str) -> Vec<String> {
+    pub(super) fn members(&self, who: &Account, room: &str) -> Vec<String> {
         let (_, v) = http(self.port, "GET", &format!("/_matrix/client/v3/rooms/{}/joined_members", enc(room)), Some(&who.token), None);
         v["joined"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     }
@@ -191,7 +191,7 @@ impl Synapse {
         out
     }
 
-    fn wait_messages(&self, reader: &Account, room: &str, sender: &str, n: usize) -> Vec<String> {
+    pub(super) fn wait_messages(&self, reader: &Account, room: &str, sender: &str, n: usize) -> Vec<String> {
         let deadline = Instant::now() + WAIT;
         loop {
             let m = self.messages_from(reader, room, sender);
@@ -220,7 +220,7 @@ fn builder(cfg: Value) -> GwBuilder {
         .env("OPENCLAW_CHANNEL_RETRY_BASE_MS", "50")
 }
 
-fn config(hs: &Synapse, matrix: Value) -> Value {
+pub(super) fn config(hs: &Synapse, matrix: Value) -> Value {
     let mut c = json!({
         "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
         "channels": {"matrix": {"homeserver": hs.url(), "userId": "@ocbot:localhost", "password": "botpw",
