@@ -137,7 +137,9 @@ impl ChannelKind {
             ChannelKind::WhatsApp => {
                 &["accessToken", "phoneNumberId", "appSecret", "verifyToken", "webhookPath", "graphRoot", "apiVersion"]
             }
-            ChannelKind::Irc => &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "channels"],
+            ChannelKind::Irc => {
+                &["host", "port", "tls", "nick", "username", "realname", "password", "passwordFile", "sasl", "nickserv", "channels"]
+            }
             ChannelKind::Matrix => &["homeserver", "userId", "accessToken", "password", "deviceName", "autoJoin"],
             ChannelKind::Signal => &["account", "httpUrl", "httpHost", "httpPort"],
             ChannelKind::Slack => &["appToken", "botToken", "apiRoot", "mode"],

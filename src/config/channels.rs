@@ -13,6 +13,10 @@ use super::check::{Checker, Section};
 use super::model::{Resolver, SecretProvider, resolve_secret};
 use super::secret::Secret;
 
+mod irc;
+use irc::irc;
+pub use irc::valid_nick;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DmPolicy {
     /// Unknown senders get a pairing code; the owner approves it.
@@ -133,6 +137,16 @@ pub struct Irc {
     pub sasl: Option<(String, Secret)>,
     /// Channels joined after registering (`#chan` or `#chan key`).
     pub channels: Vec<String>,
+    /// `IDENTIFY` to the network's NickServ after registering (`nickserv.password`).
+    pub nickserv: Option<NickServ>,
+}
+
+/// The NickServ account of the bot's nick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NickServ {
+    pub password: Secret,
+    /// Who gets the `IDENTIFY` line: `NickServ` unless `nickserv.service` says otherwise.
+    pub service: String,
 }
 
 impl Irc {
@@ -500,67 +514,6 @@ fn whatsapp(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[Secret
         graph_root: url(c, s, "graphRoot", "https://graph.facebook.com"),
         api_version,
     }
-}
-
-fn irc(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Irc {
-    let host = c.text(s, "host").map(|h| h.trim().to_string());
-    if let Some(h) = &host {
-        if h.chars().any(|ch| ch.is_whitespace() || ch == '/') {
-            c.issue(&s.child_path("host"), format!("expected a host name such as irc.libera.chat, got {h:?}"));
-        }
-    }
-    let tls = c.bool(s, "tls").unwrap_or(true);
-    let port = c.int(s, "port", 1, 65535).map(|p| p as u16).unwrap_or(if tls { 6697 } else { 6667 });
-    let nick = c.text(s, "nick").unwrap_or_else(|| "openclaw".to_string());
-    if !valid_nick(&nick) {
-        c.issue(
-            &s.child_path("nick"),
-            format!("not a usable IRC nick (letters, digits, -[]\\`^{{}}|_, not starting with a digit or -): {nick:?}"),
-        );
-    }
-    let username = c.text(s, "username").unwrap_or_else(|| nick.clone());
-    if username.chars().any(|ch| ch.is_whitespace() || ch == '@' || ch.is_control()) {
-        c.issue(&s.child_path("username"), "must not contain spaces, control characters or '@'");
-    }
-    let realname = c.text(s, "realname").unwrap_or_else(|| "OpenClaw".to_string());
-    let (password, password_source) = credential(c, s, "password", Some("passwordFile"), ChannelKind::Irc.token_env(), resolver, secrets);
-    let sasl = if s.has("sasl") {
-        let q = c.partial_section(s, "sasl", &["username", "password"]);
-        let user = c.text(&q, "username");
-        let input = c.secret(&q, "password");
-        let pass = resolve_secret(c, &q.child_path("password"), input, resolver, secrets)
-            .or_else(|| (resolver.env)("IRC_SASL_PASSWORD").filter(|v| !v.trim().is_empty()).map(Secret::new));
-        match (user, pass) {
-            (Some(u), Some(p)) => Some((u, p)),
-            _ => {
-                c.issue(&s.child_path("sasl"), "needs username and password (or IRC_SASL_PASSWORD)");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let mut channels = Vec::new();
-    for (i, ch) in c.strings(s, "channels").into_iter().enumerate() {
-        let name = ch.split_whitespace().next().unwrap_or_default();
-        if !name.starts_with(['#', '&', '+', '!']) || name.chars().any(|x| x == ',' || x.is_control()) {
-            c.issue(&format!("{}[{i}]", s.child_path("channels")), format!("expected a channel such as \"#openclaw\", got {ch:?}"));
-        } else {
-            channels.push(ch.trim().to_string());
-        }
-    }
-    Irc { host, port, tls, nick, username, realname, password, password_source, sasl, channels }
-}
-
-/// An IRC nick as RFC 2812 allows it (letters, digits, specials; not leading with a digit or -).
-pub fn valid_nick(nick: &str) -> bool {
-    let special = |ch: char| "[]\\`_^{|}".contains(ch);
-    let mut chars = nick.chars();
-    match chars.next() {
-        Some(first) if first.is_ascii_alphabetic() || special(first) => {}
-        _ => return false,
-    }
-    nick.len() <= 30 && chars.all(|ch| ch.is_ascii_alphanumeric() || special(ch) || ch == '-')
 }
 
 fn matrix(c: &mut Checker, s: &Section, resolver: &Resolver, secrets: &[SecretProvider]) -> Matrix {

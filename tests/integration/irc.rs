@@ -323,3 +323,49 @@ fn a_message_is_answered_exactly_once_across_kill_9() {
     assert_eq!(dave.privmsgs("ocbot", "dave", Duration::from_millis(800)), ["answer after the restart"]);
     assert_eq!(llm.count(), 2);
 }
+
+#[test]
+fn the_bot_identifies_to_nickserv_after_registering_and_before_joining() {
+    let Some(ircd) = Ircd::start() else { return };
+    // ngIRCd has no services: a client under the nick NickServ plays it.
+    let mut nickserv = User::connect(ircd.port, "NickServ");
+    nickserv.join("#test");
+    let cfg = config(&ircd, "ocbot", json!({"nickserv": {"password": "${OC_TEST_NICKSERV_PW}"}}));
+    let gw = builder(cfg).env("OC_TEST_NICKSERV_PW", "hunter2-secret").start();
+    let identify = nickserv.wait(WAIT, |l| l.contains(" PRIVMSG NickServ :IDENTIFY "));
+    assert_eq!(
+        identify.as_deref().and_then(|l| l.split_once(" PRIVMSG ")).map(|(_, t)| t),
+        Some("NickServ :IDENTIFY ocbot hunter2-secret")
+    );
+    assert!(identify.unwrap().starts_with(":ocbot!"));
+    wait_joined(&mut nickserv, "ocbot");
+    let pos = |needle: &str| nickserv.seen.iter().position(|l| l.starts_with(":ocbot!") && l.contains(needle));
+    assert!(pos(" PRIVMSG NickServ ") < pos(" JOIN "), "{:?}", nickserv.seen);
+    status_until(&gw, WAIT, |s| s["connected"] == true);
+    let log = std::fs::read_to_string(gw.log_file()).unwrap_or_default();
+    assert!(!log.contains("hunter2-secret"), "the NickServ password reached the log");
+}
+
+#[test]
+fn unknown_senders_get_a_pairing_code_and_are_answered_once_approved() {
+    let Some(ircd) = Ircd::start() else { return };
+    let mut carol = User::connect(ircd.port, "carol");
+    carol.join("#test");
+    let gw = builder(config(&ircd, "ocbot", json!({"dmPolicy": "pairing", "allowFrom": []}))).start();
+    wait_joined(&mut carol, "ocbot");
+    carol.line("PRIVMSG ocbot :hi, who are you?");
+    let line = carol.wait(WAIT, |l| l.contains("PRIVMSG carol :Pairing code: ")).unwrap_or_else(|| panic!("{:?}", carol.seen));
+    let code = line.split("Pairing code: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert!(carol.wait(WAIT, |l| l.contains(&format!("PRIVMSG carol :openclaw pairing approve irc {code}"))).is_some(), "{:?}", carol.seen);
+    // No answer to the message itself.
+    let before = carol.privmsgs("ocbot", "carol", Duration::from_millis(700));
+    assert!(before.iter().all(|t| !t.contains("[offline]")), "{before:?}");
+    let (rc, out, err) = Cmd::new(gw.home.clone()).args(["pairing", "approve", "irc", &code]).output(WAIT);
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(out.contains("Approved irc sender carol"), "{out}");
+    carol.line("PRIVMSG ocbot :now?");
+    assert!(carol.wait(WAIT, |l| l.contains("PRIVMSG carol :") && l.contains("[offline]")).is_some(), "{:?}", carol.seen);
+    let after = carol.privmsgs("ocbot", "carol", Duration::from_millis(700));
+    assert_eq!(after.iter().filter(|t| t.contains("[offline]")).count(), 1, "answered once: {after:?}");
+    assert!(!after.iter().any(|t| t.contains("Pairing code") && !before.contains(t)), "a second pairing code: {after:?}");
+}

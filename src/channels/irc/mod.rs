@@ -4,7 +4,8 @@
 //! takes another nick when the chosen one is in use, joins the configured channels and records
 //! every `PRIVMSG` addressed to the bot or said in a joined channel. A server that says nothing
 //! for `poll_timeout` is pinged; one that still says nothing `stall_grace` later is dropped and
-//! reconnected with backoff. `ERROR` before registration (a bad server password), a rejected SASL
+//! reconnected with backoff. With `nickserv.password` set, the bot identifies to NickServ right
+//! after 001, before joining. `ERROR` before registration (a bad server password), a rejected SASL
 //! login or an unusable nick stop the channel with a clear `lastError`.
 //!
 //! Outbound text goes through the live connection: every line of an answer becomes its own
@@ -310,5 +311,13 @@ mod tests {
         }
         assert_eq!(alt_nick("bot", 1), "bot_");
         assert_eq!(alt_nick("bot", 3), "bot1");
+    }
+
+    #[test]
+    fn nickserv_identify_names_the_configured_account() {
+        let ns = cfg::NickServ { password: crate::config::secret::Secret::new("s3cret pw"), service: "NickServ".into() };
+        assert_eq!(register::identify_line(&ns, "bot"), "PRIVMSG NickServ :IDENTIFY bot s3cret pw");
+        let ns = cfg::NickServ { service: "AuthServ".into(), ..ns };
+        assert_eq!(register::identify_line(&ns, "bot"), "PRIVMSG AuthServ :IDENTIFY bot s3cret pw");
     }
 }

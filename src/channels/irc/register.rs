@@ -1,4 +1,5 @@
-//! Registration: `CAP`/SASL, `PASS`, `NICK`, `USER` up to the server's 001, then the JOINs.
+//! Registration: `CAP`/SASL, `PASS`, `NICK`, `USER` up to the server's 001, then NickServ
+//! `IDENTIFY` (when configured) and the JOINs.
 
 use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite};
@@ -43,6 +44,10 @@ pub(super) async fn register<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
     if !reg.cap_done {
         write_line(w, "CAP END").await?;
+    }
+    if let Some(ns) = &c.nickserv {
+        // Before the JOINs, so channels that want an identified nick let us in; never logged.
+        write_line(w, &identify_line(ns, &c.nick)).await?;
     }
     link.connected(Some(me));
     for ch in &c.channels {
@@ -133,6 +138,12 @@ impl Registration<'_> {
         }
         Ok(())
     }
+}
+
+/// `PRIVMSG NickServ :IDENTIFY <account> <password>`: the account is the configured nick, which
+/// stays right when a collision gave us another one.
+pub(super) fn identify_line(ns: &cfg::NickServ, account: &str) -> String {
+    format!("PRIVMSG {} :IDENTIFY {account} {}", ns.service, ns.password.expose())
 }
 
 /// SASL PLAIN: `user\0user\0password`, base64, in `AUTHENTICATE` lines of at most 400 bytes.
