@@ -69,6 +69,9 @@ impl Backoff {
 /// worker and the registry's readers all touch, each for a few field writes; a lock per channel
 /// is cheaper than routing every liveness note through the registry task. A panic elsewhere
 /// while it was held leaves a status that is still worth reporting, so poisoning is ignored.
+/// Warnings kept in a channel's status.
+const WARNINGS_MAX: usize = 20;
+
 pub(super) fn lock(status: &Mutex<Status>) -> MutexGuard<'_, Status> {
     status.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -154,6 +157,18 @@ impl Link {
         if bot.is_some() {
             s.bot = bot;
         }
+    }
+
+    /// Adds `what` to the status's warnings; `false` when it is there already (or the list is
+    /// full), so a caller says a thing once.
+    pub fn warn_once(&self, what: &str) -> bool {
+        let mut s = self.status();
+        if s.warnings.len() >= WARNINGS_MAX || s.warnings.iter().any(|w| w == what) {
+            return false;
+        }
+        log::warn!(target: "channels", "{}: {what}", self.kind);
+        s.warnings.push(what.to_string());
+        true
     }
 
     /// Traffic seen on a live connection (a poll answered, a heartbeat acknowledged).

@@ -404,13 +404,17 @@ async fn record(client: &Client, link: &Link, batch: &Value, me: &str, rooms: &m
         if state_changed || room["summary"]["m.joined_member_count"].is_u64() {
             rooms.remove(room_id);
         }
+        let state = room["state"]["events"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if state.iter().any(|ev| ev["type"] == "m.room.encryption") {
+            encrypted_room(client, link, room_id).await;
+        }
         let events = room["timeline"]["events"].as_array().map(Vec::as_slice).unwrap_or_default();
         for ev in events {
             if ev["sender"].as_str() == Some(me) {
                 continue;
             }
             if ev["type"] == "m.room.encrypted" {
-                log::warn!(target: "channels", "matrix: {room_id} is encrypted; this gateway cannot read encrypted rooms");
+                encrypted_room(client, link, room_id).await;
                 continue;
             }
             let direct = match rooms.get(room_id) {
@@ -429,6 +433,21 @@ async fn record(client: &Client, link: &Link, batch: &Value, me: &str, rooms: &m
         }
     }
     Ok(())
+}
+
+/// Says once, in the channel status and in the room itself, that an encrypted room cannot be
+/// read: people there would otherwise wait for an answer that never comes.
+async fn encrypted_room(client: &Client, link: &Link, room_id: &str) {
+    let why = format!("room {room_id} is end-to-end encrypted, which this gateway does not support: its messages are not read");
+    if !link.warn_once(&why) {
+        return;
+    }
+    let notice = "This room is end-to-end encrypted, and this OpenClaw gateway cannot read encrypted messages \
+                  (unsupported), so it will not answer here. Please write to it in an unencrypted room.";
+    // The transaction id is per room, so a retried notice is not a second one.
+    if let Err(e) = client.send(room_id, notice, None, &format!("e2ee{room_id}")).await {
+        log::warn!(target: "channels", "matrix: cannot tell {room_id} that it is encrypted: {e:?}");
+    }
 }
 
 /// Two members (the bot and one person) make a direct chat.

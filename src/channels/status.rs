@@ -64,6 +64,9 @@ pub struct Status {
     pub last_transport_activity_at: Option<u64>,
     /// The bot's own name once known (`@name` on Telegram, the user name on Discord).
     pub bot: Option<String>,
+    /// Things the channel cannot handle and keeps running past (an encrypted Matrix room);
+    /// `warnings` in the account, cleared when the channel restarts.
+    pub warnings: Vec<String>,
 }
 
 /// One channel in `health.channels`.
@@ -113,6 +116,9 @@ pub(super) fn account_json(config: &cfg::Channel, s: &Status, started: bool) -> 
     }
     if let Some(b) = &s.bot {
         a["name"] = json!(b);
+    }
+    if !s.warnings.is_empty() {
+        a["warnings"] = json!(s.warnings);
     }
     if let cfg::Service::WhatsApp(w) = &config.service {
         a["webhookPath"] = json!(w.webhook_path);

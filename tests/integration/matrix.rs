@@ -379,3 +379,85 @@ fn rate_limited_sends_wait_as_told_and_all_arrive_with_an_access_token() {
     assert_eq!(hs.messages_from(&alice, &dm, &bot.user_id), ["note 0", "note 1", "note 2", "note 3"]);
     assert!(gw.lines().iter().any(|l| l.contains("M_LIMIT_EXCEEDED")), "a 429 was met and waited out");
 }
+
+#[test]
+fn a_long_answer_is_split_at_the_text_limit_and_every_part_arrives_in_order() {
+    let Some(hs) = Synapse::start(false) else { return };
+    let bot = hs.register("ocbot", "botpw");
+    let alice = hs.register("alice", "alicepw");
+    let llm = FakeLlm::start(Flavor::OpenAi, None);
+    let mut cfg = config(&hs, json!({}));
+    merge(&mut cfg, model(&llm));
+    let gw = builder(cfg).start();
+    status_until(&gw, |s| s["connected"] == true);
+    let dm = hs.create_room(&alice, &[&bot.user_id], true);
+    assert!(wait_for(WAIT, || hs.members(&alice, &dm).contains(&bot.user_id)), "the invite was not accepted");
+    // 1500 numbered words, about 10 000 characters: three parts at Matrix's 4000.
+    let long: String = (0..1500).map(|i| format!("w{i:04}ü")).collect::<Vec<_>>().join(" ");
+    llm.push(Reply::text(&[&long]));
+    hs.say(&alice, &dm, "tell me everything");
+    let parts = hs.wait_messages(&alice, &dm, &bot.user_id, 3);
+    assert_eq!(parts.len(), 3, "{:?}", parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>());
+    assert!(parts.iter().all(|p| p.chars().count() <= 4000), "a part over the limit");
+    let words: Vec<&str> = parts.iter().flat_map(|p| p.split_whitespace()).collect();
+    assert_eq!(words, long.split_whitespace().collect::<Vec<_>>(), "parts missing, altered or out of order");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hs.messages_from(&alice, &dm, &bot.user_id).len(), 3, "sent once");
+}
+
+#[test]
+fn unknown_senders_get_a_pairing_code_and_are_answered_once_approved() {
+    let Some(hs) = Synapse::start(false) else { return };
+    let bot = hs.register("ocbot", "botpw");
+    let dave = hs.register("dave", "davepw");
+    let gw = builder(config(&hs, json!({"dmPolicy": "pairing", "allowFrom": []}))).start();
+    status_until(&gw, |s| s["connected"] == true);
+    let dm = hs.create_room(&dave, &[&bot.user_id], true);
+    assert!(wait_for(WAIT, || hs.members(&dave, &dm).contains(&bot.user_id)), "the invite was not accepted");
+    hs.say(&dave, &dm, "hi, who are you?");
+    let sent = hs.wait_messages(&dave, &dm, &bot.user_id, 1);
+    let text = sent.first().cloned().unwrap_or_default();
+    assert!(text.contains("Pairing code:") && text.contains("openclaw pairing approve matrix"), "{sent:?}");
+    let code = text.split("Pairing code: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let (rc, out, err) = Cmd::new(gw.home.clone()).args(["pairing", "approve", "matrix", &code]).output(WAIT);
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(out.contains("Approved matrix sender @dave:localhost"), "{out}");
+    assert_eq!(hs.messages_from(&dave, &dm, &bot.user_id).len(), 1, "no answer before approval");
+    hs.say(&dave, &dm, "now?");
+    let sent = hs.wait_messages(&dave, &dm, &bot.user_id, 2);
+    assert!(sent.len() == 2 && sent[1].contains("[offline]"), "{sent:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hs.messages_from(&dave, &dm, &bot.user_id).len(), 2, "answered once");
+}
+
+#[test]
+fn an_encrypted_room_is_reported_in_the_status_and_told_so_instead_of_silence() {
+    let Some(hs) = Synapse::start(false) else { return };
+    let bot = hs.register("ocbot", "botpw");
+    let erin = hs.register("erin", "erinpw");
+    let gw = builder(config(&hs, json!({}))).start();
+    status_until(&gw, |s| s["connected"] == true);
+    let body = json!({"preset": "private_chat", "invite": [&bot.user_id], "is_direct": true, "name": "secret",
+                      "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]});
+    let (status, v) = http(hs.port, "POST", "/_matrix/client/v3/createRoom", Some(&erin.token), Some(&body));
+    assert_eq!(status, 200, "{v}");
+    let room = v["room_id"].as_str().unwrap().to_string();
+    assert!(wait_for(WAIT, || hs.members(&erin, &room).contains(&bot.user_id)), "the invite was not accepted");
+    // What a client with encryption sends: ciphertext the gateway cannot read.
+    for txn in ["t1", "t2"] {
+        let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.encrypted/{txn}", enc(&room));
+        let cipher = json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": format!("AwgAEn{txn}"), "device_id": "ERINDEV",
+                            "sender_key": "c2VuZGVya2V5", "session_id": "c2Vzc2lvbg"});
+        let (status, v) = http(hs.port, "PUT", &path, Some(&erin.token), Some(&cipher));
+        assert_eq!(status, 200, "{v}");
+    }
+    let s = status_until(&gw, |s| s["warnings"].as_array().is_some_and(|w| !w.is_empty()));
+    let warning = s["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains(&room) && warning.contains("encrypted") && warning.contains("not support"), "{s}");
+    assert_eq!(s["connected"], true, "{s}");
+    let said = hs.wait_messages(&erin, &room, &bot.user_id, 1);
+    assert!(said.len() == 1 && said[0].contains("encrypted") && said[0].contains("unsupported"), "{said:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hs.messages_from(&erin, &room, &bot.user_id).len(), 1, "told once, not once per message");
+    assert_eq!(block_on(matrix_status(&gw, false))["warnings"].as_array().map(Vec::len), Some(1));
+}
