@@ -73,6 +73,20 @@ pub fn prefix_within(s: &str, max_bytes: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// Percent-encodes all but the URL-unreserved characters: a path segment or a query value
+/// (Matrix room ids, Signal accounts, the dashboard link's fragment).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

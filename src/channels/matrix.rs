@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use super::journal::Inbound;
 use super::{ApiReply, Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
+use crate::encoding::percent_encode as enc;
 use crate::limits;
 
 const API: &str = "/_matrix/client/v3";
@@ -77,19 +78,6 @@ impl From<ApiError> for SendError {
             SendError::from_status(e.status, e.to_string(), e.retry_after)
         }
     }
-}
-
-/// Percent-encodes a path segment or query value (everything but unreserved characters).
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A Matrix answer: the body, or the error with `errcode` and the wait `M_LIMIT_EXCEEDED` asks for

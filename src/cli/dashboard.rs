@@ -23,6 +23,7 @@ use super::client::{CliError, TargetFlags};
 use super::config::{Change, Writer};
 use super::print_json;
 use crate::config::Paths;
+use crate::encoding::percent_encode;
 
 /// The registry used when neither `--registry` nor `OPENCLAW_NPM_REGISTRY` names one.
 pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
@@ -197,19 +198,6 @@ fn launch_browser(url: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .spawn()
         .is_ok()
-}
-
-/// Percent-encodes all but the URL-unreserved characters (as `URLSearchParams` reads them back).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn install(paths: &Paths, cmd: InstallCmd) -> Result<(), CliError> {

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use super::{SendError, call_json};
 use crate::config::channels as cfg;
+use crate::encoding::percent_encode as enc;
 use crate::limits;
 
 /// How long a typing indicator may take; it is best effort.
@@ -81,19 +82,6 @@ fn is_uuid(s: &str) -> bool {
 /// A group id is base64 (32 bytes for v2 groups: 44 characters); a number or name never is.
 fn is_group_id(s: &str) -> bool {
     (16..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A JSON-RPC error from signal-cli, classified.

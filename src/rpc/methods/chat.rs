@@ -99,27 +99,26 @@ pub async fn send(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
     Ok(json!({"runId": run_id, "status": status}))
 }
 
+/// The keys `chat.history` takes (`chat.startup` takes these and its own).
+pub const HISTORY_KEYS: &[&str] = &[
+    "sessionKey",
+    "agentId",
+    "cursor",
+    "limit",
+    "maxBytes",
+    "offset",
+    "pendingBefore",
+    "inputRunIds",
+    "messageId",
+    "sessionId",
+    "maxChars",
+];
+
 /// `chat.history {sessionKey, limit?, offset?, maxChars?, maxBytes?, cursor?}`. Without a cursor: the last
 /// `limit` messages (paging back with `offset`). With a cursor from an earlier answer: what was
 /// added since (`kind: "delta"`), or `kind: "reset"` when the client must reload.
 pub async fn history(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
-    let mut p = params::closed(
-        "chat.history",
-        p,
-        &[
-            "sessionKey",
-            "agentId",
-            "cursor",
-            "limit",
-            "maxBytes",
-            "offset",
-            "pendingBefore",
-            "inputRunIds",
-            "messageId",
-            "sessionId",
-            "maxChars",
-        ],
-    )?;
+    let mut p = params::closed("chat.history", p, HISTORY_KEYS)?;
     p.require(&["sessionKey"]);
     let raw_key = p.req_str("sessionKey", 1, usize::MAX);
     let agent_id = p.opt_str("agentId", 1, usize::MAX);

@@ -87,20 +87,7 @@ pub fn observer_visibility(_call: &Call<'_>, p: &Option<Value>) -> Result<Value,
 /// session: its history page (as `chat.history`) and the inputs still queued (none are exposed
 /// here). The `{shortId, agentId}` form names sessions by short id, which this gateway has not.
 pub async fn chat_startup(call: &Call<'_>, p: &Option<Value>) -> Result<Value, Error> {
-    const HISTORY: &[&str] = &[
-        "sessionKey",
-        "agentId",
-        "cursor",
-        "limit",
-        "maxBytes",
-        "offset",
-        "pendingBefore",
-        "inputRunIds",
-        "messageId",
-        "sessionId",
-        "maxChars",
-    ];
-    let mut allowed = HISTORY.to_vec();
+    let mut allowed = super::chat::HISTORY_KEYS.to_vec();
     allowed.extend(["shortId", "slugHint"]);
     let mut v = params::closed("chat.startup", p, &allowed)?;
     if v.raw("shortId").is_some() {
@@ -114,7 +101,7 @@ pub async fn chat_startup(call: &Call<'_>, p: &Option<Value>) -> Result<Value, E
     let mut history = Map::new();
     if let Some(Value::Object(m)) = p {
         for (k, val) in m {
-            if HISTORY.contains(&k.as_str()) {
+            if super::chat::HISTORY_KEYS.contains(&k.as_str()) {
                 history.insert(k.clone(), val.clone());
             }
         }
