@@ -15,17 +15,13 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Creates a transcript with its header line. Fails if the file exists.
+/// Creates a transcript with its header line. Fails if the file exists. Not synced: the
+/// session store syncs it (and its directory) before it writes an index that names it.
 pub fn create(path: &Path, header: &Value) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     let mut line = serde_json::to_vec(header).map_err(io::Error::other)?;
     line.push(b'\n');
-    f.write_all(&line)?;
-    f.sync_all()?;
-    if let Some(dir) = path.parent() {
-        crate::fsutil::sync_dir(dir)?;
-    }
-    Ok(())
+    f.write_all(&line)
 }
 
 /// Appends `entries` as lines, after cutting off a torn last line if one is there; `sync`

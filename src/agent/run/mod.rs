@@ -246,30 +246,20 @@ impl Run {
         Ok(())
     }
 
-    /// Opens the session (creating it if needed) and marks it running.
+    /// Opens the session (creating it if needed) and marks it running. The index write (the
+    /// crash marker, and a new session's entry) starts at once in the background: the model call
+    /// does not queue behind its fsyncs. The transcript gets the input later.
     async fn open_session(&mut self, cfg: &Config, key: &SessionKey, workspace: &Path) -> Result<SessionEntry, Failure> {
-        let (entry, created) = self
-            .shared
-            .store
-            .ensure(key, workspace, &cfg.session.maintenance)
-            .await
-            .map_err(|e| Failure::Internal(format!("cannot open session {key}: {e}")))?;
-        self.session_id = entry.session_id.clone();
-        if created {
-            self.notify_session("created", Some(entry.clone())).await;
-        }
         let run_id = self.req.run_id.clone();
         let now = crate::clock::now_ms();
         let preview = self.req.input.iter().rev().find_map(|m| match m {
             Message::User { text } => Some(text.clone()),
             _ => None,
         });
-        // Written in the background at once (the crash marker), but not waited for: the model
-        // call should not queue behind an index write. The transcript gets the input later.
-        let entry = self
+        let (entry, created) = self
             .shared
             .store
-            .update_soon(key, std::time::Duration::ZERO, |e| {
+            .ensure_soon(key, workspace, &cfg.session.maintenance, |e| {
                 e.status = Some("running".into());
                 e.last_run_id = Some(run_id);
                 e.last_run_error = None;
@@ -280,8 +270,11 @@ impl Run {
                 }
             })
             .await
-            .map_err(|e| Failure::Internal(format!("cannot update session {key}: {e}")))?
-            .unwrap_or(entry);
+            .map_err(|e| Failure::Internal(format!("cannot open session {key}: {e}")))?;
+        self.session_id = entry.session_id.clone();
+        if created {
+            self.notify_session("created", Some(entry.clone())).await;
+        }
         self.notify_session("activity", Some(entry.clone())).await;
         Ok(entry)
     }

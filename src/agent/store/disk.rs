@@ -11,14 +11,35 @@ use crate::agent::transcript;
 use crate::clock;
 use crate::limits::{SESSION_INDEX_MAX_BYTES, TRANSCRIPT_LINE_MAX_BYTES};
 
-pub(super) async fn persist(sessions: &AgentSessions) -> io::Result<()> {
+/// An agent's index as it is to be written: serialized under the store's lock, written after
+/// the lock is released, so appends and reads never queue behind an index write's fsyncs.
+pub(super) struct IndexSnapshot {
+    pub(super) agent_id: String,
+    dir: PathBuf,
+    bytes: Vec<u8>,
+    /// Orders one agent's snapshots: a write never replaces the index with an older one.
+    pub(super) generation: u64,
+}
+
+pub(super) fn snapshot(sessions: &mut AgentSessions, agent_id: &str) -> io::Result<IndexSnapshot> {
     let bytes = serde_json::to_vec_pretty(&sessions.index).map_err(io::Error::other)?;
-    let dir = sessions.dir.clone();
-    smol::unblock(move || {
-        crate::fsutil::create_private_dir(&dir)?;
-        crate::fsutil::write_private_atomic(&dir.join(INDEX_FILE), &bytes)
-    })
-    .await
+    sessions.generation = sessions.generation.saturating_add(1);
+    Ok(IndexSnapshot { agent_id: agent_id.to_string(), dir: sessions.dir.clone(), bytes, generation: sessions.generation })
+}
+
+/// Writes `snapshot` atomically, after making `new_transcripts` (created since the last write,
+/// header not yet synced) durable: after a power cut the index never names a transcript whose
+/// header did not reach the disk. A transcript removed meanwhile is skipped. The directory sync
+/// of the index's rename also makes the new transcripts' directory entries durable (same
+/// directory).
+pub(super) fn write_index(snapshot: &IndexSnapshot, new_transcripts: &[PathBuf]) -> io::Result<()> {
+    for path in new_transcripts {
+        match std::fs::File::open(path).and_then(|f| f.sync_all()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    crate::fsutil::write_private_atomic(&snapshot.dir.join(INDEX_FILE), &snapshot.bytes)
 }
 
 pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
@@ -69,7 +90,7 @@ pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
             entry.last_run_error = Some("interrupted: the gateway stopped during the run".into());
         }
     }
-    Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new() })
+    Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new(), generation: 0 })
 }
 
 /// The transcript file of `entry` inside its sessions directory.

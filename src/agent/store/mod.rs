@@ -20,7 +20,7 @@ use super::transcript::{self, Tail};
 use crate::clock;
 use crate::config::agents::Maintenance;
 use crate::limits::{SESSION_PREVIEW_CHARS, SESSION_SUMMARY_RECENT};
-use disk::{find_cursor, load, persist, transcript_name};
+use disk::{IndexSnapshot, find_cursor, load, snapshot, transcript_name, write_index};
 
 /// Index file name inside an agent's sessions directory.
 pub const INDEX_FILE: &str = "sessions.json";
@@ -93,6 +93,8 @@ struct AgentSessions {
     index: BTreeMap<String, SessionEntry>,
     /// Per session id, once known (found lazily from the transcript's end).
     cursors: HashMap<String, Cursor>,
+    /// Counts the index snapshots taken (see [`IndexSnapshot`]).
+    generation: u64,
 }
 
 /// A line appended to a transcript: a message payload and the run it belongs to.
@@ -115,12 +117,18 @@ pub struct Appended {
 ///   needs a command variant and a reply channel for each of the dozen operations below, and
 ///   every caller needs the answer (the new entry, the appended sequence numbers) before it
 ///   goes on. The slow part, file IO, runs on the blocking pool either way.
-/// - `dirty`, `summaries` and `busy` are std locks that are only ever held for a set or map
+/// - `index_writes` is a second async lock, taken without `agents`, so an index write's fsyncs
+///   hold up only other index writes, never an append or a read.
+/// - `dirty`, `new_transcripts`, `summaries` and `busy` are std locks that are only ever held for a set or map
 ///   operation, never across an `.await`, and `summaries` is read by synchronous code (health
 ///   snapshots) that cannot wait for a task's reply.
 pub struct Store {
     state_dir: PathBuf,
     agents: smol::lock::Mutex<HashMap<String, AgentSessions>>,
+    /// Per agent, the generation of the index last written.
+    index_writes: smol::lock::Mutex<HashMap<String, u64>>,
+    /// Transcripts created but not yet synced; the next index write syncs them first.
+    new_transcripts: std::sync::Mutex<Vec<PathBuf>>,
     /// Agents whose index changed in memory and waits for the delayed write.
     dirty: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Per loaded agent: session count and the most recently updated keys, readable without
@@ -154,6 +162,8 @@ impl Store {
         Store {
             state_dir: state_dir.to_path_buf(),
             agents: smol::lock::Mutex::new(HashMap::new()),
+            index_writes: smol::lock::Mutex::new(HashMap::new()),
+            new_transcripts: Default::default(),
             dirty: Default::default(),
             summaries: Default::default(),
             busy: Default::default(),
@@ -213,19 +223,72 @@ impl Store {
     }
 
     /// The session for `key`, created (with its transcript) when it does not exist yet; making
-    /// room for it by `policy` first. Returns the entry and whether it was created.
+    /// room for it by `policy` first. Returns the entry and whether it was created; a created
+    /// session is in the index on disk when this returns.
     pub async fn ensure(&self, key: &SessionKey, cwd: &Path, policy: &Maintenance) -> io::Result<(SessionEntry, bool)> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
         if let Some(e) = sessions.index.get(&key.to_string()) {
             return Ok((e.clone(), false));
         }
+        let entry = self.create(sessions, key, cwd, policy).await?;
+        let index = snapshot(sessions, &key.agent_id)?;
+        drop(guard);
+        self.write(index).await?;
+        Ok((entry, true))
+    }
+
+    /// Like [`Store::ensure`], then changes the entry with `f`, without waiting for the index
+    /// write (started at once in the background). For a run: its model call should not wait
+    /// for the fsyncs of a new session. The new transcript holds its header in the page cache,
+    /// so it survives the process dying; the index write syncs it before naming it.
+    pub async fn ensure_soon(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        cwd: &Path,
+        policy: &Maintenance,
+        f: impl FnOnce(&mut SessionEntry),
+    ) -> io::Result<(SessionEntry, bool)> {
+        let mut guard = self.lock(&key.agent_id).await?;
+        let sessions = loaded(&mut guard, &key.agent_id)?;
+        let created = !sessions.index.contains_key(&key.to_string());
+        if created {
+            self.create(sessions, key, cwd, policy).await?;
+        }
+        let entry = sessions
+            .index
+            .get_mut(&key.to_string())
+            .ok_or_else(|| io::Error::other(format!("session {key} vanished while it was opened")))?;
+        f(entry);
+        let out = entry.clone();
+        self.note(&key.agent_id, sessions);
+        drop(guard);
+        self.flush_after(&key.agent_id, std::time::Duration::ZERO);
+        Ok((out, created))
+    }
+
+    /// Adds a new session for `key` to the index, after pruning by `policy`.
+    async fn create(&self, sessions: &mut AgentSessions, key: &SessionKey, cwd: &Path, policy: &Maintenance) -> io::Result<SessionEntry> {
         let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone();
         prune(sessions, &key.agent_id, policy, &busy, clock::now_ms()).await;
-        let entry = new_session(sessions, key, cwd, None).await?;
-        persist(sessions).await?;
+        let entry = self.new_session(sessions, key, cwd, None).await?;
         self.note(&key.agent_id, sessions);
-        Ok((entry, true))
+        Ok(entry)
+    }
+
+    /// Writes an index snapshot unless a newer one of the same agent was written already;
+    /// syncs the transcripts created before it first.
+    async fn write(&self, index: IndexSnapshot) -> io::Result<()> {
+        let mut written = self.index_writes.lock().await;
+        if written.get(&index.agent_id).is_some_and(|g| *g >= index.generation) {
+            return Ok(());
+        }
+        let pending: Vec<PathBuf> = self.new_transcripts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let index = smol::unblock(move || write_index(&index, &pending).map(|()| (index, pending))).await;
+        let (index, synced) = index?;
+        self.new_transcripts.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| !synced.contains(p));
+        written.insert(index.agent_id, index.generation);
+        Ok(())
     }
 
     /// Changes one entry and writes the index. `None` when the session does not exist.
@@ -235,8 +298,10 @@ impl Store {
         let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
-        persist(sessions).await?;
         self.note(&key.agent_id, sessions);
+        let index = snapshot(sessions, &key.agent_id)?;
+        drop(guard);
+        self.write(index).await?;
         Ok(Some(out))
     }
 
@@ -257,14 +322,19 @@ impl Store {
         let out = entry.clone();
         self.note(&key.agent_id, sessions);
         drop(guard);
+        self.flush_after(&key.agent_id, delay);
+        Ok(Some(out))
+    }
+
+    /// Marks `agent_id`'s index as changed and makes sure a flush runs within `delay`: one
+    /// delayed flush covers every change made before it runs; an immediate one is always started.
+    fn flush_after(self: &Arc<Self>, agent_id: &str, delay: std::time::Duration) {
         let first = {
             let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
             let first = dirty.is_empty();
-            dirty.insert(key.agent_id.clone());
+            dirty.insert(agent_id.to_string());
             first
         };
-        // One delayed flush covers every change made before it runs; an immediate one is always
-        // started.
         if first || delay.is_zero() {
             let store = self.clone();
             crate::rt::spawn(async move {
@@ -275,7 +345,6 @@ impl Store {
             })
             .detach();
         }
-        Ok(Some(out))
     }
 
     /// Writes every index with changes still waiting.
@@ -283,11 +352,12 @@ impl Store {
         let agents: Vec<String> = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
         let mut failed = None;
         for agent in agents {
-            let written = match self.lock(&agent).await {
-                Ok(mut guard) => match loaded(&mut guard, &agent) {
-                    Ok(sessions) => persist(sessions).await,
-                    Err(e) => Err(e),
-                },
+            let index = match self.lock(&agent).await {
+                Ok(mut guard) => loaded(&mut guard, &agent).and_then(|sessions| snapshot(sessions, &agent)),
+                Err(e) => Err(e),
+            };
+            let written = match index {
+                Ok(index) => self.write(index).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
@@ -385,9 +455,11 @@ impl Store {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
-        let entry = new_session(sessions, key, cwd, Some(&old)).await?;
-        persist(sessions).await?;
+        let entry = self.new_session(sessions, key, cwd, Some(&old)).await?;
         self.note(&key.agent_id, sessions);
+        let index = snapshot(sessions, &key.agent_id)?;
+        drop(guard);
+        self.write(index).await?;
         Ok(Some((old.session_id, entry)))
     }
 
@@ -398,9 +470,11 @@ impl Store {
         let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(entry) = sessions.index.remove(&key.to_string()) else { return Ok(None) };
         sessions.cursors.remove(&entry.session_id);
-        persist(sessions).await?;
         self.note(&key.agent_id, sessions);
         let path = sessions.dir.join(transcript_name(&entry));
+        let index = snapshot(sessions, &key.agent_id)?;
+        drop(guard);
+        self.write(index).await?;
         let archived = smol::unblock(move || -> io::Result<Vec<PathBuf>> {
             if !path.exists() {
                 return Ok(Vec::new());
@@ -417,6 +491,48 @@ impl Store {
         Ok(Some(archived))
     }
 
+    /// Creates a new session (transcript header and index entry) for `key`, carrying labels and
+    /// overrides over from `previous` on a reset.
+    async fn new_session(
+        &self,
+        sessions: &mut AgentSessions,
+        key: &SessionKey,
+        cwd: &Path,
+        previous: Option<&SessionEntry>,
+    ) -> io::Result<SessionEntry> {
+        let now = clock::now_ms();
+        let session_id = crate::ids::uuid();
+        let file = format!("{session_id}.jsonl");
+        let mut header = json!({"type": "session", "version": 3, "id": session_id, "key": key.to_string(), "agentId": key.agent_id,
+                                "timestamp": clock::utc(now).rfc3339(true), "cwd": cwd.display().to_string()});
+        if let Some(p) = previous {
+            header["parentSession"] = json!(p.session_id);
+        }
+        let dir = sessions.dir.clone();
+        let path = dir.join(&file);
+        let created = path.clone();
+        smol::unblock(move || {
+            crate::fsutil::create_private_dir(&dir)?;
+            transcript::create(&path, &header)
+        })
+        .await?;
+        self.new_transcripts.lock().unwrap_or_else(|e| e.into_inner()).push(created);
+        let entry = SessionEntry {
+            session_id: session_id.clone(),
+            created_at: now,
+            updated_at: now,
+            label: previous.and_then(|p| p.label.clone()),
+            model_override: previous.and_then(|p| p.model_override.clone()),
+            display_name: previous.and_then(|p| p.display_name.clone()),
+            previous_session_id: previous.map(|p| p.session_id.clone()),
+            session_file: Some(file),
+            ..Default::default()
+        };
+        sessions.cursors.insert(session_id, Cursor { next_seq: 1, last_id: None });
+        sessions.index.insert(key.to_string(), entry.clone());
+        Ok(entry)
+    }
+
     /// Every session of `agent_id`, by key.
     pub async fn list(&self, agent_id: &str) -> io::Result<Vec<(String, SessionEntry)>> {
         let mut guard = self.lock(agent_id).await?;
@@ -428,45 +544,6 @@ impl Store {
         let mut guard = self.lock(agent_id).await?;
         Ok(loaded(&mut guard, agent_id)?.index.len())
     }
-}
-
-/// Creates a new session (transcript header and index entry) for `key`, carrying labels and
-/// overrides over from `previous` on a reset.
-async fn new_session(
-    sessions: &mut AgentSessions,
-    key: &SessionKey,
-    cwd: &Path,
-    previous: Option<&SessionEntry>,
-) -> io::Result<SessionEntry> {
-    let now = clock::now_ms();
-    let session_id = crate::ids::uuid();
-    let file = format!("{session_id}.jsonl");
-    let mut header = json!({"type": "session", "version": 3, "id": session_id, "key": key.to_string(), "agentId": key.agent_id,
-                            "timestamp": clock::utc(now).rfc3339(true), "cwd": cwd.display().to_string()});
-    if let Some(p) = previous {
-        header["parentSession"] = json!(p.session_id);
-    }
-    let dir = sessions.dir.clone();
-    let path = dir.join(&file);
-    smol::unblock(move || {
-        crate::fsutil::create_private_dir(&dir)?;
-        transcript::create(&path, &header)
-    })
-    .await?;
-    let entry = SessionEntry {
-        session_id: session_id.clone(),
-        created_at: now,
-        updated_at: now,
-        label: previous.and_then(|p| p.label.clone()),
-        model_override: previous.and_then(|p| p.model_override.clone()),
-        display_name: previous.and_then(|p| p.display_name.clone()),
-        previous_session_id: previous.map(|p| p.session_id.clone()),
-        session_file: Some(file),
-        ..Default::default()
-    };
-    sessions.cursors.insert(session_id, Cursor { next_seq: 1, last_id: None });
-    sessions.index.insert(key.to_string(), entry.clone());
-    Ok(entry)
 }
 
 /// Applies `policy` before a session is added: removes sessions idle longer than
@@ -576,6 +653,60 @@ pub(super) mod tests {
             assert_eq!(tail.entries.len(), 3);
             assert_eq!(tail.entries[0]["key"], "agent:main:main");
             assert_eq!(tail.entries[2]["parentId"], tail.entries[1]["id"]);
+        });
+    }
+
+    #[test]
+    fn an_older_index_snapshot_never_overwrites_a_newer_one() {
+        let (store, dir) = store();
+        let key = SessionKey::main("main");
+        smol::block_on(async {
+            store.ensure(&key, Path::new("/w"), &Maintenance::default()).await.unwrap();
+            let (older, newer) = {
+                let mut guard = store.lock("main").await.unwrap();
+                let sessions = loaded(&mut guard, "main").unwrap();
+                sessions.index.get_mut(&key.to_string()).unwrap().label = Some("old".into());
+                let older = snapshot(sessions, "main").unwrap();
+                sessions.index.get_mut(&key.to_string()).unwrap().label = Some("new".into());
+                (older, snapshot(sessions, "main").unwrap())
+            };
+            // Two writers finishing out of order: the later snapshot wins.
+            store.write(newer).await.unwrap();
+            store.write(older).await.unwrap();
+            let again = Store::new(&dir);
+            assert_eq!(again.get(&key).await.unwrap().unwrap().label.as_deref(), Some("new"));
+        });
+    }
+
+    #[test]
+    fn a_session_opened_for_a_run_reaches_the_index_in_the_background_with_its_transcript_synced_first() {
+        let (store, dir) = store();
+        let store = Arc::new(store);
+        let key = SessionKey::main("main");
+        crate::rt::block_on(async {
+            let (entry, created) =
+                store.ensure_soon(&key, Path::new("/w"), &Maintenance::default(), |e| e.status = Some("running".into())).await.unwrap();
+            assert!(created);
+            assert_eq!(entry.status.as_deref(), Some("running"));
+            assert!(store.transcript_path("main", &entry).exists(), "the transcript exists before the call returns");
+            // The background write: wait for it without calling flush ourselves.
+            let index = dir.join("agents/main/sessions").join(INDEX_FILE);
+            for _ in 0..200 {
+                if store.new_transcripts.lock().unwrap().is_empty() && index.exists() {
+                    break;
+                }
+                smol::Timer::after(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(store.new_transcripts.lock().unwrap().is_empty(), "the index write synced the new transcript");
+            let again = Store::new(&dir);
+            let got = again.get(&key).await.unwrap().expect("the new session is in the index on disk");
+            assert_eq!(got.session_id, entry.session_id);
+            // Read back as a restarted gateway would: the run's crash marker is on disk.
+            assert_eq!(got.status.as_deref(), Some("failed"));
+            assert!(got.last_run_error.unwrap_or_default().contains("interrupted"));
+            let (_, opened_again) =
+                store.ensure_soon(&key, Path::new("/w"), &Maintenance::default(), |e| e.status = Some("done".into())).await.unwrap();
+            assert!(!opened_again);
         });
     }
 
