@@ -287,14 +287,23 @@ fn ws_rps(port: u16, token: &str, conns: usize, secs: f64) -> f64 {
     total.load(Ordering::Relaxed) as f64 / secs
 }
 
-/// `/health` requests per second over 50 keep-alive connections from 2 threads.
-fn http_rps(port: u16, secs: f64) -> f64 {
+/// `/health` over 50 keep-alive connections from 2 threads: requests per second and the
+/// latency of each request (p50, p99 in ms).
+struct HttpLoad {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn http_load(port: u16, secs: f64) -> HttpLoad {
     let total = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
     let start = Instant::now() + Duration::from_millis(200);
     let until = start + Duration::from_secs_f64(secs);
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let total = total.clone();
+            let latencies = latencies.clone();
             std::thread::spawn(move || {
                 smol::block_on(async {
                     smol::Timer::at(start).await;
@@ -303,8 +312,9 @@ fn http_rps(port: u16, secs: f64) -> f64 {
                             smol::spawn(async move {
                                 let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
                                 let mut buf = vec![0u8; 4096];
-                                let mut n = 0u64;
+                                let mut micros = Vec::with_capacity(65_536);
                                 while Instant::now() < until {
+                                    let sent = Instant::now();
                                     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
                                     let mut got = 0;
                                     // One response: head + 27-byte body; read until the body ends.
@@ -314,14 +324,16 @@ fn http_rps(port: u16, secs: f64) -> f64 {
                                             break;
                                         }
                                     }
-                                    n += 1;
+                                    micros.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
                                 }
-                                n
+                                micros
                             })
                         })
                         .collect();
                     for t in tasks {
-                        total.fetch_add(t.await, Ordering::Relaxed);
+                        let micros = t.await;
+                        total.fetch_add(micros.len() as u64, Ordering::Relaxed);
+                        latencies.lock().unwrap().extend(micros);
                     }
                 })
             })
@@ -330,7 +342,10 @@ fn http_rps(port: u16, secs: f64) -> f64 {
     for h in handles {
         h.join().unwrap();
     }
-    total.load(Ordering::Relaxed) as f64 / secs
+    let mut all = std::mem::take(&mut *latencies.lock().unwrap());
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).map_or(0.0, |us| *us as f64 / 1000.0);
+    HttpLoad { rps: total.load(Ordering::Relaxed) as f64 / secs, p50_ms: pct(0.50), p99_ms: pct(0.99) }
 }
 
 /// File write → `config.changed` on a connected client, in ms (median of `n` hot changes).
@@ -611,7 +626,7 @@ fn load(bin: &Path, secs: f64) -> Value {
             })
         })
         .collect();
-    let http = http_rps(port, secs);
+    let http = http_load(port, secs).rps;
     for t in rpc_threads {
         let _ = t.join();
     }
@@ -774,10 +789,11 @@ fn main() {
     // Throughput (report only).
     let secs = if o.full { 10.0 } else { 2.0 };
     let gw = Gateway::start(&o.bin, &[]);
-    let rps = http_rps(gw.port, secs);
+    let http = http_load(gw.port, secs);
     let ws1 = ws_rps(gw.port, &gw.token, 1, secs);
     let ws64 = ws_rps(gw.port, &gw.token, 64, secs);
-    report.insert("http_health_rps_50conn".into(), json!(rps.round()));
+    report.insert("http_health_rps_50conn".into(), json!(http.rps.round()));
+    report.insert("http_health_latency_ms".into(), json!({"p50": http.p50_ms, "p99": http.p99_ms}));
     report.insert("ws_health_rps_1conn".into(), json!(ws1.round()));
     report.insert("ws_health_rps_64conn".into(), json!(ws64.round()));
     drop(gw);
@@ -809,7 +825,8 @@ fn main() {
         let gate = g.gate.map(|x| format!("{x}")).unwrap_or_default();
         println!("{:<52} {:>12} {:>10} {:>8}  {}", g.name, v, gate, g.goal, if g.passed() { "ok" } else { "GATE PASSED" });
     }
-    println!("{:<52} {:>12}", "/health requests/s (keep-alive, 50 conns, 2 threads)", format!("{rps:.0}"));
+    println!("{:<52} {:>12}", "/health requests/s (keep-alive, 50 conns, 2 threads)", format!("{:.0}", http.rps));
+    println!("{:<52} {:>12}", "/health latency p50 / p99 under that load", format!("{:.2} / {:.2} ms", http.p50_ms, http.p99_ms));
     println!("{:<52} {:>12}", "WS health round trips/s, 1 connection", format!("{ws1:.0}"));
     println!("{:<52} {:>12}", "WS health round trips/s, 64 connections", format!("{ws64:.0}"));
     println!("{:<52} {:>12}", "first token: fake model direct (median)", format!("{direct:.2} ms"));
