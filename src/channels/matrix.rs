@@ -434,7 +434,7 @@ async fn encrypted_room(client: &Client, link: &Link, room_id: &str) {
                   (unsupported), so it will not answer here. Please write to it in an unencrypted room.";
     // The transaction id is per room, so a retried notice is not a second one.
     if let Err(e) = client.send(room_id, notice, None, &format!("e2ee{room_id}")).await {
-        log::warn!(target: "channels", "matrix: cannot tell {room_id} that it is encrypted: {e:?}");
+        log::warn!(target: "channels", "matrix: cannot tell {room_id} that it is encrypted: {}", e.message());
     }
 }
 

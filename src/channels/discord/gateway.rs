@@ -362,7 +362,10 @@ pub(crate) async fn dispatch(
                     }
                 }
                 // Replaying it would fail the same way: skipped, and said why.
-                Err(e) => log::warn!(target: "channels", "discord: a MESSAGE_CREATE (seq {seq:?}) that cannot be read was skipped: {e}"),
+                Err(e) => {
+                    let seq = seq.map_or_else(|| "none".to_string(), |s| s.to_string());
+                    log::warn!(target: "channels", "discord: a MESSAGE_CREATE (seq {seq}) that cannot be read was skipped: {e}")
+                }
             }
             if seq.is_some() {
                 state.seq = seq;
