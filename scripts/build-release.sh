@@ -29,9 +29,13 @@ zig_pkgs=(cargo-zigbuild==0.24.1 ziglang==0.17.1)
 # The nightly profile for the release artifacts: std rebuilt for the target with the profile's
 # opt-level "z" and LTO, and panics compiled to an immediate abort (no message: nothing can run
 # after such an abort). -Clink-self-contained=no: rustc must not look for musl's crt objects in a
-# sysroot that has none; zig's linker supplies them.
-SIZE_PROFILE=(-Zbuild-std=std,panic_abort)
-SIZE_RUSTFLAGS="-Clink-self-contained=no -Zunstable-options -Cpanic=immediate-abort"
+# sysroot that has none; zig's linker supplies them. Three more cuts of formatting machinery and
+# speed-for-size trades, measured on aarch64 (README, "Why nightly"): std's `optimize_for_size`
+# (smaller sort and string routines), `-Zlocation-detail=none` (no file/line strings for panics
+# that print nothing anyway) and `-Zfmt-debug=shallow` (a derived `Debug` prints only the type or
+# variant name; the gateway's messages and logs print values with `Display`).
+SIZE_PROFILE=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+SIZE_RUSTFLAGS="-Clink-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow"
 
 targets=(
   x86_64-unknown-linux-musl        # PCs, x86 servers
