@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::handshake::{self, Peer, Session};
 use super::methods::{self, Call};
 use super::protocol::{self, ErrorShape, Inbound};
-use crate::gateway::hub::{ClientInfo, Member, Outbound, Outbox};
+use crate::gateway::hub::{ClientInfo, ConnId, Member, Outbound, Outbox};
 use crate::gateway::{Gateway, Phase};
 use crate::limits::{
     WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
@@ -43,15 +43,25 @@ pub async fn serve(gw: Arc<Gateway>, head: Head, req: UpgradeRequest, mut up: Up
     // The handshake's state is boxed so it is freed once the session starts: a live connection
     // then holds only what the session needs (see the per-client memory budget).
     let opened = Box::pin(open(&gw, head, req, up, peer_addr)).await;
-    if let Some((ws, session)) = opened {
+    if let Some(joined) = opened {
         // Authenticated: no longer one of the cheap pending connections a flood is made of.
         pending.done();
-        run_session(&gw, ws, session).await;
+        run_session(&gw, joined).await;
     }
 }
 
-/// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`.
-async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<(Ws, Session)> {
+/// A connection that completed the handshake: in the hub (so no event sent after its
+/// `hello-ok` is missed) and about to run its session.
+struct Joined {
+    ws: Ws,
+    session: Session,
+    id: ConnId,
+    outbox: Outbox,
+}
+
+/// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`,
+/// already joined to the hub.
+async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<Joined> {
     let Upgraded { mut stream, leftover, .. } = up;
     let trusted = gw.settings().loaded.config.gateway.trusted_proxies.clone();
     let (ip, local) = crate::gateway::auth::locality(peer_addr.ip(), &|h| head.header(h).map(str::to_string), &trusted);
@@ -94,8 +104,18 @@ async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, 
         session.scopes.list.join(","),
         peer.ip
     );
-    send_text(&mut ws, hello).await.ok()?;
-    Some((ws, session))
+    // Joined before `hello-ok` is sent: a client that acts on `hello-ok` at once (or another
+    // client acting meanwhile) must not raise an event this connection misses. What is queued
+    // meanwhile is written after `hello-ok`, when the session's writer starts.
+    let id = gw.next_conn_id();
+    let outbox = gw.hub.outbox(gw.tuning.max_buffered_bytes);
+    gw.hub.join(id, member(&session, &outbox)).await;
+    if send_text(&mut ws, hello).await.is_err() {
+        outbox.close();
+        gw.hub.leave(id).await;
+        return None;
+    }
+    Some(Joined { ws, session, id, outbox })
 }
 
 /// How to end a connection.
@@ -292,11 +312,8 @@ impl PingAllowance {
 }
 
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
-async fn run_session(gw: &Arc<Gateway>, ws: Ws, session: Session) {
-    let id = gw.next_conn_id();
-    let outbox = gw.hub.outbox(gw.tuning.max_buffered_bytes);
-    gw.hub.join(id, member(&session, &outbox)).await;
-
+async fn run_session(gw: &Arc<Gateway>, joined: Joined) {
+    let Joined { ws, session, id, outbox } = joined;
     let (mut sink, mut stream) = ws.split();
     let alive = AtomicBool::new(true);
     // Three loops on this one task, joined by `or`: the first to end ends the session, and says why.
