@@ -3,7 +3,7 @@
 //! not configured while the rest of the gateway runs.
 
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -32,13 +32,13 @@ fn three_channels_connected_at_once_and_what_they_cost() {
     });
     let gw = Gw::builder().config(cfg).start();
     let all_connected = smol::block_on(async {
-        let deadline = Instant::now() + WAIT;
+        let deadline = std::time::Instant::now() + WAIT;
         loop {
             let a = accounts(&gw).await;
             if ["telegram", "discord", "whatsapp"].iter().all(|c| a[c][0]["connected"] == true) {
                 return a;
             }
-            assert!(Instant::now() < deadline, "not all connected: {a:#}");
+            assert!(std::time::Instant::now() < deadline, "not all connected: {a:#}");
             smol::Timer::after(Duration::from_millis(50)).await;
         }
     });
