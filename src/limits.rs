@@ -53,6 +53,20 @@ pub const CLIENT_MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const CLIENT_READ_BUFFER: usize = 8 * 1024;
 /// Longest chunk-size or trailer line in an upstream chunked body.
 pub const CLIENT_MAX_CHUNK_LINE: usize = 4096;
+/// How long an idle keep-alive connection to a model provider is kept for the next request. Long
+/// enough for the tool rounds of a run and a quick reply; a server that closes sooner is noticed
+/// when the connection is taken.
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(90);
+/// Idle connections kept per server (scheme, host, port): enough for a few sessions answering at
+/// once.
+pub const CLIENT_POOL_PER_SERVER: usize = 4;
+/// Idle connections kept in all (each TLS one holds some KiB of buffers and one descriptor).
+pub const CLIENT_POOL_MAX: usize = 8;
+/// At most this much of a body's rest is read after the caller is done with it, to reuse the
+/// connection; a longer rest closes it.
+pub const CLIENT_POOL_DRAIN_BYTES: usize = 16 * 1024;
+/// Within this time; a slower rest closes the connection.
+pub const CLIENT_POOL_DRAIN_TIME: Duration = Duration::from_secs(2);
 /// Largest error body we keep from an upstream (enough for any provider's error JSON).
 pub const CLIENT_MAX_ERROR_BODY: usize = 64 * 1024;
 /// Longest line in an upstream event stream (one SSE `data:` line carries one JSON chunk).

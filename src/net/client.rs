@@ -1,7 +1,9 @@
-//! A small HTTP/1.1 client for the APIs the gateway calls (model providers, chat services): one
-//! request per connection, plain or TLS, with a deadline on every step so a silent server can
-//! never hang a caller. Bodies are read a piece at a time, which is what server-sent event streams
-//! need; [`Response::text`] collects small bodies (error messages) up to a limit.
+//! A small HTTP/1.1 client for the APIs the gateway calls (model providers, chat services): plain
+//! or TLS, with a deadline on every step so a silent server can never hang a caller. A request is
+//! one connection unless it asks for [`Request::keep_alive`]: then its connection goes back to
+//! [`super::pool`] when the caller [`Response::finish`]es the body. Bodies are read a piece at a
+//! time, which is what server-sent event streams need; [`Response::text`] collects small bodies
+//! (error messages) up to a limit.
 
 use smol::Async;
 use smol::future::FutureExt;
@@ -12,8 +14,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::pool;
 use super::tls::{self, TlsStream};
-use crate::limits::{CLIENT_MAX_CHUNK_LINE, CLIENT_MAX_HEAD_BYTES, CLIENT_READ_BUFFER};
+use crate::limits::{CLIENT_MAX_CHUNK_LINE, CLIENT_MAX_HEAD_BYTES, CLIENT_POOL_DRAIN_BYTES, CLIENT_POOL_DRAIN_TIME, CLIENT_READ_BUFFER};
 
 pub use crate::url::Url;
 
@@ -92,11 +95,20 @@ pub struct Request {
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether the connection may be reused (see [`Request::keep_alive`]).
+    pub keep_alive: bool,
 }
 
 impl Request {
     pub fn new(method: &'static str, url: Url) -> Request {
-        Request { method, url, headers: Vec::new(), body: Vec::new() }
+        Request { method, url, headers: Vec::new(), body: Vec::new(), keep_alive: false }
+    }
+
+    /// Sends the request on an idle connection to the same server when the pool has one, and
+    /// lets the connection serve the next request once the body is [`Response::finish`]ed.
+    pub fn keep_alive(mut self) -> Request {
+        self.keep_alive = true;
+        self
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
@@ -124,7 +136,11 @@ impl Request {
         if !self.body.is_empty() || matches!(self.method, "POST" | "PUT" | "PATCH") {
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
-        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        // HTTP/1.1 connections are persistent unless one side says otherwise.
+        if !self.keep_alive {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
         out
     }
@@ -143,14 +159,42 @@ pub struct Timeouts {
 
 /// Sends `req` and reads the response head; the body is read from the [`Response`].
 pub async fn send(req: &Request, t: &Timeouts) -> io::Result<Response> {
-    let mut stream = connect(&req.url, t.connect).await?;
     let bytes = req.encode();
+    if !req.keep_alive {
+        return exchange(connect(&req.url, t.connect).await?, &bytes, req.method, t).await;
+    }
+    let key = pool::Key::of(&req.url);
+    if let Some(idle) = pool::take(&key) {
+        match exchange(idle, &bytes, req.method, t).await {
+            Ok(resp) => return Ok(resp.returning_to(key)),
+            // The server closed the idle connection as it was reused and answered nothing, so
+            // the request is sent once more on a new connection (what browsers and Go's client
+            // do in this case too). Any other failure is the caller's.
+            Err(e) if closed_unanswered(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let resp = exchange(connect(&req.url, t.connect).await?, &bytes, req.method, t).await?;
+    Ok(resp.returning_to(key))
+}
+
+/// Writes an encoded request on `stream` and reads the answer's head.
+async fn exchange(mut stream: Stream, bytes: &[u8], method: &str, t: &Timeouts) -> io::Result<Response> {
     within(t.head, "sending the request", async {
-        stream.write_all(&bytes).await?;
+        stream.write_all(bytes).await?;
         stream.flush().await
     })
     .await?;
-    read_response(stream, req.method, t).await
+    read_response(stream, method, t).await
+}
+
+/// Whether an exchange failed because the connection was already closed, before any byte of an
+/// answer: a failed write, or an end of stream or reset where the head should have begun.
+fn closed_unanswered(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Reads the response to a request already sent on `stream` (the head within `t.head`) and
@@ -160,13 +204,16 @@ pub async fn read_response<S: AsyncRead + Unpin>(mut stream: S, method: &str, t:
     let deadline = Instant::now() + t.head;
     let mut buf = Vec::with_capacity(CLIENT_READ_BUFFER);
     loop {
-        let (status, headers, consumed) = read_head(&mut stream, &mut buf, deadline).await?;
+        let (status, headers, consumed, http11) = read_head(&mut stream, &mut buf, deadline).await?;
         buf.drain(..consumed);
         // 1xx responses (100 Continue, 103 Early Hints) precede the real one.
         if (100..200).contains(&status) {
             continue;
         }
-        let mut resp = Response { status, headers, stream, buf, framing: Framing::Close, idle: t.idle };
+        let mut resp = Response { status, headers, stream, buf, framing: Framing::Close, idle: t.idle, persistent: http11, pool: None };
+        if resp.header("connection").is_some_and(|v| v.to_ascii_lowercase().contains("close")) {
+            resp.persistent = false;
+        }
         resp.framing = if method == "HEAD" || status == 204 || status == 304 {
             Framing::Done
         } else if resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
@@ -185,7 +232,7 @@ async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     deadline: Instant,
-) -> io::Result<(u16, Vec<(String, String)>, usize)> {
+) -> io::Result<(u16, Vec<(String, String)>, usize, bool)> {
     loop {
         if let Some(end) = find_head_end(buf) {
             let mut storage = [httparse::EMPTY_HEADER; 100];
@@ -198,15 +245,19 @@ async fn read_head<S: AsyncRead + Unpin>(
             let status = parsed.code.unwrap_or(0);
             let headers =
                 parsed.headers.iter().map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).trim().to_string())).collect();
-            return Ok((status, headers, end));
+            return Ok((status, headers, end, parsed.version == Some(1)));
         }
         if buf.len() > CLIENT_MAX_HEAD_BYTES {
             return Err(bad_data(format!("response head larger than {CLIENT_MAX_HEAD_BYTES} bytes")));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         let n = within(left, "waiting for the response", read_more(stream, buf)).await?;
-        if n == 0 {
+        if n == 0 && buf.is_empty() {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response"));
+        }
+        if n == 0 {
+            // Not UnexpectedEof: part of an answer arrived, so the request must not be resent.
+            return Err(bad_data("connection closed inside the response head".into()));
         }
     }
 }
@@ -254,6 +305,10 @@ pub struct Response<S = Stream> {
     buf: Vec<u8>,
     framing: Framing,
     idle: Duration,
+    /// HTTP/1.1 without `Connection: close`: the server keeps the connection after this answer.
+    persistent: bool,
+    /// Where the connection goes back after the body, for a keep-alive request.
+    pool: Option<pool::Key>,
 }
 
 impl<S: AsyncRead + Unpin> Response<S> {
@@ -361,6 +416,51 @@ impl<S: AsyncRead + Unpin> Response<S> {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside the chunked body"));
             }
         }
+    }
+}
+
+impl Response<Stream> {
+    fn returning_to(mut self, key: pool::Key) -> Response {
+        if self.persistent {
+            self.pool = Some(key);
+        }
+        self
+    }
+
+    /// Done with this response: a keep-alive connection goes back to the pool for the next
+    /// request to the same server once its body has ended exactly where the framing said. What is
+    /// left of the body (typically the end of a chunked stream, which arrives just after the last
+    /// event) is read in the background, at most [`CLIENT_POOL_DRAIN_BYTES`] within
+    /// [`CLIENT_POOL_DRAIN_TIME`]; a longer remainder closes the connection instead, which is also
+    /// how a stream that is still producing (an aborted run) is stopped at the server.
+    pub fn finish(mut self) {
+        let Some(key) = self.pool.take() else { return };
+        if self.framing == Framing::Close {
+            return;
+        }
+        if self.framing == Framing::Done {
+            if self.buf.is_empty() {
+                pool::put(key, self.stream);
+            }
+            return;
+        }
+        crate::rt::spawn(async move {
+            let drained = within(CLIENT_POOL_DRAIN_TIME, "reading the end of the body", async {
+                let mut read = 0;
+                while let Some(piece) = self.chunk().await? {
+                    read += piece.len();
+                    if read > CLIENT_POOL_DRAIN_BYTES {
+                        return Err(bad_data("the rest of the body is too long to read for reuse".into()));
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            if drained.is_ok() && self.buf.is_empty() {
+                pool::put(key, self.stream);
+            }
+        })
+        .detach();
     }
 }
 

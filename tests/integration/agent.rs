@@ -503,6 +503,56 @@ fn providers_are_reached_over_tls() {
 }
 
 #[test]
+fn model_calls_reuse_one_keep_alive_connection_across_tool_rounds_and_turns() {
+    let fake = FakeLlm::start_keep_alive(Flavor::OpenAi, Some(KEY), false);
+    fake.push(Reply::tool("call_1", "time", json!({})));
+    let gw = start(&fake);
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+        for text in ["what time is it?", "and now?", "thanks"] {
+            let (_, frames) = chat(&mut c, "main", text).await;
+            assert_eq!(frames.last().unwrap()["payload"]["state"], "final", "{text}: {frames:?}");
+        }
+    });
+    // A tool round and three answers: four model calls.
+    assert_eq!(fake.count(), 4);
+    assert_eq!(fake.connections(), 1, "every model call after the first reused the connection");
+}
+
+#[test]
+fn anthropic_over_tls_reuses_its_connection_and_an_aborted_stream_is_never_reused() {
+    let fake = FakeLlm::start_keep_alive(Flavor::Anthropic, Some("anth-key"), true);
+    let cfg = json!({
+        "gateway": {"mode": "local", "auth": {"mode": "token", "token": TOKEN}},
+        "models": {"providers": {"anthropic": {"baseUrl": fake.base_url_with("https").replace("127.0.0.1", "localhost"),
+                                               "api": "anthropic-messages"}}},
+        "agents": {"defaults": {"model": "anthropic/claude-sonnet-4-5"}}
+    });
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let gw = Gw::builder().config(cfg).env("ANTHROPIC_API_KEY", "anth-key").env("SSL_CERT_FILE", ca.to_str().unwrap()).start();
+    block_on(async {
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.write"]).await;
+        for text in ["one", "two"] {
+            let (_, frames) = chat(&mut c, "main", text).await;
+            assert_eq!(frames.last().unwrap()["payload"]["state"], "final", "{text}: {frames:?}");
+        }
+        assert_eq!(fake.connections(), 1, "the second turn reused the TLS connection");
+        // An aborted run drops its stream mid-answer: that connection must not serve the next
+        // request (its unread events would be taken for the next answer).
+        fake.push(Reply::slow(&["partial", " words", " never", " finished"], Duration::from_millis(300)));
+        c.call("chat.send", json!({"sessionKey": "main", "message": "talk slowly", "idempotencyKey": "ka-abort"})).await;
+        c.collect_until(WAIT, |f| f["event"] == "chat" && f["payload"]["state"] == "delta").await;
+        c.call("chat.abort", json!({"sessionKey": "main"})).await;
+        c.collect_until(WAIT, |f| is_terminal_chat(f, "ka-abort")).await;
+        let (_, frames) = chat(&mut c, "main", "three").await;
+        let end = frames.last().unwrap();
+        assert_eq!(end["payload"]["state"], "final");
+        assert_eq!(end["payload"]["message"]["content"][0]["text"], DEFAULT_PIECES.concat(), "a whole answer of its own");
+    });
+    assert_eq!(fake.connections(), 2, "a new connection after the aborted stream");
+}
+
+#[test]
 fn without_a_model_the_offline_responder_answers_and_says_what_it_is() {
     let gw = Gw::start();
     block_on(async {

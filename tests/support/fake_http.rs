@@ -145,11 +145,20 @@ pub fn reason(status: u16) -> &'static str {
 /// request per connection), and the blank line. For a body streamed after it (the LLM fake's
 /// chunked SSE); [`respond`] is the usual way.
 pub fn head(status: u16, content_type: &str, headers: &[(&str, &str)]) -> String {
+    head_of(status, content_type, headers, true)
+}
+
+/// [`head`], or with `close` false one that keeps the connection (HTTP/1.1's default) for a fake
+/// that serves several requests on it.
+pub fn head_of(status: u16, content_type: &str, headers: &[(&str, &str)], close: bool) -> String {
     let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n", reason(status));
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str("Connection: close\r\n\r\n");
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
     head
 }
 

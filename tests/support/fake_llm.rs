@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,6 +115,11 @@ struct Shared {
     key: Option<String>,
     /// Set for [`FakeLlm::start_tls`].
     tls: Option<Arc<futures_rustls::rustls::ServerConfig>>,
+    /// Set for [`FakeLlm::start_keep_alive`]: streamed answers keep the connection for the next
+    /// request, as the real APIs do (error answers still close it).
+    keep_alive: bool,
+    /// Connections accepted so far.
+    connections: AtomicUsize,
 }
 
 /// A running fake provider on 127.0.0.1.
@@ -124,15 +130,21 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub fn start(flavor: Flavor, key: Option<&str>) -> FakeLlm {
-        FakeLlm::serve(flavor, key, false)
+        FakeLlm::serve(flavor, key, false, false)
     }
 
     /// The same over TLS with the test certificate (`tests/fixtures/tls`).
     pub fn start_tls(flavor: Flavor, key: Option<&str>) -> FakeLlm {
-        FakeLlm::serve(flavor, key, true)
+        FakeLlm::serve(flavor, key, true, false)
     }
 
-    fn serve(flavor: Flavor, key: Option<&str>, tls: bool) -> FakeLlm {
+    /// A fake whose streamed answers keep the connection open for more requests (over TLS when
+    /// `tls`); [`FakeLlm::connections`] says how many the client opened.
+    pub fn start_keep_alive(flavor: Flavor, key: Option<&str>, tls: bool) -> FakeLlm {
+        FakeLlm::serve(flavor, key, tls, true)
+    }
+
+    fn serve(flavor: Flavor, key: Option<&str>, tls: bool, keep_alive: bool) -> FakeLlm {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
@@ -141,6 +153,8 @@ impl FakeLlm {
             received: Mutex::new(Vec::new()),
             key: key.map(str::to_string),
             tls: tls.then(tls_server_config),
+            keep_alive,
+            connections: AtomicUsize::new(0),
         });
         // Never stopped: the fake lives as long as the test process, like its listener.
         fake_http::spawn_accept_loop(listener, shared.clone(), |_| false, connection);
@@ -166,6 +180,11 @@ impl FakeLlm {
 
     pub fn requests(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn count(&self) -> usize {
@@ -204,24 +223,26 @@ fn tls_server_config() -> Arc<futures_rustls::rustls::ServerConfig> {
 
 /// One connection, over TLS when the fake serves it.
 fn connection(s: Arc<Shared>, stream: TcpStream) {
+    s.connections.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     match s.tls.clone() {
         Some(cfg) => {
             let Ok(conn) = futures_rustls::rustls::ServerConnection::new(cfg) else { return };
             let mut tls = futures_rustls::rustls::StreamOwned::new(conn, stream);
-            handle(&s, &mut tls);
+            while handle(&s, &mut tls) {}
         }
         None => {
             let mut plain = stream;
-            handle(&s, &mut plain);
+            while handle(&s, &mut plain) {}
         }
     }
 }
 
-fn handle<S: Read + Write>(s: &Shared, stream: &mut S) {
+/// Serves one request; true when the connection stays open for another.
+fn handle<S: Read + Write>(s: &Shared, stream: &mut S) -> bool {
     // A request the fake cannot frame is closed unanswered: the client under test never sends
     // one, so no provider-shaped refusal is worth faking.
-    let Ok(req) = fake_http::read_request(stream, MAX_BODY) else { return };
+    let Ok(req) = fake_http::read_request(stream, MAX_BODY) else { return false };
     let req = Received { path: req.target, headers: req.headers, body: serde_json::from_slice(&req.body).unwrap_or(Value::Null) };
     let expected = match s.flavor {
         Flavor::OpenAi => "/v1/chat/completions",
@@ -234,18 +255,22 @@ fn handle<S: Read + Write>(s: &Shared, stream: &mut S) {
     let model = req.body["model"].as_str().unwrap_or("fake").to_string();
     s.received.lock().unwrap().push(req.clone());
     if req.path != expected {
-        return error(stream, s.flavor, 404, "not found", None);
+        error(stream, s.flavor, 404, "not found", None);
+        return false;
     }
     if s.flavor == Flavor::Anthropic && req.header("anthropic-version").is_none() {
-        return error(stream, s.flavor, 400, "anthropic-version header is required", None);
+        error(stream, s.flavor, 400, "anthropic-version header is required", None);
+        return false;
     }
     if let Some(key) = &s.key {
         if presented.as_deref() != Some(key.as_str()) {
-            return error(stream, s.flavor, 401, "Incorrect API key provided", None);
+            error(stream, s.flavor, 401, "Incorrect API key provided", None);
+            return false;
         }
     }
     let reply = s.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::text(DEFAULT_PIECES));
-    let mut w = Sse { stream, flavor: s.flavor, model, include_usage: req.body["stream_options"]["include_usage"] == true };
+    let include_usage = req.body["stream_options"]["include_usage"] == true;
+    let mut w = Sse { stream, flavor: s.flavor, model, include_usage, keep_alive: s.keep_alive };
     match reply {
         Reply::Status { status, message, retry_after } => error(w.stream, s.flavor, status, &message, retry_after.as_deref()),
         Reply::Stall => std::thread::sleep(Duration::from_secs(60)),
@@ -257,12 +282,14 @@ fn handle<S: Read + Write>(s: &Shared, stream: &mut S) {
                 std::thread::sleep(pause);
             }
             w.finish("stop", 6);
+            return s.keep_alive;
         }
         Reply::Tools(calls) => {
             w.head();
             w.start();
             w.tools(&calls);
             w.finish("tool_calls", 12);
+            return s.keep_alive;
         }
         Reply::CutAfter(pieces) => {
             w.head();
@@ -288,6 +315,7 @@ fn handle<S: Read + Write>(s: &Shared, stream: &mut S) {
             w.end_body();
         }
     }
+    false
 }
 
 fn error<S: Write>(stream: &mut S, flavor: Flavor, status: u16, message: &str, retry_after: Option<&str>) {
@@ -308,11 +336,12 @@ struct Sse<'a, S: Write> {
     flavor: Flavor,
     model: String,
     include_usage: bool,
+    keep_alive: bool,
 }
 
 impl<S: Write> Sse<'_, S> {
     fn head(&mut self) {
-        let head = fake_http::head(200, "text/event-stream", &[("Transfer-Encoding", "chunked")]);
+        let head = fake_http::head_of(200, "text/event-stream", &[("Transfer-Encoding", "chunked")], !self.keep_alive);
         let _ = self.stream.write_all(head.as_bytes());
         let _ = self.stream.flush();
     }

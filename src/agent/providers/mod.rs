@@ -329,7 +329,8 @@ impl ModelStream {
 
 /// Sends a JSON POST and returns the response if it is 2xx, else the provider's error.
 async fn post(model: &ResolvedModel, url: Url, headers: Vec<(String, String)>, body: &Value) -> Result<Response, ProviderError> {
-    let mut req = client::Request::new("POST", url).json(body).header("Accept", "text/event-stream");
+    // Keep-alive: the next turn or tool round reuses the connection (and its TLS session).
+    let mut req = client::Request::new("POST", url).json(body).header("Accept", "text/event-stream").keep_alive();
     for (name, value) in headers {
         req = req.header(&name, value);
     }
@@ -344,6 +345,8 @@ async fn post(model: &ResolvedModel, url: Url, headers: Vec<(String, String)>, b
     let retry_after = resp.retry_after();
     let status = resp.status;
     let body = resp.text(CLIENT_MAX_ERROR_BODY, model.idle_timeout).await.unwrap_or_default();
+    // A 429 or 5xx is usually retried: on the same connection when it was read to its end.
+    resp.finish();
     Err(http_error(model, status, &body, retry_after))
 }
 
@@ -376,7 +379,8 @@ pub(crate) fn http_error(model: &ResolvedModel, status: u16, body: &str, retry_a
 
 /// Server-sent events from a response body, one at a time.
 struct SseBody {
-    resp: Response,
+    /// `None` once [`SseBody::release`]d.
+    resp: Option<Response>,
     parser: SseParser,
     pending: VecDeque<SseEvent>,
     ended: bool,
@@ -384,7 +388,17 @@ struct SseBody {
 
 impl SseBody {
     fn new(resp: Response) -> SseBody {
-        SseBody { resp, parser: SseParser::new(SSE_MAX_LINE), pending: VecDeque::new(), ended: false }
+        SseBody { resp: Some(resp), parser: SseParser::new(SSE_MAX_LINE), pending: VecDeque::new(), ended: false }
+    }
+
+    /// The model said it is done: the connection goes back to the pool once the body's end is in
+    /// (events after the end are not read). Dropping the body without this closes the connection,
+    /// which is how an aborted run stops the model.
+    fn release(&mut self) {
+        if let Some(resp) = self.resp.take() {
+            resp.finish();
+        }
+        self.ended = true;
     }
 
     /// The next event, `None` at the end of the body.
@@ -393,10 +407,10 @@ impl SseBody {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
-            if self.ended {
+            let Some(resp) = self.resp.as_mut().filter(|_| !self.ended) else {
                 return Ok(None);
-            }
-            match self.resp.chunk().await.map_err(|e| ProviderError::io(e, model))? {
+            };
+            match resp.chunk().await.map_err(|e| ProviderError::io(e, model))? {
                 Some(bytes) => {
                     let mut out = Vec::new();
                     self.parser

@@ -171,6 +171,7 @@ impl Stream {
                 return Ok(Some(e));
             }
             if self.decoder.is_done() {
+                self.body.release();
                 return Ok(None);
             }
             let event = self.body.next(&self.decoder.model).await?;
