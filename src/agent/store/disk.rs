@@ -5,26 +5,32 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{AgentSessions, Cursor, INDEX_FILE, SessionEntry};
+use super::{AgentSessions, Cursor, INDEX_FILE, Index, SessionEntry};
 use crate::agent::transcript;
 use crate::clock;
 use crate::limits::{SESSION_INDEX_MAX_BYTES, TRANSCRIPT_LINE_MAX_BYTES};
 
-/// An agent's index as it is to be written: serialized under the store's lock, written after
-/// the lock is released, so appends and reads never queue behind an index write's fsyncs.
+/// An agent's index as it is to be written: copied under the store's lock (the entries are
+/// shared, so this is a copy of keys and pointers), serialized and written on a blocking thread
+/// after the lock is released, so appends and reads never queue behind an index write.
 pub(super) struct IndexSnapshot {
     pub(super) agent_id: String,
     dir: PathBuf,
-    bytes: Vec<u8>,
+    index: Index,
     /// Orders one agent's snapshots: a write never replaces the index with an older one.
     pub(super) generation: u64,
 }
 
-pub(super) fn snapshot(sessions: &mut AgentSessions, agent_id: &str) -> io::Result<IndexSnapshot> {
-    let bytes = serde_json::to_vec_pretty(&sessions.index).map_err(io::Error::other)?;
+pub(super) fn snapshot(sessions: &mut AgentSessions, agent_id: &str) -> IndexSnapshot {
     sessions.generation = sessions.generation.saturating_add(1);
-    Ok(IndexSnapshot { agent_id: agent_id.to_string(), dir: sessions.dir.clone(), bytes, generation: sessions.generation })
+    IndexSnapshot {
+        agent_id: agent_id.to_string(),
+        dir: sessions.dir.clone(),
+        index: sessions.index.clone(),
+        generation: sessions.generation,
+    }
 }
 
 /// Writes `snapshot` atomically, after making `new_transcripts` (created since the last write,
@@ -39,7 +45,8 @@ pub(super) fn write_index(snapshot: &IndexSnapshot, new_transcripts: &[PathBuf])
             _ => {}
         }
     }
-    crate::fsutil::write_private_atomic(&snapshot.dir.join(INDEX_FILE), &snapshot.bytes)
+    let bytes = serde_json::to_vec_pretty(&snapshot.index).map_err(io::Error::other)?;
+    crate::fsutil::write_private_atomic(&snapshot.dir.join(INDEX_FILE), &bytes)
 }
 
 pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
@@ -90,6 +97,7 @@ pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
             entry.last_run_error = Some("interrupted: the gateway stopped during the run".into());
         }
     }
+    let index = index.into_iter().map(|(key, entry)| (key, Arc::new(entry))).collect();
     Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new(), generation: 0 })
 }
 

@@ -88,9 +88,15 @@ struct Cursor {
     last_id: Option<String>,
 }
 
+/// An agent's sessions by key. Entries are shared with the index snapshots being written, so a
+/// snapshot is a cheap copy taken under the lock and serialized outside it (an entry changed
+/// meanwhile is copied on write, [`Arc::make_mut`]); with hundreds of sessions, serializing
+/// under the lock held every run's start behind the previous run's index write.
+type Index = BTreeMap<String, Arc<SessionEntry>>;
+
 struct AgentSessions {
     dir: PathBuf,
-    index: BTreeMap<String, SessionEntry>,
+    index: Index,
     /// Per session id, once known (found lazily from the transcript's end).
     cursors: HashMap<String, Cursor>,
     /// Counts the index snapshots taken (see [`IndexSnapshot`]).
@@ -150,11 +156,12 @@ pub struct Summary {
     pub recent: Vec<(String, u64)>,
 }
 
-fn summarize(index: &BTreeMap<String, SessionEntry>) -> Summary {
-    let mut recent: Vec<(String, u64)> = index.iter().map(|(k, e)| (k.clone(), e.updated_at)).collect();
+fn summarize(index: &Index) -> Summary {
+    // Sorted by reference; only the few kept keys are copied (this runs on every change).
+    let mut recent: Vec<(&String, u64)> = index.iter().map(|(k, e)| (k, e.updated_at)).collect();
     recent.sort_by_key(|r| std::cmp::Reverse(r.1));
     recent.truncate(SESSION_SUMMARY_RECENT);
-    Summary { count: index.len(), recent }
+    Summary { count: index.len(), recent: recent.into_iter().map(|(k, at)| (k.clone(), at)).collect() }
 }
 
 impl Store {
@@ -219,7 +226,7 @@ impl Store {
 
     pub async fn get(&self, key: &SessionKey) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        Ok(loaded(&mut guard, &key.agent_id)?.index.get(&key.to_string()).cloned())
+        Ok(loaded(&mut guard, &key.agent_id)?.index.get(&key.to_string()).map(|e| SessionEntry::clone(e)))
     }
 
     /// The session for `key`, created (with its transcript) when it does not exist yet; making
@@ -229,10 +236,10 @@ impl Store {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
         if let Some(e) = sessions.index.get(&key.to_string()) {
-            return Ok((e.clone(), false));
+            return Ok((SessionEntry::clone(e), false));
         }
         let entry = self.create(sessions, key, cwd, policy).await?;
-        let index = snapshot(sessions, &key.agent_id)?;
+        let index = snapshot(sessions, &key.agent_id);
         drop(guard);
         self.write(index).await?;
         Ok((entry, true))
@@ -258,6 +265,7 @@ impl Store {
         let entry = sessions
             .index
             .get_mut(&key.to_string())
+            .map(Arc::make_mut)
             .ok_or_else(|| io::Error::other(format!("session {key} vanished while it was opened")))?;
         f(entry);
         let out = entry.clone();
@@ -295,11 +303,11 @@ impl Store {
     pub async fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
+        let Some(entry) = sessions.index.get_mut(&key.to_string()).map(Arc::make_mut) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
         self.note(&key.agent_id, sessions);
-        let index = snapshot(sessions, &key.agent_id)?;
+        let index = snapshot(sessions, &key.agent_id);
         drop(guard);
         self.write(index).await?;
         Ok(Some(out))
@@ -317,7 +325,7 @@ impl Store {
     ) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(entry) = sessions.index.get_mut(&key.to_string()) else { return Ok(None) };
+        let Some(entry) = sessions.index.get_mut(&key.to_string()).map(Arc::make_mut) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
         self.note(&key.agent_id, sessions);
@@ -353,7 +361,7 @@ impl Store {
         let mut failed = None;
         for agent in agents {
             let index = match self.lock(&agent).await {
-                Ok(mut guard) => loaded(&mut guard, &agent).and_then(|sessions| snapshot(sessions, &agent)),
+                Ok(mut guard) => loaded(&mut guard, &agent).map(|sessions| snapshot(sessions, &agent)),
                 Err(e) => Err(e),
             };
             let written = match index {
@@ -428,7 +436,6 @@ impl Store {
         }
         drop(guard);
         if let (Ok(()), Some(observer)) = (&written, &self.observer) {
-            let entry = Arc::new(entry);
             for line in lines.iter() {
                 let notice = super::Notice::Message { key: key.clone(), entry: entry.clone(), line: line.clone() };
                 let _ = observer.send(notice).await;
@@ -455,9 +462,10 @@ impl Store {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
         let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
+        let old = SessionEntry::clone(&old);
         let entry = self.new_session(sessions, key, cwd, Some(&old)).await?;
         self.note(&key.agent_id, sessions);
-        let index = snapshot(sessions, &key.agent_id)?;
+        let index = snapshot(sessions, &key.agent_id);
         drop(guard);
         self.write(index).await?;
         Ok(Some((old.session_id, entry)))
@@ -472,7 +480,7 @@ impl Store {
         sessions.cursors.remove(&entry.session_id);
         self.note(&key.agent_id, sessions);
         let path = sessions.dir.join(transcript_name(&entry));
-        let index = snapshot(sessions, &key.agent_id)?;
+        let index = snapshot(sessions, &key.agent_id);
         drop(guard);
         self.write(index).await?;
         let archived = smol::unblock(move || -> io::Result<Vec<PathBuf>> {
@@ -529,14 +537,14 @@ impl Store {
             ..Default::default()
         };
         sessions.cursors.insert(session_id, Cursor { next_seq: 1, last_id: None });
-        sessions.index.insert(key.to_string(), entry.clone());
+        sessions.index.insert(key.to_string(), Arc::new(entry.clone()));
         Ok(entry)
     }
 
     /// Every session of `agent_id`, by key.
     pub async fn list(&self, agent_id: &str) -> io::Result<Vec<(String, SessionEntry)>> {
         let mut guard = self.lock(agent_id).await?;
-        Ok(loaded(&mut guard, agent_id)?.index.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+        Ok(loaded(&mut guard, agent_id)?.index.iter().map(|(k, e)| (k.clone(), SessionEntry::clone(e))).collect())
     }
 
     /// Sessions per loaded agent, for status output.
@@ -552,6 +560,11 @@ impl Store {
 /// logs.
 async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenance, busy: &std::collections::HashSet<String>, now: u64) {
     let stale_before = now.saturating_sub(policy.prune_after.as_millis() as u64);
+    let over = (sessions.index.len() + 1).saturating_sub(policy.max_entries);
+    // The usual case, checked without copying every key: nothing over the limit, nothing stale.
+    if over == 0 && !sessions.index.values().any(|e| e.updated_at < stale_before) {
+        return;
+    }
     let mut candidates: Vec<(u64, String)> = sessions
         .index
         .iter()
@@ -559,7 +572,6 @@ async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenanc
         .map(|(k, e)| (e.updated_at, k.clone()))
         .collect();
     candidates.sort();
-    let over = (sessions.index.len() + 1).saturating_sub(policy.max_entries);
     let doomed: Vec<String> = candidates
         .iter()
         .enumerate()
@@ -665,10 +677,10 @@ pub(super) mod tests {
             let (older, newer) = {
                 let mut guard = store.lock("main").await.unwrap();
                 let sessions = loaded(&mut guard, "main").unwrap();
-                sessions.index.get_mut(&key.to_string()).unwrap().label = Some("old".into());
-                let older = snapshot(sessions, "main").unwrap();
-                sessions.index.get_mut(&key.to_string()).unwrap().label = Some("new".into());
-                (older, snapshot(sessions, "main").unwrap())
+                Arc::make_mut(sessions.index.get_mut(&key.to_string()).unwrap()).label = Some("old".into());
+                let older = snapshot(sessions, "main");
+                Arc::make_mut(sessions.index.get_mut(&key.to_string()).unwrap()).label = Some("new".into());
+                (older, snapshot(sessions, "main"))
             };
             // Two writers finishing out of order: the later snapshot wins.
             store.write(newer).await.unwrap();
