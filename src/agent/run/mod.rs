@@ -206,18 +206,37 @@ impl Run {
         if chat {
             self.emit(EventKind::Status("preparing_workspace")).await;
         }
-        let ws = workspace.clone();
-        smol::unblock(move || std::fs::create_dir_all(&ws))
-            .await
-            .map_err(|e| Failure::Internal(format!("cannot create the workspace {}: {e}", workspace.display())))?;
+        // A stat of a directory that exists (every run after the first) is cheaper than the trip
+        // to a blocking thread that creating it takes.
+        if !workspace.is_dir() {
+            let ws = workspace.clone();
+            smol::unblock(move || std::fs::create_dir_all(&ws))
+                .await
+                .map_err(|e| Failure::Internal(format!("cannot create the workspace {}: {e}", workspace.display())))?;
+        }
         self.check_input_size().map_err(|e| Failure::Provider(e, None))?;
         let entry = self.open_session(&cfg, &key, &workspace).await?;
         if chat {
             self.emit(EventKind::Status("preparing_context")).await;
         }
-        let (input, first_input_seq) = self.record_input(&key).await?;
-        let toolbox = Toolbox::new(&cfg, &self.req.client_tools, workspace.clone());
-        let prompt = self.prompt(&cfg, &key, &entry, &workspace, &toolbox.specs);
+        let (input, lines) = self.take_input(&key);
+        // The input goes to the transcript on a blocking thread while this one builds the
+        // prompt (which reads the workspace's prompt files); the model call waits for both.
+        let store = self.shared.store.clone();
+        let record = async {
+            if lines.is_empty() {
+                return Ok(Vec::new());
+            }
+            store.append_unsynced(&key, lines).await
+        };
+        let build = async {
+            let toolbox = Toolbox::new(&cfg, &self.req.client_tools, workspace.clone());
+            let prompt = self.prompt(&cfg, &key, &entry, &workspace, &toolbox.specs);
+            (toolbox, prompt)
+        };
+        let (placed, (toolbox, prompt)) = smol::future::zip(record, build).await;
+        let placed = placed.map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))?;
+        let first_input_seq = placed.first().map_or(u64::MAX, |p| p.seq);
         let mut history = match self.req.history.take() {
             Some(h) => h,
             None => self.load_history(&key, first_input_seq).await?,
@@ -279,9 +298,8 @@ impl Run {
         Ok(entry)
     }
 
-    /// Takes the run's input (with the session's queued system events) and appends it to the
-    /// transcript; returns it and the sequence number of its first line (`u64::MAX` if none).
-    async fn record_input(&mut self, key: &SessionKey) -> Result<(Vec<Message>, u64), Failure> {
+    /// Takes the run's input (with the session's queued system events) and its transcript lines.
+    fn take_input(&mut self, key: &SessionKey) -> (Vec<Message>, Vec<Append>) {
         let mut input = std::mem::take(&mut self.req.input);
         // System events queued for this session ride along with its next user message.
         if let Some(Message::User { text }) = input.iter_mut().find(|m| matches!(m, Message::User { .. })) {
@@ -291,20 +309,10 @@ impl Run {
                 *text = format!("{}\n\n{text}", lines.join("\n"));
             }
         }
-        let mut first_input_seq = u64::MAX;
-        if !input.is_empty() {
-            let ts = crate::clock::now_ms();
-            let run_id = &self.req.run_id;
-            let items = input.iter().map(|m| Append { message: message::to_transcript(m, ts), run_id: Some(run_id.clone()) }).collect();
-            let placed = self
-                .shared
-                .store
-                .append_unsynced(key, items)
-                .await
-                .map_err(|e| Failure::Internal(format!("cannot write the transcript of {key}: {e}")))?;
-            first_input_seq = placed.first().map_or(u64::MAX, |p| p.seq);
-        }
-        Ok((input, first_input_seq))
+        let ts = crate::clock::now_ms();
+        let run_id = &self.req.run_id;
+        let lines = input.iter().map(|m| Append { message: message::to_transcript(m, ts), run_id: Some(run_id.clone()) }).collect();
+        (input, lines)
     }
 
     /// The model chain, the system prompt and the context window of the chain's first model.
