@@ -7,6 +7,8 @@
 //!   … -- --load [SECS]                            load mode only (report): 2,000 idle clients, 200
 //!                                                 clients doing RPCs and 50 HTTP keep-alive
 //!                                                 connections for SECS (60) seconds
+//!   … -- --first-token [N]                        first-token mode only (report): the median of N
+//!                                                 (200) requests, direct and through the gateway
 //!
 //! Prints a table and one JSON line; exits 1 when a gate is passed. Every load stays on
 //! 127.0.0.1 with bounded counts. Agent figures (report only): the time to the first streamed
@@ -51,10 +53,13 @@ struct Options {
     sizes: Vec<(String, PathBuf)>,
     /// `--load [SECS]`: only the load run, for this long.
     load: Option<f64>,
+    /// `--first-token [N]`: only the first-token measurement, over this many requests.
+    first_token: Option<usize>,
 }
 
 fn options() -> Options {
-    let mut o = Options { full: false, bin: PathBuf::from(env!("CARGO_BIN_EXE_openclaw")), sizes: Vec::new(), load: None };
+    let mut o =
+        Options { full: false, bin: PathBuf::from(env!("CARGO_BIN_EXE_openclaw")), sizes: Vec::new(), load: None, first_token: None };
     let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -64,6 +69,13 @@ fn options() -> Options {
                     args.next();
                 }
                 o.load = Some(secs.unwrap_or(60.0));
+            }
+            "--first-token" => {
+                let n = args.peek().and_then(|s| s.parse::<usize>().ok());
+                if n.is_some() {
+                    args.next();
+                }
+                o.first_token = Some(n.unwrap_or(200));
             }
             "--full" => o.full = true,
             "--short" => o.full = false,
@@ -383,61 +395,66 @@ fn reload_latency(gw: &Gateway, n: usize) -> f64 {
 }
 
 /// A local OpenAI-compatible model that streams its first token at once (then three more and the
-/// end), so what a client waits on top of it is the gateway's own latency.
+/// end), so what a client waits on top of it is the gateway's own latency. Like the real APIs it
+/// keeps a connection for the next request unless the request says `Connection: close`.
 fn fake_model() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                use std::io::{Read, Write};
                 let mut s = stream;
                 let _ = s.set_nodelay(true);
-                let mut req = Vec::new();
-                let mut buf = [0u8; 16384];
-                // Head, then the Content-Length body.
-                let body_start = loop {
-                    let n = s.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
-                let len: usize =
-                    head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-                while req.len() < body_start + len {
-                    let n = s.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                }
-                let chunk = |text: &str| {
-                    let d = format!(
-                        "data: {}\n\n",
-                        json!({"id": "b", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
-                    );
-                    format!("{:x}\r\n{d}\r\n", d.len())
-                };
-                let mut out = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
-                out.push_str(&chunk("first"));
-                let _ = s.write_all(out.as_bytes());
-                let mut rest = String::new();
-                for t in [" second", " third", " fourth"] {
-                    rest.push_str(&chunk(t));
-                }
-                let done = "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
-                rest.push_str(&format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()));
-                let _ = s.write_all(rest.as_bytes());
+                while fake_model_answer(&mut s) {}
             });
         }
     });
     port
+}
+
+/// Serves one request on `s`; true when the connection stays open for another.
+fn fake_model_answer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    let mut req = Vec::new();
+    let mut buf = [0u8; 16384];
+    // Head, then the Content-Length body.
+    let body_start = loop {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        req.extend_from_slice(&buf[..n]);
+        if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
+    let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    while req.len() < body_start + len {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        req.extend_from_slice(&buf[..n]);
+    }
+    let chunk = |text: &str| {
+        let d = format!(
+            "data: {}\n\n",
+            json!({"id": "b", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        );
+        format!("{:x}\r\n{d}\r\n", d.len())
+    };
+    let mut out = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    out.push_str(&chunk("first"));
+    let _ = s.write_all(out.as_bytes());
+    let mut rest = String::new();
+    for t in [" second", " third", " fourth"] {
+        rest.push_str(&chunk(t));
+    }
+    let done = "data: {\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    rest.push_str(&format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()));
+    s.write_all(rest.as_bytes()).is_ok() && !head.contains("connection: close")
 }
 
 /// Milliseconds from sending a streaming chat completion to the first content chunk, over a raw
@@ -710,6 +727,14 @@ fn main() {
         if r["errors"] != 0 {
             std::process::exit(1);
         }
+        return;
+    }
+    if let Some(n) = o.first_token {
+        println!("footprint harness, first-token mode ({n} requests each way), binary {}", o.bin.display());
+        let (direct, via) = ttft(&o.bin, n);
+        println!("{:<52} {:>12}", "first token: fake model direct (median)", format!("{direct:.3} ms"));
+        println!("{:<52} {:>12}", "first token: through the gateway (median)", format!("{via:.3} ms"));
+        println!("{:<52} {:>12}", "first token: added by the gateway", format!("{:.3} ms", via - direct));
         return;
     }
     let mode = if o.full { "full" } else { "short" };
