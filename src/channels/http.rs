@@ -64,7 +64,9 @@ pub async fn call_json(
 ) -> io::Result<ApiReply> {
     use crate::net::client;
     let url = client::Url::parse(url).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let mut req = client::Request::new(method, url);
+    // Keep-alive: a reply's sends and the next poll reuse the connection and its TLS session (a
+    // handshake is tens of milliseconds of CPU on a Pi Zero).
+    let mut req = client::Request::new(method, url).keep_alive();
     for (n, v) in headers {
         req = req.header(n, *v);
     }
@@ -74,10 +76,7 @@ pub async fn call_json(
     let t = client::Timeouts { connect: limits::CHANNEL_CONNECT_TIMEOUT, head: wait, idle: limits::CHANNEL_REQUEST_TIMEOUT };
     let mut resp = client::send(&req, &t).await?;
     let text = resp.text(limits::CHANNEL_RESPONSE_MAX_BYTES, limits::CHANNEL_REQUEST_TIMEOUT).await?;
-    Ok(ApiReply {
-        status: resp.status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        retry_after: resp.retry_after(),
-        headers: resp.headers.clone(),
-    })
+    let (status, retry_after, headers) = (resp.status, resp.retry_after(), std::mem::take(&mut resp.headers));
+    resp.finish();
+    Ok(ApiReply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), retry_after, headers })
 }

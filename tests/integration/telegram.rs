@@ -93,6 +93,21 @@ fn a_direct_message_is_answered_once_in_the_same_chat() {
 }
 
 #[test]
+fn bot_api_calls_reuse_keep_alive_connections() {
+    let tg = FakeTelegram::start_keep_alive(BOT_TOKEN);
+    let _gw = builder(config(&tg, open())).start();
+    for (i, user) in [51, 52, 53].into_iter().enumerate() {
+        tg.push_private(user, "hello");
+        assert_eq!(tg.wait_sent(i + 1, WAIT).len(), i + 1);
+    }
+    let calls = tg.calls("getme") + tg.calls("getupdates") + tg.calls("sendmessage") + tg.calls("sendchataction");
+    // Each reply is a chat action and a message besides the polls; the long poll holds one
+    // connection while a send uses another, so a few connections serve them all.
+    assert!(calls >= 10, "{calls} calls");
+    assert!(tg.connections() <= 4, "{} connections for {calls} calls", tg.connections());
+}
+
+#[test]
 fn an_update_without_its_message_id_is_confirmed_and_skipped_not_answered() {
     let tg = FakeTelegram::start(BOT_TOKEN);
     let gw = builder(config(&tg, open())).start();

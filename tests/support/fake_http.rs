@@ -165,10 +165,15 @@ pub fn head_of(status: u16, content_type: &str, headers: &[(&str, &str)], close:
 /// Writes a whole response with `Content-Length` and flushes; write errors are ignored, since a
 /// client that went away is the test's business, not the fake's.
 pub fn respond<W: Write>(stream: &mut W, status: u16, content_type: &str, headers: &[(&str, &str)], body: &[u8]) {
+    respond_of(stream, status, content_type, headers, body, true);
+}
+
+/// [`respond`], keeping the connection when `close` is false.
+pub fn respond_of<W: Write>(stream: &mut W, status: u16, content_type: &str, headers: &[(&str, &str)], body: &[u8], close: bool) {
     let len = body.len().to_string();
     let mut all = vec![("Content-Length", len.as_str())];
     all.extend_from_slice(headers);
-    let mut out = head(status, content_type, &all).into_bytes();
+    let mut out = head_of(status, content_type, &all, close).into_bytes();
     out.extend_from_slice(body);
     let _ = stream.write_all(&out);
     let _ = stream.flush();

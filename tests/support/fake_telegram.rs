@@ -12,7 +12,7 @@ use super::fake_http::{self, reason};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -91,6 +91,11 @@ struct Shared {
     shutdown: AtomicBool,
     /// Connections held open by [`Fault::Stall`], closed when the fake is dropped.
     stalled: Mutex<Vec<TcpStream>>,
+    /// Set by [`FakeTelegram::start_keep_alive`]: answers keep the connection for more requests,
+    /// as api.telegram.org does (errors and faults still close it).
+    keep_alive: bool,
+    /// Connections accepted so far.
+    connections: AtomicUsize,
 }
 
 impl Shared {
@@ -118,6 +123,21 @@ impl FakeTelegram {
 
     /// The same with another bot username (without the `@`).
     pub fn start_named(token: &str, username: &str) -> FakeTelegram {
+        FakeTelegram::serve_as(token, username, false)
+    }
+
+    /// A fake whose answers keep the connection open for the next request;
+    /// [`FakeTelegram::connections`] says how many the client opened.
+    pub fn start_keep_alive(token: &str) -> FakeTelegram {
+        FakeTelegram::serve_as(token, "test_bot", true)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    fn serve_as(token: &str, username: &str, keep_alive: bool) -> FakeTelegram {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = State {
@@ -139,6 +159,8 @@ impl FakeTelegram {
             changed: Condvar::new(),
             shutdown: AtomicBool::new(false),
             stalled: Mutex::new(Vec::new()),
+            keep_alive,
+            connections: AtomicUsize::new(0),
         });
         fake_http::spawn_accept_loop(listener, shared.clone(), |s| s.shutdown.load(Ordering::SeqCst), |s, c| serve(&s, c));
         FakeTelegram { port, shared }
@@ -359,18 +381,33 @@ fn respond_json(stream: &mut TcpStream, (status, body): (u16, Value)) {
     respond(stream, status, "application/json", &body.to_string());
 }
 
-/// Handles one connection: one request, one answer (or a fault), then close.
+/// Handles one connection: one request and one answer (or a fault), then close; in keep-alive
+/// mode, requests until the client closes or an error or fault closes it.
 fn serve(s: &Shared, mut stream: TcpStream) {
+    s.connections.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let req = match fake_http::read_request(&mut stream, fake_http::MAX_BODY) {
+    while serve_one(s, &mut stream) && !s.shutdown.load(Ordering::SeqCst) {}
+}
+
+/// One request on `stream`; true when the connection stays open for another.
+fn serve_one(s: &Shared, stream: &mut TcpStream) -> bool {
+    let req = match fake_http::read_request(stream, fake_http::MAX_BODY) {
         Ok(r) => r,
-        Err(Some(status)) => return respond_json(&mut stream, error(status, reason(status))),
-        Err(None) => return,
+        Err(Some(status)) => {
+            respond_json(stream, error(status, reason(status)));
+            return false;
+        }
+        Err(None) => return false,
     };
+    serve_request(s, stream, &req)
+}
+
+fn serve_request(s: &Shared, stream: &mut TcpStream, req: &fake_http::Request) -> bool {
     let path = decode(req.path());
     let Some((token, method)) = path.strip_prefix("/bot").and_then(|r| r.split_once('/')) else {
-        return respond_json(&mut stream, error(404, "Not Found"));
+        respond_json(stream, error(404, "Not Found"));
+        return false;
     };
     let method = method.to_ascii_lowercase();
     let (authorized, fault) = {
@@ -381,29 +418,43 @@ fn serve(s: &Shared, mut stream: TcpStream) {
         (authorized, fault)
     };
     if !authorized {
-        return respond_json(&mut stream, error(401, "Unauthorized"));
+        respond_json(stream, error(401, "Unauthorized"));
+        return false;
     }
+    let faulted = fault.is_some();
     match fault {
         None => {}
-        Some(Fault::Stall) => return s.stalled.lock().unwrap_or_else(|e| e.into_inner()).push(stream),
-        Some(Fault::Drop) => return,
+        Some(Fault::Stall) => {
+            if let Ok(held) = stream.try_clone() {
+                s.stalled.lock().unwrap_or_else(|e| e.into_inner()).push(held);
+            }
+            return false;
+        }
+        Some(Fault::Drop) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return false;
+        }
         Some(Fault::Status(code)) if code >= 500 => {
             let title = format!("{code} {}", reason(code));
             let html = format!(
                 "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
             );
-            return respond(&mut stream, code, "text/html", &html);
+            respond(stream, code, "text/html", &html);
+            return false;
         }
-        Some(Fault::Status(code)) => return respond_json(&mut stream, error(code, reason(code))),
+        Some(Fault::Status(code)) => respond_json(stream, error(code, reason(code))),
         Some(Fault::RetryAfter(n)) => {
             let body = json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {n}"),
                               "parameters": {"retry_after": n}});
-            return respond_json(&mut stream, (429, body));
+            respond_json(stream, (429, body));
         }
-        Some(Fault::Conflict) => return respond_json(&mut stream, error(409, CONFLICT)),
-        Some(Fault::Unauthorized) => return respond_json(&mut stream, error(401, "Unauthorized")),
+        Some(Fault::Conflict) => respond_json(stream, error(409, CONFLICT)),
+        Some(Fault::Unauthorized) => respond_json(stream, error(401, "Unauthorized")),
     }
-    let p = params(&req);
+    if faulted {
+        return false;
+    }
+    let p = params(req);
     let answer = match method.as_str() {
         "getme" => (200, json!({"ok": true, "result": bot_user(s)})),
         "getupdates" => get_updates(s, &p),
@@ -411,7 +462,9 @@ fn serve(s: &Shared, mut stream: TcpStream) {
         "sendchataction" => send_chat_action(s, &p),
         _ => error(404, "Not Found"),
     };
-    respond_json(&mut stream, answer);
+    let (status, body) = answer;
+    fake_http::respond_of(stream, status, "application/json", &[], body.to_string().as_bytes(), !s.keep_alive);
+    s.keep_alive
 }
 
 fn bot_user(s: &Shared) -> Value {
