@@ -52,13 +52,13 @@ pub(super) fn write_index(snapshot: &IndexSnapshot, new_transcripts: &[PathBuf])
 pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
     let path = dir.join(INDEX_FILE);
     let mut index = match std::fs::metadata(&path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Index::new(),
         Err(e) => return Err(e),
         Ok(meta) => {
             let parsed = if meta.len() > SESSION_INDEX_MAX_BYTES {
                 Err(format!("larger than {SESSION_INDEX_MAX_BYTES} bytes"))
             } else {
-                serde_json::from_slice::<BTreeMap<String, SessionEntry>>(&std::fs::read(&path)?).map_err(|e| e.to_string())
+                serde_json::from_slice::<Index>(&std::fs::read(&path)?).map_err(|e| e.to_string())
             };
             match parsed {
                 Ok(index) => index,
@@ -93,11 +93,11 @@ pub(super) fn load(dir: &Path) -> io::Result<AgentSessions> {
     // A run that was in progress when the gateway died will never finish.
     for entry in index.values_mut() {
         if entry.status.as_deref() == Some("running") {
+            let entry = Arc::make_mut(entry);
             entry.status = Some("failed".into());
             entry.last_run_error = Some("interrupted: the gateway stopped during the run".into());
         }
     }
-    let index = index.into_iter().map(|(key, entry)| (key, Arc::new(entry))).collect();
     Ok(AgentSessions { dir: dir.to_path_buf(), index, cursors: HashMap::new(), generation: 0 })
 }
 
@@ -113,9 +113,9 @@ pub(super) fn plain_file_name(name: &str) -> bool {
 
 /// An index made from the transcripts' headers; where several transcripts claim a key, the most
 /// recently written one wins.
-pub(super) fn rebuild(dir: &Path) -> BTreeMap<String, SessionEntry> {
+pub(super) fn rebuild(dir: &Path) -> Index {
     let mut found: BTreeMap<String, (u64, SessionEntry)> = BTreeMap::new();
-    let Ok(read) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    let Ok(read) = std::fs::read_dir(dir) else { return Index::new() };
     for item in read.flatten() {
         let name = item.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".jsonl") {
@@ -136,7 +136,7 @@ pub(super) fn rebuild(dir: &Path) -> BTreeMap<String, SessionEntry> {
         };
         found.insert(key.to_string(), (modified, entry));
     }
-    found.into_iter().map(|(k, (_, e))| (k, e)).collect()
+    found.into_iter().map(|(k, (_, e))| (k, Arc::new(e))).collect()
 }
 
 pub(super) fn system_ms(t: std::time::SystemTime) -> u64 {
