@@ -766,9 +766,9 @@ fn main() {
             aarch64 = Some(len as f64 / MIB);
         }
     }
-    // Gates sit 5 % above what was measured when they were last moved (2026-12: aarch64 2.49 MiB
+    // Gates sit 5 % above what was measured when they were last moved (2026-12: aarch64 2.11 MiB
     // with all seven channels, the nightly size-profile artifact; idle RSS 3.27 MiB), so gains stay.
-    gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(2.62), goal: "<= 2.0" });
+    gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(2.22), goal: "<= 2.0" });
     report.insert("sizes".into(), Value::Object(sizes));
 
     // Start-up.
