@@ -18,19 +18,24 @@ use crate::limits::{SESSION_INDEX_MAX_BYTES, TRANSCRIPT_LINE_MAX_BYTES};
 pub(super) struct IndexSnapshot {
     pub(super) agent_id: String,
     dir: PathBuf,
-    index: Index,
+    index: Vec<(Arc<str>, Arc<SessionEntry>)>,
     /// Orders one agent's snapshots: a write never replaces the index with an older one.
     pub(super) generation: u64,
 }
 
+/// A snapshot's list written as the JSON object the index file is.
+struct AsMap<'a>(&'a [(Arc<str>, Arc<SessionEntry>)]);
+
+impl serde::Serialize for AsMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, e)| (k, e)))
+    }
+}
+
 pub(super) fn snapshot(sessions: &mut AgentSessions, agent_id: &str) -> IndexSnapshot {
     sessions.generation = sessions.generation.saturating_add(1);
-    IndexSnapshot {
-        agent_id: agent_id.to_string(),
-        dir: sessions.dir.clone(),
-        index: sessions.index.clone(),
-        generation: sessions.generation,
-    }
+    let index = sessions.index.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+    IndexSnapshot { agent_id: agent_id.to_string(), dir: sessions.dir.clone(), index, generation: sessions.generation }
 }
 
 /// Writes `snapshot` atomically, after making `new_transcripts` (created since the last write,
@@ -45,7 +50,7 @@ pub(super) fn write_index(snapshot: &IndexSnapshot, new_transcripts: &[PathBuf])
             _ => {}
         }
     }
-    let bytes = serde_json::to_vec_pretty(&snapshot.index).map_err(io::Error::other)?;
+    let bytes = serde_json::to_vec_pretty(&AsMap(&snapshot.index)).map_err(io::Error::other)?;
     crate::fsutil::write_private_atomic(&snapshot.dir.join(INDEX_FILE), &bytes)
 }
 
@@ -136,7 +141,7 @@ pub(super) fn rebuild(dir: &Path) -> Index {
         };
         found.insert(key.to_string(), (modified, entry));
     }
-    found.into_iter().map(|(k, (_, e))| (k, Arc::new(e))).collect()
+    found.into_iter().map(|(k, (_, e))| (Arc::from(k), Arc::new(e))).collect()
 }
 
 pub(super) fn system_ms(t: std::time::SystemTime) -> u64 {

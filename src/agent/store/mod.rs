@@ -88,11 +88,11 @@ struct Cursor {
     last_id: Option<String>,
 }
 
-/// An agent's sessions by key. Entries are shared with the index snapshots being written, so a
-/// snapshot is a cheap copy taken under the lock and serialized outside it (an entry changed
+/// An agent's sessions by key. Keys and entries are shared with the index snapshots being written,
+/// so a snapshot is one list of pointers taken under the lock and serialized outside it (an entry changed
 /// meanwhile is copied on write, [`Arc::make_mut`]); with hundreds of sessions, serializing
 /// under the lock held every run's start behind the previous run's index write.
-type Index = BTreeMap<String, Arc<SessionEntry>>;
+type Index = BTreeMap<Arc<str>, Arc<SessionEntry>>;
 
 struct AgentSessions {
     dir: PathBuf,
@@ -158,10 +158,10 @@ pub struct Summary {
 
 fn summarize(index: &Index) -> Summary {
     // Sorted by reference; only the few kept keys are copied (this runs on every change).
-    let mut recent: Vec<(&String, u64)> = index.iter().map(|(k, e)| (k, e.updated_at)).collect();
+    let mut recent: Vec<(&Arc<str>, u64)> = index.iter().map(|(k, e)| (k, e.updated_at)).collect();
     recent.sort_by_key(|r| std::cmp::Reverse(r.1));
     recent.truncate(SESSION_SUMMARY_RECENT);
-    Summary { count: index.len(), recent: recent.into_iter().map(|(k, at)| (k.clone(), at)).collect() }
+    Summary { count: index.len(), recent: recent.into_iter().map(|(k, at)| (k.to_string(), at)).collect() }
 }
 
 impl Store {
@@ -226,7 +226,7 @@ impl Store {
 
     pub async fn get(&self, key: &SessionKey) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
-        Ok(loaded(&mut guard, &key.agent_id)?.index.get(&key.to_string()).map(|e| SessionEntry::clone(e)))
+        Ok(loaded(&mut guard, &key.agent_id)?.index.get(key.to_string().as_str()).map(|e| SessionEntry::clone(e)))
     }
 
     /// The session for `key`, created (with its transcript) when it does not exist yet; making
@@ -235,7 +235,7 @@ impl Store {
     pub async fn ensure(&self, key: &SessionKey, cwd: &Path, policy: &Maintenance) -> io::Result<(SessionEntry, bool)> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        if let Some(e) = sessions.index.get(&key.to_string()) {
+        if let Some(e) = sessions.index.get(key.to_string().as_str()) {
             return Ok((SessionEntry::clone(e), false));
         }
         let entry = self.create(sessions, key, cwd, policy).await?;
@@ -258,13 +258,13 @@ impl Store {
     ) -> io::Result<(SessionEntry, bool)> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let created = !sessions.index.contains_key(&key.to_string());
+        let created = !sessions.index.contains_key(key.to_string().as_str());
         if created {
             self.create(sessions, key, cwd, policy).await?;
         }
         let entry = sessions
             .index
-            .get_mut(&key.to_string())
+            .get_mut(key.to_string().as_str())
             .map(Arc::make_mut)
             .ok_or_else(|| io::Error::other(format!("session {key} vanished while it was opened")))?;
         f(entry);
@@ -303,7 +303,7 @@ impl Store {
     pub async fn update(&self, key: &SessionKey, f: impl FnOnce(&mut SessionEntry)) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(entry) = sessions.index.get_mut(&key.to_string()).map(Arc::make_mut) else { return Ok(None) };
+        let Some(entry) = sessions.index.get_mut(key.to_string().as_str()).map(Arc::make_mut) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
         self.note(&key.agent_id, sessions);
@@ -325,7 +325,7 @@ impl Store {
     ) -> io::Result<Option<SessionEntry>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(entry) = sessions.index.get_mut(&key.to_string()).map(Arc::make_mut) else { return Ok(None) };
+        let Some(entry) = sessions.index.get_mut(key.to_string().as_str()).map(Arc::make_mut) else { return Ok(None) };
         f(entry);
         let out = entry.clone();
         self.note(&key.agent_id, sessions);
@@ -395,7 +395,7 @@ impl Store {
         let sessions = loaded(&mut guard, &key.agent_id)?;
         let entry = sessions
             .index
-            .get(&key.to_string())
+            .get(key.to_string().as_str())
             .cloned()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("session {key} does not exist")))?;
         let path = sessions.dir.join(transcript_name(&entry));
@@ -461,7 +461,7 @@ impl Store {
     pub async fn reset(&self, key: &SessionKey, cwd: &Path) -> io::Result<Option<(String, SessionEntry)>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(old) = sessions.index.get(&key.to_string()).cloned() else { return Ok(None) };
+        let Some(old) = sessions.index.get(key.to_string().as_str()).cloned() else { return Ok(None) };
         let old = SessionEntry::clone(&old);
         let entry = self.new_session(sessions, key, cwd, Some(&old)).await?;
         self.note(&key.agent_id, sessions);
@@ -476,7 +476,7 @@ impl Store {
     pub async fn delete(&self, key: &SessionKey, delete_transcript: bool) -> io::Result<Option<Vec<PathBuf>>> {
         let mut guard = self.lock(&key.agent_id).await?;
         let sessions = loaded(&mut guard, &key.agent_id)?;
-        let Some(entry) = sessions.index.remove(&key.to_string()) else { return Ok(None) };
+        let Some(entry) = sessions.index.remove(key.to_string().as_str()) else { return Ok(None) };
         sessions.cursors.remove(&entry.session_id);
         self.note(&key.agent_id, sessions);
         let path = sessions.dir.join(transcript_name(&entry));
@@ -537,14 +537,14 @@ impl Store {
             ..Default::default()
         };
         sessions.cursors.insert(session_id, Cursor { next_seq: 1, last_id: None });
-        sessions.index.insert(key.to_string(), Arc::new(entry.clone()));
+        sessions.index.insert(Arc::from(key.to_string()), Arc::new(entry.clone()));
         Ok(entry)
     }
 
     /// Every session of `agent_id`, by key.
     pub async fn list(&self, agent_id: &str) -> io::Result<Vec<(String, SessionEntry)>> {
         let mut guard = self.lock(agent_id).await?;
-        Ok(loaded(&mut guard, agent_id)?.index.iter().map(|(k, e)| (k.clone(), SessionEntry::clone(e))).collect())
+        Ok(loaded(&mut guard, agent_id)?.index.iter().map(|(k, e)| (k.to_string(), SessionEntry::clone(e))).collect())
     }
 
     /// Sessions per loaded agent, for status output.
@@ -568,8 +568,8 @@ async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenanc
     let mut candidates: Vec<(u64, String)> = sessions
         .index
         .iter()
-        .filter(|(k, e)| e.status.as_deref() != Some("running") && !busy.contains(*k))
-        .map(|(k, e)| (e.updated_at, k.clone()))
+        .filter(|(k, e)| e.status.as_deref() != Some("running") && !busy.contains(k.as_ref()))
+        .map(|(k, e)| (e.updated_at, k.to_string()))
         .collect();
     candidates.sort();
     let doomed: Vec<String> = candidates
@@ -593,7 +593,7 @@ async fn prune(sessions: &mut AgentSessions, agent_id: &str, policy: &Maintenanc
     }
     let mut files = Vec::with_capacity(doomed.len());
     for key in &doomed {
-        if let Some(entry) = sessions.index.remove(key) {
+        if let Some(entry) = sessions.index.remove(key.as_str()) {
             sessions.cursors.remove(&entry.session_id);
             files.push(sessions.dir.join(transcript_name(&entry)));
         }
@@ -677,9 +677,9 @@ pub(super) mod tests {
             let (older, newer) = {
                 let mut guard = store.lock("main").await.unwrap();
                 let sessions = loaded(&mut guard, "main").unwrap();
-                Arc::make_mut(sessions.index.get_mut(&key.to_string()).unwrap()).label = Some("old".into());
+                Arc::make_mut(sessions.index.get_mut(key.to_string().as_str()).unwrap()).label = Some("old".into());
                 let older = snapshot(sessions, "main");
-                Arc::make_mut(sessions.index.get_mut(&key.to_string()).unwrap()).label = Some("new".into());
+                Arc::make_mut(sessions.index.get_mut(key.to_string().as_str()).unwrap()).label = Some("new".into());
                 (older, snapshot(sessions, "main"))
             };
             // Two writers finishing out of order: the later snapshot wins.
