@@ -9,15 +9,16 @@
 # cross gcc. Targets whose Rust standard library or C toolchain cannot be installed are skipped
 # with a message.
 #
-# The musl ARM targets (aarch64, armv7, ARMv6) are built with nightly `-Zbuild-std`: rustup here
-# has no standard library for the 32-bit ones, and rebuilding std with `-Cpanic=immediate-abort`
-# leaves out the panic formatting machinery (SIZE_PROFILE below; the figures are in the README).
+# The musl targets (aarch64, armv7, ARMv6, and x86_64 so that what CI measures is what the boards
+# run) are built with nightly `-Zbuild-std`: rustup here has no standard library for the 32-bit
+# ARM ones, and rebuilding std with `-Cpanic=immediate-abort` leaves out the panic formatting
+# machinery (SIZE_PROFILE below; the figures are in the README).
 # The C side (musl's libc and crt objects, libunwind, ring's C) comes from zig through
 # cargo-zigbuild, both PyPI packages installed into a venv under target/. The script installs
 # nightly with rust-src when missing. `cargo build --release` on stable is untouched by this.
 #
 #   OPENCLAW_STABLE=1      build every target with stable instead (32-bit musl ARM then skipped
-#                          when rustup has no standard library for it)
+#                          when rustup has no standard library for it; panics print a message)
 #   OPENCLAW_DIST=dir      write the binaries there instead of dist/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +95,7 @@ check_arm_arch() { # path target
 # Which way a target is built: "nightly" (build-std through zig) or "stable" (rustup's std).
 build_mode() {
   [ -n "${OPENCLAW_STABLE:-}" ] && { echo stable; return; }
-  case "$1" in *-linux-musl*) case "$1" in x86_64-*) echo stable ;; *) echo nightly ;; esac ;; *) echo stable ;; esac
+  case "$1" in *-linux-musl*) echo nightly ;; *) echo stable ;; esac
 }
 
 nightly_ready=""
