@@ -288,6 +288,11 @@ impl Store {
     /// syncs the transcripts created before it first.
     async fn write(&self, index: IndexSnapshot) -> io::Result<()> {
         let mut written = self.index_writes.lock().await;
+        self.write_locked(&mut written, index).await
+    }
+
+    /// [`Store::write`] with the index-writes lock already held.
+    async fn write_locked(&self, written: &mut HashMap<String, u64>, index: IndexSnapshot) -> io::Result<()> {
         if written.get(&index.agent_id).is_some_and(|g| *g >= index.generation) {
             return Ok(());
         }
@@ -357,6 +362,9 @@ impl Store {
 
     /// Writes every index with changes still waiting.
     pub async fn flush(&self) -> io::Result<()> {
+        // The writer's turn first, then the snapshot: flushes queued behind a slow write (an SD
+        // card's fsync) find their changes already written instead of each holding a snapshot.
+        let mut written_guard = self.index_writes.lock().await;
         let agents: Vec<String> = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
         let mut failed = None;
         for agent in agents {
@@ -365,7 +373,7 @@ impl Store {
                 Err(e) => Err(e),
             };
             let written = match index {
-                Ok(index) => self.write(index).await,
+                Ok(index) => self.write_locked(&mut written_guard, index).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
