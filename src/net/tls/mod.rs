@@ -62,9 +62,9 @@ mod tests {
     use futures_rustls::TlsAcceptor;
     use futures_rustls::rustls::crypto::SupportedKxGroup;
     use futures_rustls::rustls::crypto::ring::kx_group;
-    use futures_rustls::rustls::{NamedGroup, ProtocolVersion, ServerConfig, SupportedProtocolVersion};
     use futures_rustls::rustls::pki_types::pem::PemObject;
     use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use futures_rustls::rustls::{NamedGroup, ProtocolVersion, ServerConfig, SupportedProtocolVersion};
     use smol::Async;
     use smol::io::{AsyncReadExt, AsyncWriteExt};
     use std::ffi::OsString;
@@ -77,7 +77,11 @@ mod tests {
 
     /// A server with ring's whole provider (its own P-256 included), presenting the certificate
     /// `<prefix>server.pem`, limited to one TLS version and one key exchange group if asked.
-    fn acceptor(prefix: &str, version: Option<&'static SupportedProtocolVersion>, group: Option<&'static dyn SupportedKxGroup>) -> TlsAcceptor {
+    fn acceptor(
+        prefix: &str,
+        version: Option<&'static SupportedProtocolVersion>,
+        group: Option<&'static dyn SupportedKxGroup>,
+    ) -> TlsAcceptor {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_file_iter(fixture(&format!("{prefix}server.pem"))).unwrap().map(Result::unwrap).collect();
         let key = PrivateKeyDer::from_pem_file(fixture(&format!("{prefix}server.key"))).unwrap();

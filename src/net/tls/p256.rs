@@ -167,7 +167,11 @@ mod tests {
                 flipped[last] ^= 1;
                 let mut with_trailing_byte = sig.clone();
                 with_trailing_byte.push(0);
-                let bad = [("another message", &other[..], &sig[..]), ("a changed signature", &message[..], &flipped[..]), ("trailing bytes", &message[..], &with_trailing_byte[..])];
+                let bad = [
+                    ("another message", &other[..], &sig[..]),
+                    ("a changed signature", &message[..], &flipped[..]),
+                    ("trailing bytes", &message[..], &with_trailing_byte[..]),
+                ];
                 for (what, msg, s) in bad {
                     assert!(!ring_says(msg, s), "ring refuses {what}");
                     assert!(ours.verify_signature(&public, msg, s).is_err(), "{what} is refused");
@@ -183,7 +187,10 @@ mod tests {
         let message = b"handshake transcript";
         let sig = key.sign(&SystemRandom::new(), message).unwrap();
         let compressed = PublicKey::from_sec1_bytes(public).unwrap().to_encoded_point(true);
-        assert!(ECDSA_P256_SHA256.verify_signature(compressed.as_bytes(), message, sig.as_ref()).is_err(), "ring takes uncompressed points only");
+        assert!(
+            ECDSA_P256_SHA256.verify_signature(compressed.as_bytes(), message, sig.as_ref()).is_err(),
+            "ring takes uncompressed points only"
+        );
         let mut off_curve = public.to_vec();
         off_curve[64] ^= 1;
         assert!(ECDSA_P256_SHA256.verify_signature(&off_curve, message, sig.as_ref()).is_err());
@@ -202,12 +209,11 @@ mod tests {
             assert!(is_uncompressed_point(ours.pub_key()));
             let theirs = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new()).unwrap();
             let their_public = theirs.compute_public_key().unwrap();
-            let their_secret = agreement::agree_ephemeral(
-                theirs,
-                &agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, ours.pub_key()),
-                |secret| secret.to_vec(),
-            )
-            .unwrap();
+            let their_secret =
+                agreement::agree_ephemeral(theirs, &agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, ours.pub_key()), |secret| {
+                    secret.to_vec()
+                })
+                .unwrap();
             let our_secret = ours.complete(their_public.as_ref()).unwrap();
             assert_eq!(our_secret.secret_bytes(), &their_secret[..], "both sides derive the same secret");
         }
