@@ -317,11 +317,8 @@ fn replay(inner: &mut Inner, f: File) -> io::Result<()> {
             _ => {}
         }
     }
-    let mut index = 0;
-    inner.pending.retain(|_| {
-        index += 1;
-        !finished.contains(&(index - 1))
-    });
+    let replayed = std::mem::take(&mut inner.pending);
+    inner.pending = replayed.into_iter().enumerate().filter(|(i, _)| !finished.contains(i)).map(|(_, e)| e).collect();
     Ok(())
 }
 

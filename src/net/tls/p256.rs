@@ -181,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_compressed_malformed_and_other_curve_keys() {
+    fn refuses_compressed_off_curve_and_truncated_keys() {
         let key = ring_key(&signature::ECDSA_P256_SHA256_ASN1_SIGNING);
         let public = key.public_key().as_ref();
         let message = b"handshake transcript";
