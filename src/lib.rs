@@ -14,13 +14,15 @@
 //! - [`api`]: the HTTP API: probes, `/v1` (OpenAI-compatible), `/tools/invoke`, hooks.
 //! - [`gateway`]: the shared state of a running gateway (settings, phase, auth, the event hub,
 //!   the start-up rules, config admission and apply); imported by the three above, imports none.
-//! - [`channels`]: the chat channels (Telegram, Discord, WhatsApp) and their journal.
+//! - [`channels`]: the chat channels (Telegram, Discord, WhatsApp, Slack, Signal, Matrix, IRC), their
+//!   journal and pairing.
 //! - [`agent`]: sessions, transcripts, model providers, tools and the run scheduler.
 //! - [`service`]: systemd units, launchd agents and the notify protocol.
 //!
 //! Imports point down this list (cli → daemon → router → rpc, api → gateway → channels → agent →
 //! config → net → plumbing); nothing imports a module above it.
-//! - [`logging`], [`clock`], [`limits`], [`sys`], [`fsutil`], [`rt`]: shared plumbing.
+//! - [`logging`], [`clock`], [`limits`], [`sys`], [`fsutil`], [`rt`], [`encoding`], [`ids`], [`url`]:
+//!   shared plumbing; [`wire`] reads other services' JSON payloads; [`error`] is the crate's error.
 //! - [`fuzz`]: the entry points of the fuzz targets in `fuzz/` (not used by the program).
 
 pub mod agent;
@@ -45,6 +47,7 @@ pub mod rt;
 pub mod service;
 pub mod sys;
 pub mod url;
+pub mod wire;
 
 /// The version this build reports (`hello-ok.server.version`, `openclaw --version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

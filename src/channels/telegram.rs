@@ -5,7 +5,6 @@
 //! watchdog is the poll itself: a poll that has not answered `stall_grace` after its own timeout
 //! is dropped and the channel reports itself disconnected until a poll answers again.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use super::journal::Inbound;
 use super::{ApiReply, Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
 use crate::limits;
+use crate::wire::{self, Obj, WireError};
 
 #[derive(Clone)]
 pub struct Client {
@@ -193,14 +193,14 @@ pub async fn receive(client: Client, link: Link) {
 }
 
 /// An entry of `getUpdates` (Bot API, "Update"); only messages are asked for.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Update {
     pub update_id: i64,
     pub message: Option<Message>,
 }
 
 /// A message (Bot API, "Message"): the fields the gateway reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Message {
     pub message_id: i64,
     /// Absent for messages sent on behalf of a channel.
@@ -210,40 +210,69 @@ pub(crate) struct Message {
     /// The text of a photo, video or document.
     pub caption: Option<String>,
     pub message_thread_id: Option<i64>,
-    #[serde(default)]
     pub is_topic_message: bool,
-    pub reply_to_message: Option<Replied>,
-}
-
-/// The message a message answers; only its author is read (a reply to the bot counts as a
-/// mention).
-#[derive(Debug, Deserialize)]
-pub(crate) struct Replied {
-    pub from: Option<User>,
+    /// The author of the message this one answers (a reply to the bot counts as a mention).
+    pub replied_to: Option<User>,
 }
 
 /// A user or bot (Bot API, "User"; also what `getMe` answers).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct User {
     pub id: i64,
-    #[serde(default)]
     pub is_bot: bool,
     pub username: Option<String>,
     pub first_name: Option<String>,
 }
 
 /// A chat (Bot API, "Chat").
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Chat {
     pub id: i64,
     /// `private`, `group`, `supergroup` or `channel`.
-    #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl Update {
+    pub(crate) fn read(v: &Value) -> Result<Update, WireError> {
+        let o = wire::object(v)?;
+        Ok(Update { update_id: o.i64("update_id")?, message: o.opt_obj("message")?.map(Message::read).transpose()? })
+    }
+}
+
+impl Message {
+    fn read(o: Obj<'_>) -> Result<Message, WireError> {
+        let chat = o.obj("chat")?;
+        let replied_to = match o.opt_obj("reply_to_message")? {
+            Some(replied) => replied.opt_obj("from")?.map(User::read).transpose()?,
+            None => None,
+        };
+        Ok(Message {
+            message_id: o.i64("message_id")?,
+            from: o.opt_obj("from")?.map(User::read).transpose()?,
+            chat: Chat { id: chat.i64("id")?, kind: chat.str("type")?.to_string() },
+            text: o.opt_string("text")?,
+            caption: o.opt_string("caption")?,
+            message_thread_id: o.opt_i64("message_thread_id")?,
+            is_topic_message: o.flag("is_topic_message")?,
+            replied_to,
+        })
+    }
+}
+
+impl User {
+    fn read(o: Obj<'_>) -> Result<User, WireError> {
+        Ok(User {
+            id: o.i64("id")?,
+            is_bot: o.flag("is_bot")?,
+            username: o.opt_string("username")?,
+            first_name: o.opt_string("first_name")?,
+        })
+    }
 }
 
 /// The bot's id and username from `getMe`.
 pub(crate) fn identity(me: &Value) -> (i64, String) {
-    match User::deserialize(me) {
+    match wire::object(me).and_then(User::read) {
         Ok(u) => (u.id, u.username.unwrap_or_default()),
         Err(_) => (0, String::new()),
     }
@@ -253,7 +282,7 @@ pub(crate) fn identity(me: &Value) -> (i64, String) {
 /// that cannot be recorded, which (with the rest) comes again in the next poll.
 pub(crate) async fn record(link: &Link, updates: Vec<Value>, offset: &mut Option<i64>, bot_id: i64, username: &str) -> std::io::Result<()> {
     for raw in updates {
-        let update = match Update::deserialize(&raw) {
+        let update = match Update::read(&raw) {
             Ok(u) => u,
             Err(e) => match raw.get("update_id").and_then(Value::as_i64) {
                 // Readable enough to move past, not to answer: asking again would bring the same.
@@ -300,7 +329,7 @@ fn inbound(update: Update, bot_id: i64, username: &str, cursor: &str) -> Option<
     }
     let label = from.username.map(|u| format!("@{u}")).or(from.first_name).unwrap_or_else(|| sender.clone());
     let mention = format!("@{}", username.to_lowercase());
-    let replied_to_bot = m.reply_to_message.and_then(|r| r.from).is_some_and(|u| u.id == bot_id);
+    let replied_to_bot = m.replied_to.is_some_and(|u| u.id == bot_id);
     let mentioned = !username.is_empty() && text.to_lowercase().contains(&mention) || replied_to_bot;
     Some(Inbound {
         id: update.update_id.to_string(),
@@ -357,15 +386,14 @@ mod tests {
     }
 
     fn read(update: &Value) -> Update {
-        Update::deserialize(update).expect("a readable update")
+        Update::read(update).expect("a readable update")
     }
 
     #[test]
     fn an_update_missing_a_required_field_is_skipped_with_its_reason() {
-        let err = Update::deserialize(
-            &json!({"update_id": 5, "message": {"from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": "hi"}}),
-        )
-        .unwrap_err();
+        let err =
+            Update::read(&json!({"update_id": 5, "message": {"from": {"id": 7}, "chat": {"id": 7, "type": "private"}, "text": "hi"}}))
+                .unwrap_err();
         assert_eq!(err.to_string(), "missing field `message_id`");
         assert_eq!(sent_id(&json!({"message_id": 9, "chat": {"id": 7}})), Ok("9".to_string()));
         assert!(

@@ -7,13 +7,13 @@
 //! an app secret the webhook refuses every POST: an unsigned endpoint would let anyone on the
 //! network talk to the agent.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::journal::Inbound;
 use super::{Backoff, HealthState, Link, SendError, call_json};
 use crate::config::channels as cfg;
 use crate::limits;
+use crate::wire::{self, WireError};
 
 #[derive(Clone)]
 pub struct Client {
@@ -192,108 +192,68 @@ fn signature_ok(secret: &str, header: Option<&str>, body: &[u8]) -> bool {
     ring::hmac::verify(&key, body, &tag).is_ok()
 }
 
-/// A webhook notification (WhatsApp Cloud API, "Webhooks: messages"): the fields read.
-#[derive(Debug, Deserialize)]
-struct Notification {
-    #[serde(default)]
-    entry: Vec<NotificationEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NotificationEntry {
-    #[serde(default)]
-    changes: Vec<Change>,
-}
-
-/// One change; its `value` is read only for the `messages` field (other fields have other
-/// shapes).
-#[derive(Debug, Deserialize)]
-struct Change {
-    field: String,
-    #[serde(default)]
-    value: Value,
-}
-
-/// The `value` of a `messages` change: inbound messages, or `statuses` of outbound ones (not
-/// read).
-#[derive(Debug, Deserialize)]
-struct MessagesValue {
-    metadata: Option<Metadata>,
-    #[serde(default)]
-    contacts: Vec<Contact>,
-    #[serde(default)]
-    messages: Vec<WaMessage>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Metadata {
-    phone_number_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Contact {
-    wa_id: Option<String>,
-    profile: Option<Profile>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Profile {
-    name: Option<String>,
-}
-
-/// An inbound message; only text messages carry `text`.
-#[derive(Debug, Deserialize)]
-struct WaMessage {
-    /// The `wamid`, by which the journal recognises a redelivery.
-    id: String,
-    from: String,
-    text: Option<Text>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Text {
-    body: String,
-}
-
-/// Text messages in a notification for our phone number (status updates and other types are
-/// skipped). An error names what a notification lacks (a message without `id` or `from`).
-fn messages(payload: &Value, phone_number_id: Option<&str>) -> Result<Vec<Inbound>, serde_json::Error> {
-    let notification = Notification::deserialize(payload)?;
+/// Text messages in a webhook notification (WhatsApp Cloud API, "Webhooks: messages") for our
+/// phone number: `entry[].changes[]` whose `field` is `messages`, their `value.messages[]` with
+/// the sender's name from `value.contacts[]`. Status updates (`value.statuses`), other change
+/// fields and message types without `text` are skipped. An error names what a notification lacks
+/// (a message without `id` or `from`).
+fn messages(payload: &Value, phone_number_id: Option<&str>) -> Result<Vec<Inbound>, WireError> {
     let mut out = Vec::new();
-    for change in notification.entry.into_iter().flat_map(|e| e.changes) {
-        if change.field != "messages" {
-            continue;
-        }
-        let v = MessagesValue::deserialize(&change.value)?;
-        let theirs = v.metadata.and_then(|m| m.phone_number_id);
-        if let (Some(ours), Some(theirs)) = (phone_number_id, theirs.as_deref()) {
-            if ours != theirs {
+    for entry in wire::object(payload)?.list("entry")? {
+        for change in wire::object(entry)?.list("changes")? {
+            let change = wire::object(change)?;
+            // Other fields have other shapes: only a `messages` change's value is read.
+            if change.str("field")? != "messages" {
                 continue;
             }
-        }
-        for m in v.messages {
-            let Some(text) = m.text else { continue };
-            let name = v
-                .contacts
-                .iter()
-                .find(|c| c.wa_id.as_deref() == Some(m.from.as_str()))
-                .and_then(|c| c.profile.as_ref()?.name.clone())
-                .unwrap_or_else(|| m.from.clone());
-            out.push(Inbound {
-                id: m.id,
-                chat: m.from.clone(),
-                sender: m.from,
-                sender_label: name,
-                group: false,
-                mentioned: false,
-                text: text.body,
-                reply_to: None,
-                cursor: None,
-                received_at: 0,
-            });
+            let value = change.obj("value")?;
+            let theirs = match value.opt_obj("metadata")? {
+                Some(metadata) => metadata.opt_str("phone_number_id")?,
+                None => None,
+            };
+            if let (Some(ours), Some(theirs)) = (phone_number_id, theirs) {
+                if ours != theirs {
+                    continue;
+                }
+            }
+            let contacts = value.list("contacts")?;
+            for m in value.list("messages")? {
+                let m = wire::object(m)?;
+                // The `wamid`, by which the journal recognises a redelivery.
+                let id = m.str("id")?;
+                let from = m.str("from")?;
+                let Some(text) = m.opt_obj("text")? else { continue };
+                let body = text.str("body")?;
+                out.push(Inbound {
+                    id: id.to_string(),
+                    chat: from.to_string(),
+                    sender: from.to_string(),
+                    sender_label: contact_name(contacts, from)?.unwrap_or(from).to_string(),
+                    group: false,
+                    mentioned: false,
+                    text: body.to_string(),
+                    reply_to: None,
+                    cursor: None,
+                    received_at: 0,
+                });
+            }
         }
     }
     Ok(out)
+}
+
+/// The profile name of the contact `wa_id` in a notification's `contacts`, if it has one.
+fn contact_name<'a>(contacts: &'a [Value], wa_id: &str) -> Result<Option<&'a str>, WireError> {
+    for contact in contacts {
+        let contact = wire::object(contact)?;
+        if contact.opt_str("wa_id")? == Some(wa_id) {
+            return match contact.opt_obj("profile")? {
+                Some(profile) => profile.opt_str("name"),
+                None => Ok(None),
+            };
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, Paths, secret::Secret};
 use crate::rpc::protocol::ErrorShape;
+use crate::wire;
 
 /// Flags every client command accepts.
 #[derive(Debug, Clone, Default)]
@@ -313,9 +314,7 @@ impl GatewayClient {
                 if f["ok"] == true {
                     return Ok(f.get("payload").cloned().unwrap_or(Value::Null));
                 }
-                let e: ErrorShape = serde_json::from_value::<ErrorWire>(f["error"].clone())
-                    .map(ErrorWire::into_shape)
-                    .unwrap_or_else(|_| ErrorShape::invalid("malformed error"));
+                let e: ErrorShape = error_shape(&f["error"]);
                 return Err(CallError::Gateway(e));
             }
             if f["type"] == "event" {
@@ -345,9 +344,7 @@ impl GatewayClient {
                 if f["ok"] == true {
                     return Ok(f.get("payload").cloned().unwrap_or(Value::Null));
                 }
-                let e: ErrorShape = serde_json::from_value::<ErrorWire>(f["error"].clone())
-                    .map(ErrorWire::into_shape)
-                    .unwrap_or_else(|_| ErrorShape::invalid("malformed error"));
+                let e: ErrorShape = error_shape(&f["error"]);
                 return Err((CallError::Gateway(e), f.get("payload").cloned()));
             }
         };
@@ -369,28 +366,26 @@ impl GatewayClient {
     }
 }
 
-/// `ErrorShape` as it arrives (codes as strings).
-#[derive(serde::Deserialize)]
-struct ErrorWire {
-    code: String,
-    message: String,
-    details: Option<Value>,
-    retryable: Option<bool>,
-    #[serde(rename = "retryAfterMs")]
-    retry_after_ms: Option<u64>,
-}
-
-impl ErrorWire {
-    fn into_shape(self) -> ErrorShape {
-        use crate::rpc::protocol::ErrorCode;
-        let code = match self.code.as_str() {
+/// A response's `error` as it arrives (codes as strings); one that cannot be read is reported as
+/// a malformed error rather than lost.
+fn error_shape(error: &Value) -> ErrorShape {
+    use crate::rpc::protocol::ErrorCode;
+    let read = |o: wire::Obj<'_>| -> Result<ErrorShape, wire::WireError> {
+        let code = match o.str("code")? {
             "FORBIDDEN" => ErrorCode::Forbidden,
             "NOT_PAIRED" => ErrorCode::NotPaired,
             "UNAVAILABLE" => ErrorCode::Unavailable,
             _ => ErrorCode::InvalidRequest,
         };
-        ErrorShape { code, message: self.message, details: self.details, retryable: self.retryable, retry_after_ms: self.retry_after_ms }
-    }
+        Ok(ErrorShape {
+            code,
+            message: o.str("message")?.to_string(),
+            details: o.get("details").cloned(),
+            retryable: o.opt_bool("retryable")?,
+            retry_after_ms: o.opt_u64("retryAfterMs")?,
+        })
+    };
+    wire::object(error).and_then(read).unwrap_or_else(|_| ErrorShape::invalid("malformed error"))
 }
 
 fn short_io(e: &std::io::Error) -> String {

@@ -96,7 +96,7 @@ async fn discord_gateway(payload: &[u8], knobs: u8, access: cfg::Access, journal
     let mut ready_at = None;
     // A connection's frames, one per line, as `connection` reads them after Hello.
     for frame in payload.split(|b| *b == b'\n') {
-        let Ok(envelope) = serde_json::from_slice::<discord::wire::Envelope>(frame) else { continue };
+        let Some(envelope) = serde_json::from_slice(frame).ok().and_then(|v| discord::wire::Envelope::read(v).ok()) else { continue };
         let _ = discord::hello_interval(&envelope);
         if envelope.op == 0 {
             let t = envelope.t.as_deref().unwrap_or_default();

@@ -5,13 +5,13 @@
 //! `content_block_stop`, then `message_delta` (stop reason, output usage) and `message_stop`.
 //! `ping` keeps the connection alive; `error` reports a failure mid-stream.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 
 use super::{ErrorKind, ModelRequest, ProviderError, ResolvedModel, SseBody, StreamEvent, parse_arguments, post, stream_error};
 use crate::agent::message::{Message, StopReason, ToolCall, Usage};
 use crate::net::sse::SseEvent;
+use crate::wire::{self, Obj, WireError};
 
 /// `anthropic-version` header value (the stable API version).
 const API_VERSION: &str = "2023-06-01";
@@ -29,112 +29,139 @@ enum Block {
     Other,
 }
 
-/// `message_start`: the message's input usage.
-#[derive(Debug, Deserialize)]
-struct MessageStart {
-    message: StartedMessage,
-}
-
-#[derive(Debug, Deserialize)]
-struct StartedMessage {
-    #[serde(default)]
-    usage: ApiUsage,
-}
-
 /// Token counts (`message_start` has all, `message_delta` the output so far).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct ApiUsage {
-    #[serde(default)]
     input_tokens: Option<u64>,
-    #[serde(default)]
     output_tokens: Option<u64>,
-    #[serde(default)]
     cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
 }
 
-/// `content_block_start`.
-#[derive(Debug, Deserialize)]
+impl ApiUsage {
+    fn read(o: Obj<'_>) -> Result<ApiUsage, WireError> {
+        Ok(ApiUsage {
+            input_tokens: o.opt_u64("input_tokens")?,
+            output_tokens: o.opt_u64("output_tokens")?,
+            cache_read_input_tokens: o.opt_u64("cache_read_input_tokens")?,
+            cache_creation_input_tokens: o.opt_u64("cache_creation_input_tokens")?,
+        })
+    }
+
+    /// `message_start`: `{"message": {"usage": {…}}}`, the message's input usage.
+    fn of_message_start(data: &Value) -> Result<ApiUsage, WireError> {
+        let message = wire::object(data)?.obj("message")?;
+        message.opt_obj("usage")?.map_or(Ok(ApiUsage::default()), ApiUsage::read)
+    }
+}
+
+/// `content_block_start`: the index and kind of the block it opens.
+#[derive(Debug)]
 struct BlockStart<'a> {
     index: u64,
-    #[serde(borrow)]
     content_block: StartedBlock<'a>,
 }
 
 /// The block a `content_block_start` opens.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 enum StartedBlock<'a> {
     /// Answer text, sometimes with its first piece.
-    Text {
-        #[serde(default)]
-        text: &'a str,
-    },
+    Text { text: &'a str },
     /// A tool call; its input follows as JSON pieces. The id is generated when a compatible
     /// server leaves it out; a call without a name cannot be run.
-    ToolUse {
-        #[serde(default)]
-        id: &'a str,
-        name: &'a str,
-    },
+    ToolUse { id: &'a str, name: &'a str },
     /// Thinking and block types added later, which are not surfaced.
-    #[serde(other)]
     Other,
 }
 
-/// `content_block_delta`.
-#[derive(Debug, Deserialize)]
+impl<'a> BlockStart<'a> {
+    fn read(data: &'a Value) -> Result<BlockStart<'a>, WireError> {
+        let o = wire::object(data)?;
+        let index = o.u64("index")?;
+        let block = o.obj("content_block")?;
+        let content_block = match block.str("type")? {
+            "text" => StartedBlock::Text { text: block.opt_str("text")?.unwrap_or("") },
+            "tool_use" => StartedBlock::ToolUse { id: block.opt_str("id")?.unwrap_or(""), name: block.str("name")? },
+            _ => StartedBlock::Other,
+        };
+        Ok(BlockStart { index, content_block })
+    }
+}
+
+/// `content_block_delta`: what it adds to which block.
+#[derive(Debug)]
 struct BlockDelta<'a> {
     index: u64,
-    #[serde(borrow)]
     delta: Piece<'a>,
 }
 
 /// What a `content_block_delta` adds to its block.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 enum Piece<'a> {
     /// More answer text.
     TextDelta { text: &'a str },
     /// More of a tool call's input JSON.
     InputJsonDelta { partial_json: &'a str },
     /// Thinking, signatures and later delta types.
-    #[serde(other)]
     Other,
 }
 
-/// `content_block_stop`.
-#[derive(Debug, Deserialize)]
-struct BlockStop {
-    index: u64,
+impl<'a> BlockDelta<'a> {
+    fn read(data: &'a Value) -> Result<BlockDelta<'a>, WireError> {
+        let o = wire::object(data)?;
+        let index = o.u64("index")?;
+        let d = o.obj("delta")?;
+        let delta = match d.str("type")? {
+            "text_delta" => Piece::TextDelta { text: d.str("text")? },
+            "input_json_delta" => Piece::InputJsonDelta { partial_json: d.str("partial_json")? },
+            _ => Piece::Other,
+        };
+        Ok(BlockDelta { index, delta })
+    }
 }
 
 /// `message_delta`: the stop reason and the output usage.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct MessageDelta {
-    #[serde(default)]
-    delta: Option<MessageDeltaBody>,
-    #[serde(default)]
-    usage: Option<ApiUsage>,
+    stop_reason: Option<AnthropicStop>,
+    output_tokens: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
-struct MessageDeltaBody {
-    #[serde(default)]
-    stop_reason: Option<AnthropicStop>,
+impl MessageDelta {
+    fn read(data: &Value) -> Result<MessageDelta, WireError> {
+        let o = wire::object(data)?;
+        let stop_reason = match o.opt_obj("delta")? {
+            Some(delta) => delta.opt_str("stop_reason")?.map(AnthropicStop::from_wire),
+            None => None,
+        };
+        let output_tokens = match o.opt_obj("usage")? {
+            Some(usage) => ApiUsage::read(usage)?.output_tokens,
+            None => None,
+        };
+        Ok(MessageDelta { stop_reason, output_tokens })
+    }
 }
 
 /// Why the model stopped; reasons this gateway does not know read as a normal stop.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy)]
 enum AnthropicStop {
     MaxTokens,
     ModelContextWindowExceeded,
     ToolUse,
     Refusal,
-    #[serde(other)]
     Other,
+}
+
+impl AnthropicStop {
+    fn from_wire(reason: &str) -> AnthropicStop {
+        match reason {
+            "max_tokens" => AnthropicStop::MaxTokens,
+            "model_context_window_exceeded" => AnthropicStop::ModelContextWindowExceeded,
+            "tool_use" => AnthropicStop::ToolUse,
+            "refusal" => AnthropicStop::Refusal,
+            _ => AnthropicStop::Other,
+        }
+    }
 }
 
 pub struct Stream {
@@ -258,24 +285,23 @@ impl Decoder {
         self.event(&kind, &data)
     }
 
-    /// Reads `data` as the event `kind` says it is; a missing required field names itself.
-    fn typed<'a, T: Deserialize<'a>>(&self, kind: &str, data: &'a Value) -> Result<T, ProviderError> {
-        T::deserialize(data)
-            .map_err(|e| ProviderError::new(ErrorKind::Protocol, format!("{} sent a malformed {kind} event: {e}", self.model.provider)))
+    /// The error for an event whose data is not what its `kind` says; the reader's error names
+    /// the missing or mistyped field.
+    fn malformed(&self, kind: &str, e: WireError) -> ProviderError {
+        ProviderError::new(ErrorKind::Protocol, format!("{} sent a malformed {kind} event: {e}", self.model.provider))
     }
 
     fn event(&mut self, kind: &str, data: &Value) -> Result<(), ProviderError> {
         match kind {
             "message_start" => {
-                let MessageStart { message } = self.typed(kind, data)?;
-                let u = message.usage;
+                let u = ApiUsage::of_message_start(data).map_err(|e| self.malformed(kind, e))?;
                 self.usage.input = u.input_tokens.unwrap_or(0);
                 self.usage.cache_read = u.cache_read_input_tokens.unwrap_or(0);
                 self.usage.cache_write = u.cache_creation_input_tokens.unwrap_or(0);
                 self.usage.output = u.output_tokens.unwrap_or(0);
             }
             "content_block_start" => {
-                let BlockStart { index, content_block } = self.typed(kind, data)?;
+                let BlockStart { index, content_block } = BlockStart::read(data).map_err(|e| self.malformed(kind, e))?;
                 let block = match content_block {
                     StartedBlock::Text { text } => {
                         if !text.is_empty() {
@@ -289,7 +315,7 @@ impl Decoder {
                 self.blocks.push((index, block));
             }
             "content_block_delta" => {
-                let BlockDelta { index, delta } = self.typed(kind, data)?;
+                let BlockDelta { index, delta } = BlockDelta::read(data).map_err(|e| self.malformed(kind, e))?;
                 let Some((_, block)) = self.blocks.iter_mut().find(|(i, _)| *i == index) else {
                     return Err(ProviderError::new(
                         ErrorKind::Protocol,
@@ -307,7 +333,7 @@ impl Decoder {
                 }
             }
             "content_block_stop" => {
-                let BlockStop { index } = self.typed(kind, data)?;
+                let index = wire::object(data).and_then(|o| o.u64("index")).map_err(|e| self.malformed(kind, e))?;
                 if let Some(pos) = self.blocks.iter().position(|(i, _)| *i == index) {
                     if let (_, Block::Tool { id, name, json }) = self.blocks.remove(pos) {
                         let id = if id.is_empty() { format!("toolu_{index}") } else { id };
@@ -316,11 +342,11 @@ impl Decoder {
                 }
             }
             "message_delta" => {
-                let MessageDelta { delta, usage } = self.typed(kind, data)?;
-                if let Some(out) = usage.and_then(|u| u.output_tokens) {
+                let MessageDelta { stop_reason, output_tokens } = MessageDelta::read(data).map_err(|e| self.malformed(kind, e))?;
+                if let Some(out) = output_tokens {
                     self.usage.output = out;
                 }
-                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
+                if let Some(reason) = stop_reason {
                     self.stop = Some(match reason {
                         AnthropicStop::MaxTokens | AnthropicStop::ModelContextWindowExceeded => StopReason::Length,
                         AnthropicStop::ToolUse => StopReason::ToolUse,

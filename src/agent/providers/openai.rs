@@ -6,7 +6,6 @@
 //! in `finish_reason`, and token counts in a last chunk with `usage` (asked for with
 //! `stream_options.include_usage`). The stream ends with `data: [DONE]`.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 
@@ -14,6 +13,7 @@ use super::{ErrorKind, ModelRequest, ProviderError, ResolvedModel, SseBody, Stre
 use crate::agent::message::{Message, StopReason, ToolCall, Usage};
 use crate::config::agents::MaxTokensField;
 use crate::net::sse::SseEvent;
+use crate::wire::{self, WireError};
 
 /// A tool call being assembled from fragments.
 #[derive(Debug, Default)]
@@ -25,79 +25,123 @@ struct PartialCall {
 
 /// One `chat.completion.chunk`, or the `{"error":…}` object some servers send instead
 /// mid-stream. Only what the decoder reads; other fields are ignored.
-#[derive(Debug, Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    error: Option<Value>,
+#[derive(Debug)]
+struct Chunk<'a> {
+    error: Option<&'a Value>,
     /// Required in every chunk (empty in the usage-only last one); optional here only so that an
     /// error object without it reads as the error it is.
-    #[serde(default)]
-    choices: Option<Vec<Choice>>,
-    #[serde(default)]
+    choices: Option<&'a [Value]>,
     usage: Option<ChunkUsage>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Choice {
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
+/// The first choice of a chunk (we ask for one).
+#[derive(Debug, Default)]
+struct Choice<'a> {
+    content: Option<&'a str>,
+    tool_calls: &'a [Value],
     finish_reason: Option<FinishReason>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<CallFragment>>,
-}
-
 /// A piece of a tool call: id and name once, the arguments in pieces.
-#[derive(Debug, Deserialize)]
-struct CallFragment {
-    #[serde(default)]
+#[derive(Debug)]
+struct CallFragment<'a> {
     index: Option<u64>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionFragment>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct FunctionFragment {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
+    id: Option<&'a str>,
+    name: Option<&'a str>,
+    arguments: Option<&'a str>,
 }
 
 /// Why the model stopped; reasons this gateway does not know read as a normal stop.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy)]
 enum FinishReason {
     Length,
     ToolCalls,
     FunctionCall,
     ContentFilter,
-    #[serde(other)]
     Stop,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct ChunkUsage {
-    #[serde(default)]
     prompt_tokens: Option<u64>,
-    #[serde(default)]
     completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
+    cached_tokens: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
-struct PromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
+impl<'a> Chunk<'a> {
+    fn read(data: &'a Value) -> Result<Chunk<'a>, WireError> {
+        let o = wire::object(data)?;
+        let choices = match o.get("choices") {
+            Some(_) => Some(o.required_list("choices")?),
+            None => None,
+        };
+        let usage = match o.opt_obj("usage")? {
+            Some(u) => Some(ChunkUsage {
+                prompt_tokens: u.opt_u64("prompt_tokens")?,
+                completion_tokens: u.opt_u64("completion_tokens")?,
+                cached_tokens: match u.opt_obj("prompt_tokens_details")? {
+                    Some(details) => details.opt_u64("cached_tokens")?,
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        Ok(Chunk { error: o.get("error"), choices, usage })
+    }
+}
+
+impl<'a> Choice<'a> {
+    fn read(choice: &'a Value) -> Result<Choice<'a>, WireError> {
+        let o = wire::object(choice)?;
+        let finish_reason = o.opt_str("finish_reason")?.map(FinishReason::from_wire);
+        let Some(delta) = o.opt_obj("delta")? else {
+            return Ok(Choice { finish_reason, ..Choice::default() });
+        };
+        Ok(Choice { content: delta.opt_str("content")?, tool_calls: delta.list("tool_calls")?, finish_reason })
+    }
+}
+
+impl<'a> CallFragment<'a> {
+    fn read(fragment: &'a Value) -> Result<CallFragment<'a>, WireError> {
+        let o = wire::object(fragment)?;
+        let function = o.opt_obj("function")?;
+        Ok(CallFragment {
+            index: o.opt_u64("index")?,
+            id: o.opt_str("id")?,
+            name: function.map(|f| f.opt_str("name")).transpose()?.flatten(),
+            arguments: function.map(|f| f.opt_str("arguments")).transpose()?.flatten(),
+        })
+    }
+}
+
+impl FinishReason {
+    fn from_wire(reason: &str) -> FinishReason {
+        match reason {
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "function_call" => FinishReason::FunctionCall,
+            "content_filter" => FinishReason::ContentFilter,
+            _ => FinishReason::Stop,
+        }
+    }
+}
+
+/// Why a chunk could not be used: it does not read as a chunk, or it reads as an error.
+enum ChunkError {
+    Unreadable(WireError),
+    Provider(ProviderError),
+}
+
+impl From<WireError> for ChunkError {
+    fn from(e: WireError) -> ChunkError {
+        ChunkError::Unreadable(e)
+    }
+}
+
+impl From<ProviderError> for ChunkError {
+    fn from(e: ProviderError) -> ChunkError {
+        ChunkError::Provider(e)
+    }
 }
 
 pub struct Stream {
@@ -216,21 +260,28 @@ impl Decoder {
         if data.is_empty() {
             return Ok(());
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-            ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {e}", self.model.provider))
-        })?;
-        self.chunk(chunk)
+        let data: Value = serde_json::from_str(data).map_err(|e| self.unreadable(&e))?;
+        self.chunk(&data).map_err(|e| match e {
+            ChunkError::Unreadable(e) => self.unreadable(&e),
+            ChunkError::Provider(e) => e,
+        })
     }
 
-    fn chunk(&mut self, chunk: Chunk) -> Result<(), ProviderError> {
-        if let Some(err) = &chunk.error {
-            return Err(stream_error(&self.model, err));
+    fn unreadable(&self, why: &dyn std::fmt::Display) -> ProviderError {
+        ProviderError::new(ErrorKind::Protocol, format!("{} sent an unreadable stream chunk: {why}", self.model.provider))
+    }
+
+    fn chunk(&mut self, data: &Value) -> Result<(), ChunkError> {
+        let chunk = Chunk::read(data)?;
+        if let Some(err) = chunk.error {
+            return Err(stream_error(&self.model, err).into());
         }
         let Some(choices) = chunk.choices else {
-            return Err(ProviderError::new(ErrorKind::Protocol, format!("{} sent a stream chunk without `choices`", self.model.provider)));
+            let e = ProviderError::new(ErrorKind::Protocol, format!("{} sent a stream chunk without `choices`", self.model.provider));
+            return Err(e.into());
         };
         if let Some(u) = chunk.usage {
-            let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0);
+            let cached = u.cached_tokens.unwrap_or(0);
             self.out.push_back(StreamEvent::Usage(Usage {
                 input: u.prompt_tokens.unwrap_or(0).saturating_sub(cached),
                 output: u.completion_tokens.unwrap_or(0),
@@ -238,12 +289,13 @@ impl Decoder {
                 cache_write: 0,
             }));
         }
-        let Some(choice) = choices.into_iter().next() else { return Ok(()) };
-        let delta = choice.delta.unwrap_or_default();
-        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-            self.out.push_back(StreamEvent::Text(text));
+        let Some(choice) = choices.first() else { return Ok(()) };
+        let choice = Choice::read(choice)?;
+        if let Some(text) = choice.content.filter(|t| !t.is_empty()) {
+            self.out.push_back(StreamEvent::Text(text.to_string()));
         }
-        for (pos, c) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
+        for (pos, c) in choice.tool_calls.iter().enumerate() {
+            let c = CallFragment::read(c)?;
             // `index` is required by the API, but some compatible servers leave it out and send
             // each call whole; their position in the list stands in for it.
             let index = c.index.unwrap_or(pos as u64);
@@ -253,13 +305,12 @@ impl Decoder {
             }
             let Some((_, slot)) = self.calls.iter_mut().find(|(i, _)| *i == index) else { continue };
             if let Some(id) = c.id.filter(|s| !s.is_empty()) {
-                slot.id = id;
+                slot.id = id.to_string();
             }
-            let function = c.function.unwrap_or_default();
-            if let Some(name) = function.name.filter(|s| !s.is_empty()) {
-                slot.name = name;
+            if let Some(name) = c.name.filter(|s| !s.is_empty()) {
+                slot.name = name.to_string();
             }
-            if let Some(args) = &function.arguments {
+            if let Some(args) = c.arguments {
                 super::append_args(&self.model, &mut slot.arguments, args)?;
             }
         }

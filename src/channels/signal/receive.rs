@@ -13,7 +13,7 @@
 //! message timestamp, which is what Signal itself identifies a message by, so an event the daemon
 //! replays after a reconnect is recognised and not answered twice.
 
-use serde::Deserialize;
+use serde_json::Value;
 use std::time::Instant;
 
 use super::Client;
@@ -22,60 +22,28 @@ use crate::channels::{Backoff, HealthState, Link};
 use crate::limits;
 use crate::net::client as http;
 use crate::net::sse::SseParser;
+use crate::wire::{self, WireError};
 
-/// A `receive` event's data.
-#[derive(Debug, Deserialize)]
-struct Receive {
-    /// Absent when signal-cli only reports an `exception` (an undecryptable message).
-    envelope: Option<Envelope>,
-    /// The receiving account; on a multi-account daemon without `?account=`, anyone's.
-    account: Option<String>,
+/// A mention in a data message (`dataMessage.mentions[]`): who, in the order of the placeholders.
+#[derive(Debug)]
+struct Mention<'a> {
+    name: Option<&'a str>,
+    number: Option<&'a str>,
+    uuid: Option<&'a str>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    /// The legacy identifier (number, or ACI when the number is hidden).
-    source: Option<String>,
-    source_number: Option<String>,
-    source_uuid: Option<String>,
-    source_name: Option<String>,
-    timestamp: u64,
-    /// Absent for receipts, typing, sync, call and story envelopes.
-    data_message: Option<DataMessage>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DataMessage {
-    /// Absent or null for attachments only, reactions, group updates, timer changes.
-    message: Option<String>,
-    group_info: Option<GroupInfo>,
-    #[serde(default)]
-    mentions: Vec<Mention>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GroupInfo {
-    group_id: String,
-    /// `DELIVER` for messages, `UPDATE` for membership and title changes.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Mention {
-    name: Option<String>,
-    number: Option<String>,
-    uuid: Option<String>,
+impl<'a> Mention<'a> {
+    fn read(v: &'a Value) -> Result<Mention<'a>, WireError> {
+        let o = wire::object(v)?;
+        Ok(Mention { name: o.opt_str("name")?, number: o.opt_str("number")?, uuid: o.opt_str("uuid")? })
+    }
 }
 
 /// U+FFFC stands in the text for each mention, in order.
 const MENTION_MARK: char = '\u{fffc}';
 
 /// The text with each mention placeholder written out as `@name`, and whether one named `me`.
-fn mentions(text: &str, list: &[Mention], me: &str) -> (String, bool) {
+fn mentions(text: &str, list: &[Mention<'_>], me: &str) -> (String, bool) {
     let mut out = String::with_capacity(text.len());
     let mut next = list.iter();
     for ch in text.chars() {
@@ -84,52 +52,68 @@ fn mentions(text: &str, list: &[Mention], me: &str) -> (String, bool) {
             continue;
         }
         if let Some(m) = next.next() {
-            let name = m.name.as_deref().or(m.number.as_deref()).or(m.uuid.as_deref()).unwrap_or("someone");
+            let name = m.name.or(m.number).or(m.uuid).unwrap_or("someone");
             out.push('@');
             out.push_str(name);
         }
     }
-    let named_me = list.iter().any(|m| m.number.as_deref() == Some(me) || m.name.as_deref() == Some(me));
+    let named_me = list.iter().any(|m| m.number == Some(me) || m.name == Some(me));
     (out, named_me)
 }
 
 /// One `receive` event's data: the message to record, `None` for what is not for the agent, or
-/// why it cannot be read.
+/// why it cannot be read. The data is `{"envelope": {…}, "account": "+…"}`; the envelope is absent
+/// when signal-cli only reports an `exception` (an undecryptable message), and its `dataMessage`
+/// for receipts, typing, sync, call and story envelopes.
 pub(super) fn inbound(data: &str, me: &str) -> Result<Option<Inbound>, String> {
-    let r: Receive = serde_json::from_str(data).map_err(|e| format!("cannot be read: {e}"))?;
-    if r.account.as_deref().is_some_and(|a| a != me) {
+    let data: Value = serde_json::from_str(data).map_err(|e| format!("cannot be read: {e}"))?;
+    read_inbound(&data, me).map_err(|e| format!("cannot be read: {e}"))
+}
+
+fn read_inbound(data: &Value, me: &str) -> Result<Option<Inbound>, WireError> {
+    let r = wire::object(data)?;
+    // The receiving account; on a multi-account daemon without `?account=`, anyone's.
+    if r.opt_str("account")?.is_some_and(|a| a != me) {
         return Ok(None);
     }
-    let Some(env) = r.envelope else { return Ok(None) };
-    let sender = match (&env.source_number, &env.source_uuid, &env.source) {
-        (Some(n), _, _) => n.clone(),
+    let Some(env) = r.opt_obj("envelope")? else { return Ok(None) };
+    // `source` is the legacy identifier (number, or ACI when the number is hidden).
+    let (number, uuid) = (env.opt_str("sourceNumber")?, env.opt_str("sourceUuid")?);
+    let sender = match (number, uuid, env.opt_str("source")?) {
+        (Some(n), _, _) => n.to_string(),
         (None, Some(u), _) => format!("uuid:{}", u.to_lowercase()),
-        (None, None, Some(s)) => s.clone(),
-        (None, None, None) => return Err("has no sender".into()),
+        (None, None, Some(s)) => s.to_string(),
+        (None, None, None) => return Err(WireError::new("the envelope has no sender")),
     };
+    let timestamp = env.u64("timestamp")?;
+    let source_name = env.opt_str("sourceName")?;
     // Our own number: a message this account sent (from another device or from here).
     if sender == me {
         return Ok(None);
     }
-    let Some(dm) = env.data_message else { return Ok(None) };
-    let Some(raw) = dm.message.filter(|m| !m.trim().is_empty()) else { return Ok(None) };
-    if dm.group_info.as_ref().is_some_and(|g| g.kind.as_deref() == Some("UPDATE")) {
-        return Ok(None);
-    }
-    let (text, named_me) = mentions(&raw, &dm.mentions, me);
-    let author = env.source_number.clone().or(env.source_uuid.clone()).unwrap_or_else(|| sender.clone());
-    let key = env.source_uuid.as_deref().map(str::to_lowercase).unwrap_or_else(|| sender.clone());
-    let group = dm.group_info.map(|g| g.group_id);
+    let Some(dm) = env.opt_obj("dataMessage")? else { return Ok(None) };
+    // Absent or null for attachments only, reactions, group updates, timer changes.
+    let Some(raw) = dm.opt_str("message")?.filter(|m| !m.trim().is_empty()) else { return Ok(None) };
+    let group = match dm.opt_obj("groupInfo")? {
+        // `DELIVER` for messages, `UPDATE` for membership and title changes.
+        Some(info) if info.opt_str("type")? == Some("UPDATE") => return Ok(None),
+        Some(info) => Some(info.str("groupId")?.to_string()),
+        None => None,
+    };
+    let list = dm.list("mentions")?.iter().map(Mention::read).collect::<Result<Vec<_>, _>>()?;
+    let (text, named_me) = mentions(raw, &list, me);
+    let author = number.or(uuid).map_or_else(|| sender.clone(), str::to_string);
+    let key = uuid.map(str::to_lowercase).unwrap_or_else(|| sender.clone());
     Ok(Some(Inbound {
-        id: format!("{key}:{}", env.timestamp),
+        id: format!("{key}:{timestamp}"),
         chat: group.clone().unwrap_or_else(|| sender.clone()),
-        sender_label: env.source_name.filter(|n| !n.is_empty()).unwrap_or_else(|| sender.clone()),
+        sender_label: source_name.filter(|n| !n.is_empty()).map_or_else(|| sender.clone(), str::to_string),
         sender,
         group: group.is_some(),
         mentioned: named_me || text.contains(me),
         text: text.trim().to_string(),
         // In a group the answer quotes the question (Signal quotes by timestamp and author).
-        reply_to: group.is_some().then(|| format!("{}:{author}", env.timestamp)),
+        reply_to: group.is_some().then(|| format!("{timestamp}:{author}")),
         cursor: None,
         received_at: 0,
     }))

@@ -18,7 +18,6 @@
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::Role;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use smol::future::FutureExt;
 use smol::stream::StreamExt;
@@ -194,10 +193,9 @@ async fn hello(ws: &mut Ws) -> Result<(), End> {
     }
 }
 
-/// A frame's JSON, read through `Value` (whose reader the binary has anyway).
+/// A frame's JSON.
 fn read_frame(text: &str) -> Option<Frame> {
-    let v = serde_json::from_str::<Value>(text).ok()?;
-    Frame::deserialize(&v).ok()
+    Frame::read(serde_json::from_str::<Value>(text).ok()?).ok()
 }
 
 /// What a `disconnect` that does not ask for a refresh means.
@@ -375,7 +373,7 @@ async fn record(link: &Link, me: &BotIdentity, frame: &Frame) -> Result<(), End>
     if !matches!(event["type"].as_str(), Some("message" | "app_mention")) {
         return Ok(());
     }
-    match Event::deserialize(event) {
+    match Event::read(event) {
         Ok(ev) => {
             if let Some(msg) = inbound(&ev, me) {
                 link.accept(msg).await.map_err(|e| End::Retry(format!("cannot record an incoming message: {e}"), None))?;
