@@ -108,9 +108,15 @@ pub const WS_PREAUTH_MAX_PAYLOAD: usize = 65_536;
 /// capacity for every connection. Its default (128 KiB) would cost more than the rest of an idle
 /// client together; requests are small, and a large frame is still read whole, a chunk at a time
 /// (measured: 4 KiB → 1 KiB took an idle client from 12.8 to 9.8 KiB, throughput unchanged).
-pub const WS_READ_CHUNK: usize = 1024;
-/// Outbound messages longer than this go out as several frames (see `gateway::connection`).
+/// 16 bytes short of 1 KiB because the release builds' `malloc` (Zig's) puts a 16-byte header
+/// before each block and rounds up to a power of two: 1,024 bytes would take a 2 KiB block.
+pub const WS_READ_CHUNK: usize = 1024 - 16;
+/// Outbound messages longer than this go out as several frames (see `rpc::connection`).
 pub const WS_FRAGMENT_BYTES: usize = 16 * 1024;
+/// The same for the handshake's messages, `hello-ok` above all: a frame of this payload, its
+/// 4-byte header and `malloc`'s 16-byte header fill a 1 KiB block, so the write buffer an idle
+/// client keeps is 1 KiB instead of the 4 KiB a whole `hello-ok` (about 3 KB) would take.
+pub const WS_HANDSHAKE_FRAGMENT_BYTES: usize = 1024 - 16 - 4;
 /// Most bytes tungstenite may hold unsent for one connection (a frame being written plus the
 /// pongs it answers pings with). Writes are fragmented at [`WS_FRAGMENT_BYTES`], so a reading
 /// peer never gets near it; a peer that pings and never reads is closed when it is reached.

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::http::{Conn, Deadlines, Head, HttpError, Request, Response};
 use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIME};
 
-/// What an upgraded connection gets: the socket, any bytes read past the request head, and its
+/// What an upgraded connection gets: the socket, any bytes read past the request head, its
 /// place among the pending connections, which the WebSocket layer gives up once the client has
-/// authenticated.
+/// authenticated, and its place in the total, which it keeps for as long as the socket is open
+/// (whichever task holds the connection then).
 pub struct Upgraded {
     pub stream: Async<TcpStream>,
     pub leftover: Vec<u8>,
     pub pending: Pending,
+    pub count: CountGuard,
 }
 
 impl Upgraded {
@@ -59,7 +61,7 @@ struct Counts {
 }
 
 /// One connection's place in the total; released on drop.
-struct CountGuard(Arc<Counts>);
+pub struct CountGuard(Arc<Counts>);
 
 impl Drop for CountGuard {
     fn drop(&mut self) {
@@ -195,11 +197,8 @@ async fn handle_connection<S: Service>(
                 // A new task for the long-lived WebSocket, so this one (sized for HTTP request
                 // handling) is freed instead of riding along for the connection's lifetime.
                 let (stream, leftover) = conn.into_parts();
-                crate::rt::spawn(async move {
-                    let _guard = guard;
-                    service.upgrade(head, Upgraded { stream, leftover, pending }, peer).await;
-                })
-                .detach();
+                let upgraded = Upgraded { stream, leftover, pending, count: guard };
+                crate::rt::spawn(async move { service.upgrade(head, upgraded, peer).await }).detach();
                 return;
             }
             let resp = service.error_response(400, &format!("Bad Request: cannot upgrade to {protocol:?}"));

@@ -24,11 +24,11 @@ use super::protocol::{self, ErrorShape, Inbound};
 use crate::gateway::hub::{ClientInfo, ConnId, Member, Outbound, Outbox};
 use crate::gateway::{Gateway, Phase};
 use crate::limits::{
-    WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND, WS_PREAUTH_MAX_PAYLOAD,
-    WS_WRITE_BUFFER_MAX,
+    WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_HANDSHAKE_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND,
+    WS_PREAUTH_MAX_PAYLOAD, WS_WRITE_BUFFER_MAX,
 };
 use crate::net::http::Head;
-use crate::net::server::Upgraded;
+use crate::net::server::{CountGuard, Upgraded};
 use crate::net::ws::{self, UpgradeRequest, WsIo};
 
 type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
@@ -40,13 +40,13 @@ const MAX_FRAME_HEADER: usize = 14;
 /// (`req`) and answered a bad one itself, through the HTTP error writer.
 pub async fn serve(gw: Arc<Gateway>, head: Head, req: UpgradeRequest, mut up: Upgraded, peer_addr: SocketAddr) {
     let mut pending = std::mem::replace(&mut up.pending, crate::net::server::Pending::none());
-    // The handshake's state is boxed so it is freed once the session starts: a live connection
-    // then holds only what the session needs (see the per-client memory budget).
-    let opened = Box::pin(open(&gw, head, req, up, peer_addr)).await;
-    if let Some(joined) = opened {
+    if let Some(joined) = open(&gw, head, req, up, peer_addr).await {
         // Authenticated: no longer one of the cheap pending connections a flood is made of.
         pending.done();
-        run_session(&gw, joined).await;
+        // The session is a task of its own, made of only what it needs, and this one (sized
+        // for the upgrade and the handshake, with every caller's arguments) ends here: what an
+        // idle client costs is the session's state, not the handshake's.
+        crate::rt::spawn(run_session(gw, joined)).detach();
     }
 }
 
@@ -57,12 +57,14 @@ struct Joined {
     session: Session,
     id: ConnId,
     outbox: Outbox,
+    /// The connection's place in the total, released when the session ends.
+    count: CountGuard,
 }
 
 /// Upgrade, challenge and handshake. Returns the socket and the session after `hello-ok`,
 /// already joined to the hub.
 async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, peer_addr: SocketAddr) -> Option<Joined> {
-    let Upgraded { mut stream, leftover, .. } = up;
+    let Upgraded { mut stream, leftover, count, .. } = up;
     let trusted = gw.settings().loaded.config.gateway.trusted_proxies.clone();
     let (ip, local) = crate::gateway::auth::locality(peer_addr.ip(), &|h| head.header(h).map(str::to_string), &trusted);
     let peer = Peer { ip, local, origin: head.header("origin").map(str::to_string), host: head.header("host").map(str::to_string) };
@@ -115,7 +117,7 @@ async fn open(gw: &Arc<Gateway>, head: Head, req: UpgradeRequest, up: Upgraded, 
         gw.hub.leave(id).await;
         return None;
     }
-    Some(Joined { ws, session, id, outbox })
+    Some(Joined { ws, session, id, outbox, count })
 }
 
 /// How to end a connection.
@@ -201,9 +203,13 @@ fn read_error_close(ws: &Ws, e: &WsError) -> Close {
     if matches!(e, WsError::Capacity(_)) || ws.get_ref().budget_exceeded() { Close::new(1009, "") } else { Close::new(1000, "") }
 }
 
+/// Sends a message of the handshake (the challenge, `hello-ok`, a refusal) in frames of at most
+/// [`WS_HANDSHAKE_FRAGMENT_BYTES`]: every client gets `hello-ok` (about 3 KB), and tungstenite
+/// keeps its write buffer at the largest frame it wrote, so whole it would stay allocated for the
+/// life of every idle connection.
 async fn send_text(ws: &mut Ws, text: String) -> Result<(), WsError> {
     let mut sent = Ok(());
-    for message in fragments(text) {
+    for message in fragments(text, WS_HANDSHAKE_FRAGMENT_BYTES) {
         sent = ws.send(message).or(send_timeout(crate::limits::WS_SEND_TIMEOUT)).await;
         if sent.is_err() {
             break;
@@ -218,18 +224,19 @@ async fn send_timeout(limit: std::time::Duration) -> Result<(), WsError> {
 }
 
 /// One text message as WebSocket messages: small ones whole, large ones as a text frame and
-/// continuation frames of at most [`WS_FRAGMENT_BYTES`]. tungstenite keeps its write buffer at the
-/// size of the largest frame it ever wrote, so unfragmented large responses (`logs.tail` can be
-/// 1 MB) would stay allocated for the life of the connection.
-fn fragments(text: String) -> Vec<Message> {
-    if text.len() <= WS_FRAGMENT_BYTES {
+/// continuation frames of at most `max` bytes (at least 1). tungstenite keeps its write buffer at
+/// the size of the largest frame it ever wrote, so unfragmented large responses (`logs.tail` can
+/// be 1 MB) would stay allocated for the life of the connection.
+fn fragments(text: String, max: usize) -> Vec<Message> {
+    let max = max.max(1);
+    if text.len() <= max {
         return vec![Message::text(text)];
     }
     let bytes = async_tungstenite::tungstenite::Bytes::from(text);
-    let count = bytes.len().div_ceil(WS_FRAGMENT_BYTES);
+    let count = bytes.len().div_ceil(max);
     (0..count)
         .map(|i| {
-            let part = bytes.slice(i * WS_FRAGMENT_BYTES..((i + 1) * WS_FRAGMENT_BYTES).min(bytes.len()));
+            let part = bytes.slice(i * max..((i + 1) * max).min(bytes.len()));
             let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
             Message::Frame(Frame::message(part, opcode, i + 1 == count))
         })
@@ -312,18 +319,24 @@ impl PingAllowance {
 }
 
 /// After `hello-ok`: requests in, responses and events out, pings, until either side ends it.
-async fn run_session(gw: &Arc<Gateway>, joined: Joined) {
-    let Joined { ws, session, id, outbox } = joined;
+/// Not an `async fn`: one would keep `joined` in its state for the whole session next to the
+/// halves split from it; the future returned holds the halves only.
+fn run_session(gw: Arc<Gateway>, joined: Joined) -> impl Future<Output = ()> + Send {
+    let Joined { ws, session, id, outbox, count } = joined;
     let (mut sink, mut stream) = ws.split();
-    let alive = AtomicBool::new(true);
-    // Three loops on this one task, joined by `or`: the first to end ends the session, and says why.
-    let why = read_frames(gw, &session, &outbox, &mut stream, &alive)
-        .or(write_frames(gw, &outbox, &mut sink))
-        .or(ping(gw, &outbox, &alive))
-        .await;
-    outbox.close();
-    gw.hub.leave(id).await;
-    log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
+    async move {
+        let _count = count;
+        let alive = AtomicBool::new(true);
+        // Three loops on this one task, joined by `or`: the first to end ends the session, and
+        // says why.
+        let why = read_frames(&gw, &session, &outbox, &mut stream, &alive)
+            .or(write_frames(&gw, &outbox, &mut sink))
+            .or(ping(&gw, &outbox, &alive))
+            .await;
+        outbox.close();
+        gw.hub.leave(id).await;
+        log::info!(target: "ws", "client disconnected conn={} ({why})", short(&session.conn_id));
+    }
 }
 
 /// The hub's view of a connected client.
@@ -408,7 +421,7 @@ async fn write_frames(
                 return "closed by gateway";
             }
         };
-        for message in fragments(text) {
+        for message in fragments(text, WS_FRAGMENT_BYTES) {
             let sent = sink
                 .send(message)
                 .or(async {
@@ -500,6 +513,27 @@ async fn handle_text(gw: &Arc<Gateway>, session: &Session, outbox: &Outbox, text
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn messages_longer_than_the_limit_go_as_a_text_frame_and_continuations() {
+        let whole = fragments("x".repeat(1004), 1004);
+        assert_eq!(whole.len(), 1);
+        assert!(matches!(&whole[0], Message::Text(t) if t.len() == 1004));
+        let text: String = (0..2500).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let parts = fragments(text.clone(), 1004);
+        assert_eq!(parts.len(), 3);
+        let mut joined = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let Message::Frame(frame) = part else { panic!("part {i} is not a frame") };
+            let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+            assert_eq!(frame.header().opcode, opcode, "part {i}");
+            assert_eq!(frame.header().is_final, i == 2, "part {i}");
+            assert!(frame.payload().len() <= 1004);
+            joined.extend_from_slice(frame.payload());
+        }
+        assert_eq!(joined, text.as_bytes());
+        assert_eq!(fragments("ab".into(), 0).len(), 2, "a zero limit still makes progress");
+    }
 
     #[test]
     fn a_ping_flood_exhausts_the_allowance_and_a_steady_pinger_never_does() {

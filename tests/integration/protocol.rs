@@ -790,3 +790,65 @@ fn every_method_is_refused_without_its_scope_and_allowed_with_it() {
         assert!(none.event("chat", Duration::from_millis(500)).await.is_none(), "no chat event without operator.read");
     });
 }
+
+/// The frames of one message read off a raw socket: (opcode, FIN, payload) each, until FIN.
+fn raw_message(s: &mut std::net::TcpStream) -> Vec<(u8, bool, Vec<u8>)> {
+    use std::io::Read;
+    let mut frames = Vec::new();
+    loop {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                s.read_exact(&mut b).unwrap();
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                s.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).unwrap();
+        let fin = head[0] & 0x80 != 0;
+        frames.push((head[0] & 0x0f, fin, payload));
+        if fin {
+            return frames;
+        }
+    }
+}
+
+#[test]
+fn hello_ok_arrives_in_frames_small_enough_for_a_1_kib_write_buffer() {
+    use std::io::{Read, Write};
+    let gw = Gw::start();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+    // The response head a byte at a time, so the frames after it stay on the socket.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let challenge = raw_message(&mut s);
+    assert_eq!(challenge.len(), 1, "the challenge is small and goes whole");
+    let connect = json!({"type": "req", "id": "c", "method": "connect", "params": connect_params(TOKEN, &["operator.admin"])});
+    s.write_all(&client_frame(1, connect.to_string().as_bytes(), true)).unwrap();
+    let frames = raw_message(&mut s);
+    assert!(frames.len() >= 2, "hello-ok (about 3 KB) is fragmented: {} frame(s)", frames.len());
+    for (i, (opcode, _, payload)) in frames.iter().enumerate() {
+        assert_eq!(*opcode, if i == 0 { 1 } else { 0 }, "a text frame, then continuations");
+        assert!(payload.len() <= 1004, "frame {i} carries {} bytes", payload.len());
+    }
+    let text: Vec<u8> = frames.into_iter().flat_map(|(_, _, p)| p).collect();
+    let res: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!((res["id"].as_str(), res["ok"].as_bool()), (Some("c"), Some(true)), "{res}");
+    assert_valid("HelloOk", &res["payload"]);
+}
