@@ -766,11 +766,13 @@ fn main() {
             aarch64 = Some(len as f64 / MIB);
         }
     }
-    // Gates sit 5 % above what was measured when they were last moved (2026-12: aarch64 1.95 MiB
-    // with all seven channels, the nightly size-profile artifact, P-256 off ring; idle RSS 2.86 MiB
-    // on the x86_64 artifact built the same way), so gains stay. ring's P-256 table coming back
-    // (148 KiB) would pass the size gate.
-    gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(2.04), goal: "<= 2.0" });
+    // Gates sit 5 % above what was measured when they were last moved (2026-12: aarch64 1.88 MiB
+    // with all seven channels, the nightly size-profile artifact, P-256 off ring, payloads read
+    // without serde derives; idle RSS 2.75 MiB on the x86_64 artifact built the same way), so
+    // gains stay. ring's P-256 table coming back (148 KiB) would pass the size gate. The
+    // per-client gate is the goal itself (8.4-8.6 KiB measured): a task or a buffer that crosses
+    // one of malloc's power-of-two block sizes again would pass it.
+    gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(1.97), goal: "<= 2.0" });
     report.insert("sizes".into(), Value::Object(sizes));
 
     // Start-up.
@@ -785,7 +787,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(5));
     let idle = gw.rss_kib();
     report.insert("idle_rss_kib".into(), json!(idle));
-    gates.push(Gate { name: "idle RSS, 5 s after ready", unit: "MiB", value: Some(idle / 1024.0), gate: Some(3.00), goal: "<= 2" });
+    gates.push(Gate { name: "idle RSS, 5 s after ready", unit: "MiB", value: Some(idle / 1024.0), gate: Some(2.90), goal: "<= 2" });
     let n = 1000;
     let (before, after) = many_clients(&gw, n);
     let per = (after - before) / n as f64;
@@ -795,8 +797,8 @@ fn main() {
         name: "memory per idle WS client (1,000 after hello-ok)",
         unit: "KiB",
         value: Some(per),
-        gate: Some(32.0),
-        goal: "<= 12",
+        gate: Some(10.0),
+        goal: "<= 10",
     });
     drop(gw);
 

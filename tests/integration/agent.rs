@@ -118,7 +118,12 @@ fn chat_send_streams_deltas_then_the_final_answer_and_keeps_the_transcript() {
         // The index's end-of-run bookkeeping is written a moment later, batched.
         let deadline = std::time::Instant::now() + WAIT;
         let index = loop {
-            let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
+            // Absent until that first batch lands; replaced whole (a rename) when it does.
+            let index: Value = match std::fs::read_to_string(dir.join("sessions.json")) {
+                Ok(text) => serde_json::from_str(&text).unwrap(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
+                Err(e) => panic!("sessions.json: {e}"),
+            };
             if index["agent:main:main"]["status"] == "done" || std::time::Instant::now() > deadline {
                 break index;
             }
