@@ -16,6 +16,8 @@ fn main() {
     let panel = Path::new(&manifest).join("panel");
     println!("cargo:rerun-if-changed=panel");
     println!("cargo:rerun-if-changed=build.rs");
+    // The release artifacts link with this script (scripts/build-release.sh); a new one must relink.
+    println!("cargo:rerun-if-changed=scripts/hot-text.ld");
     println!("cargo:rerun-if-env-changed=OPENCLAW_PANEL_STUB");
     println!("cargo::rustc-check-cfg=cfg(panel_stub)");
     // OPENCLAW_PANEL_STUB=1 builds without the panel (no assets, no route, no inflate), only to

@@ -39,6 +39,14 @@ SIZE_PROFILE=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 # -Cforce-unwind-tables=no: with nothing that unwinds (immediate abort), the .eh_frame tables that
 # say how to unwind each function are dead weight: 406,528 bytes (15 %) on aarch64.
 SIZE_RUSTFLAGS="-Clink-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow -Cforce-unwind-tables=no"
+# The functions an idle gateway runs go first, together (scripts/hot-text.ld, written by
+# scripts/hot-text.py): the kernel maps code 64 KiB around each page touched, so start-up code
+# spread over the binary made almost all of it resident. OPENCLAW_HOT_TEXT=0 links without it.
+hot_text=""
+if [ "${OPENCLAW_HOT_TEXT:-1}" != 0 ]; then
+  hot_text="$PWD/scripts/hot-text.ld"
+  SIZE_RUSTFLAGS="$SIZE_RUSTFLAGS -Clink-arg=-Wl,-T,$hot_text"
+fi
 
 targets=(
   x86_64-unknown-linux-musl        # PCs, x86 servers
@@ -113,11 +121,22 @@ setup_nightly() {
 
 build_target() { # target mode
   if [ "$2" = nightly ]; then
-    PATH="$target_dir/zig-venv/bin:$PATH" RUSTFLAGS="$SIZE_RUSTFLAGS" \
+    # Linked with its symbols and stripped after (strip_to below): the profile's `strip = true`
+    # would change every crate's symbol hashes, and scripts/hot-text.py reads the functions an
+    # idle gateway runs off this very build's symbols.
+    PATH="$target_dir/zig-venv/bin:$PATH" RUSTFLAGS="$SIZE_RUSTFLAGS" CARGO_PROFILE_RELEASE_STRIP=false \
       cargo "+$nightly" zigbuild --release --locked --target "$1" "${SIZE_PROFILE[@]}"
   else
     cargo build --release --locked --target "$1"
   fi
+}
+
+# A copy without symbols and other sections that are not loaded, by the toolchain's llvm-objcopy
+# (every architecture); the loaded segments keep their addresses.
+strip_to() { # unstripped copy
+  local objcopy
+  objcopy="$(rustc "+$nightly" --print sysroot)/lib/rustlib/$(rustc "+$nightly" -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
+  "$objcopy" --strip-all "$1" "$2"
 }
 
 need_pkg readelf binutils || { echo "readelf (binutils) is required"; exit 1; }
@@ -159,8 +178,16 @@ for t in "${targets[@]}"; do
     printf '%-34s %12s  %s\n' "$t" - "wrong binary" >> "$dist/SIZES.txt"
     exit 1
   fi
-  cp "$bin" "$dist/openclaw-$t"
-  size=$(wc -c < "$bin" | tr -d ' ')
+  if [ "$mode" = nightly ]; then
+    if [ -n "$hot_text" ] && ! readelf -SW "$bin" | grep -q ' \.text\.hot '; then
+      echo "  no .text.hot section: the linker did not apply scripts/hot-text.ld"
+      exit 1
+    fi
+    strip_to "$bin" "$dist/openclaw-$t" || { echo "  cannot strip $bin"; exit 1; }
+  else
+    cp "$bin" "$dist/openclaw-$t"
+  fi
+  size=$(wc -c < "$dist/openclaw-$t" | tr -d ' ')
   printf '%-34s %12s  %s\n' "$t" "$size" "ok, $mode ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB)" >> "$dist/SIZES.txt"
   built+=("$t")
 done
