@@ -90,8 +90,10 @@ def ws_send(s, obj):
     head = bytes([0x81])
     if len(data) < 126:
         head += bytes([0x80 | len(data)])
-    else:
+    elif len(data) < 65536:
         head += bytes([0x80 | 126]) + struct.pack(">H", len(data))
+    else:
+        head += bytes([0x80 | 127]) + struct.pack(">Q", len(data))
     s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
 
 
