@@ -186,10 +186,22 @@ fn slow_senders_are_cut_off_with_408() {
 fn a_silent_connection_is_closed_without_a_response() {
     let gw = Gw::builder().start();
     block_on(async {
-        // Keep-alive idle: after one request, silence closes the socket (5 s).
+        // Keep-alive idle is 5 s between requests, not 5 s in all: a connection asking every 2 s
+        // stays open past the first request's idle deadline (its timer goes off then and must
+        // only be moved on).
         let mut s = TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-        assert_eq!(read_response(&mut s, false).await.unwrap().status, 200);
+        for round in 0..4 {
+            if round > 0 {
+                smol::Timer::after(Duration::from_secs(2)).await;
+            }
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            let r = timeout(WAIT, read_response(&mut s, false))
+                .await
+                .expect("answered")
+                .unwrap_or_else(|| panic!("round {round}: no response"));
+            assert_eq!(r.status, 200);
+        }
+        // Then silence closes the socket.
         let mut buf = [0u8; 16];
         let n = timeout(Duration::from_secs(8), s.read(&mut buf)).await.expect("not closed").unwrap_or(0);
         assert_eq!(n, 0, "closed with no bytes");
@@ -207,4 +219,54 @@ fn ipv6_loopback_listener_serves_too() {
         s.write_all(b"GET /health HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n").await.unwrap();
         assert_eq!(read_response(&mut s, false).await.unwrap().status, 200);
     });
+}
+
+/// The names of a running process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        if let Ok(name) = std::fs::read_to_string(task.path().join("comm")) {
+            names.push(name.trim().to_string());
+        }
+    }
+    names
+}
+
+/// Many keep-alive connections at once, each asking `rounds` times; every answer must be 200.
+async fn busy_clients(port: u16, clients: usize, rounds: usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        tasks.push(smol::spawn(async move {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            for _ in 0..rounds {
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                let r = timeout(WAIT, read_response(&mut s, false)).await.expect("answered").expect("a response");
+                assert_eq!(r.status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await;
+    }
+}
+
+#[test]
+fn the_runtime_runs_on_every_core_it_may_use_and_on_one() {
+    // Several cores: helper threads run tasks while async-io's thread waits on the sockets.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let gw = Gw::start();
+    block_on(busy_clients(gw.port, 20, 50));
+    let names = thread_names(gw.child.id());
+    assert_eq!(names.iter().any(|n| n == "openclaw-1"), cores > 1, "{names:?}");
+
+    // One core: the only thread runs the tasks and waits on the sockets itself.
+    let gw = Gw::builder().one_cpu().start();
+    block_on(async {
+        busy_clients(gw.port, 20, 50).await;
+        let (mut c, _) = Client::connect(gw.port, TOKEN, &["operator.read"]).await;
+        let res = c.request("health", json!({})).await;
+        assert_eq!(res["ok"], true, "{res}");
+    });
+    let names = thread_names(gw.child.id());
+    assert!(!names.iter().any(|n| n.starts_with("openclaw-")), "no helper threads on one core: {names:?}");
 }

@@ -203,6 +203,8 @@ pub struct GwBuilder {
     global: Vec<String>,
     /// Add `--port 0` unless the test gives a port itself.
     auto_port: bool,
+    /// Run on CPU 0 only, as on a one-core board (the runtime sizes itself by the CPUs it may use).
+    one_cpu: bool,
 }
 
 impl Gw {
@@ -216,6 +218,7 @@ impl Gw {
             token: TOKEN.to_string(),
             global: Vec::new(),
             auto_port: true,
+            one_cpu: false,
         }
     }
 
@@ -368,9 +371,30 @@ impl GwBuilder {
     }
 
     /// Starts the gateway and waits until it is ready.
+    /// Runs the gateway on CPU 0 only.
+    pub fn one_cpu(mut self) -> Self {
+        self.one_cpu = true;
+        self
+    }
+
     pub fn start(self) -> Gw {
         let cmd = self.cmd();
         let mut command = cmd.command();
+        if self.one_cpu {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only sched_setaffinity runs, on a set built on the
+            // stack; both are async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(0, &mut set);
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
