@@ -6,12 +6,13 @@
 //! - One thread: it runs the tasks and, when it has none, waits in `epoll` itself (`smol::block_on`),
 //!   so turning a readable socket into a running task costs no switch between threads.
 //! - Several: they only run tasks and sleep when there are none (`future::block_on`); async-io's
-//!   own thread alone waits in `epoll` and hands the woken tasks over. A thread that runs tasks
-//!   all the time is one the kernel is slow to wake (it has used its share of the CPU), so when it
-//!   also waited on the sockets, a request that arrived while the machine was busy could wait for
-//!   the next time slice before anyone noticed it: under `wrk -t2 -c50` on two cores, p99 was
-//!   3.4-4.3 ms with p99.9 at 6-9 ms, against 1.7-2.5 ms and about 3 ms this way. The thread that
-//!   only waits uses almost no CPU, so the kernel runs it as soon as its socket events come in.
+//!   own thread alone waits in `epoll` and hands the woken tasks over. When the task threads also
+//!   took turns waiting in `epoll`, the tail under load was long: `wrk -t2 -c50` on two cores
+//!   measured p99 3.4-4.3 ms and p99.9 6-9 ms, against 1.7-2.5 ms and about 3 ms this way, at
+//!   the same rate. Our reading: a thread that runs tasks all the time has used its share of the
+//!   CPU, so the kernel is slow to run it again when socket events arrive on a busy machine, while
+//!   a thread that only waits is run at once. On one core the extra thread costs a switch per wake-up
+//!   and about 30 % of the rate (measured), hence the first case.
 
 use crate::limits::EXECUTOR_MAX_THREADS;
 use smol::{Executor, Task, future};
