@@ -203,7 +203,7 @@ pub struct GwBuilder {
     global: Vec<String>,
     /// Add `--port 0` unless the test gives a port itself.
     auto_port: bool,
-    /// Run on CPU 0 only, as on a one-core board (the runtime sizes itself by the CPUs it may use).
+    /// Run on one CPU only, as on a one-core board (the runtime sizes itself by the CPUs it may use).
     one_cpu: bool,
 }
 
@@ -370,25 +370,35 @@ impl GwBuilder {
         self
     }
 
-    /// Starts the gateway and waits until it is ready.
-    /// Runs the gateway on CPU 0 only.
+    /// Runs the gateway on one CPU only: the first of those the test itself may use (a container
+    /// may not be allowed CPU 0).
     pub fn one_cpu(mut self) -> Self {
         self.one_cpu = true;
         self
     }
 
+    /// Starts the gateway and waits until it is ready.
     pub fn start(self) -> Gw {
         let cmd = self.cmd();
         let mut command = cmd.command();
         if self.one_cpu {
             use std::os::unix::process::CommandExt;
-            // SAFETY: between fork and exec only sched_setaffinity runs, on a set built on the
-            // stack; both are async-signal-safe.
+            // SAFETY: between fork and exec only sched_getaffinity and sched_setaffinity run, on
+            // sets on the stack; both are async-signal-safe system calls.
             unsafe {
                 command.pre_exec(|| {
+                    let size = std::mem::size_of::<libc::cpu_set_t>();
+                    let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+                    if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let cpus = 8 * size;
+                    let Some(first) = (0..cpus).find(|&cpu| libc::CPU_ISSET(cpu, &allowed)) else {
+                        return Err(std::io::Error::other("no CPU allowed"));
+                    };
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    libc::CPU_SET(0, &mut set);
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    libc::CPU_SET(first, &mut set);
+                    if libc::sched_setaffinity(0, size, &set) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
