@@ -194,7 +194,7 @@ mod tests {
     }
 
     fn retry_after(resp: &Response) -> Option<&str> {
-        resp.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_str())
+        resp.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("retry-after")).map(|(_, v)| v.as_ref())
     }
 
     #[test]

@@ -166,13 +166,15 @@ pub enum Body {
 /// A response to write.
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Names and values are mostly literals; `Cow` keeps those from being copied per response.
+    pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     pub body: Body,
 }
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        // Room for the usual content-type, cache and security headers without regrowing.
+        Response { status, headers: Vec::with_capacity(8), body: Body::Empty }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -183,7 +185,7 @@ impl Response {
         Response::new(status).header("Content-Type", "text/plain; charset=utf-8").body(text.as_bytes().to_vec())
     }
 
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -470,8 +472,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Writes `resp`. `head_only` omits the body (HEAD requests); `keep_alive` chooses the
     /// `Connection` header. Streamed bodies use chunked encoding.
     pub async fn write_response(&mut self, resp: Response, head_only: bool, keep_alive: bool) -> io::Result<()> {
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes());
+        use std::io::Write as _;
+        let mut out = Vec::with_capacity(512);
+        // Writing into a Vec cannot fail; `write!` straight into it saves a String per line.
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
         for (name, value) in &resp.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -493,7 +497,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.write_raw(&out).await
             }
             Body::Full(bytes) => {
-                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", bytes.len()).as_bytes());
+                let _ = write!(out, "Content-Length: {}\r\n\r\n", bytes.len());
                 if !head_only {
                     out.extend_from_slice(&bytes);
                 }
