@@ -393,8 +393,10 @@ impl GwBuilder {
                         return Err(std::io::Error::last_os_error());
                     }
                     let cpus = 8 * size;
+                    // No allocation here (another thread may have held the allocator's lock at
+                    // fork): an error from a raw code, not from a message.
                     let Some(first) = (0..cpus).find(|&cpu| libc::CPU_ISSET(cpu, &allowed)) else {
-                        return Err(std::io::Error::other("no CPU allowed"));
+                        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
                     };
                     let mut set: libc::cpu_set_t = std::mem::zeroed();
                     libc::CPU_SET(first, &mut set);
