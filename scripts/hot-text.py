@@ -1,17 +1,27 @@
 #!/usr/bin/env python3
-"""Writes scripts/hot-text.ld: the functions an idle gateway runs, placed together at link time.
+"""Writes scripts/hot-text.ld: the functions an idle gateway runs and those a conversation adds,
+each set placed together at link time.
 
     scripts/hot-text.py BINARY [OUTPUT]
 
 BINARY is a release artifact before stripping: `scripts/build-release.sh x86_64` leaves it, with
 its symbols, in target/x86_64-unknown-linux-musl/release/openclaw (and the stripped copy in dist/).
-Then build again, so that the artifacts link with the new list. Needs valgrind.
+Then build again, so that the artifacts link with the new list. Needs valgrind (and its
+`callgrind_control`).
 
-It runs under valgrind's callgrind through what a board's gateway does before it goes idle:
-the first start in a fresh home (writing its config), `/health`, an operator's WebSocket
-connection with `health` and `status`, and a few seconds of idling. Every function that ran is
-listed in a linker script that puts its section into one output section, `.text.hot`, ahead of
-the rest of the code (scripts/build-release.sh passes it to the linker).
+It runs the gateway under valgrind's callgrind. Three times through what a board's gateway does
+before it goes idle: the first start in a fresh home (writing its config), `/health`, an
+operator's WebSocket connection with `health` and `status`, and a few seconds of idling, profiled
+up to there (the shutdown is not idle code). Then once through a conversation: a gateway with a
+model provider (a local fake that streams an answer the way OpenAI's chat completions API does,
+over TLS as real providers and chat services are reached, with the test certificates in
+tests/fixtures/tls) answers two `chat.send` turns and a direct message from Telegram (a local fake
+of the Bot API's long polling, also over TLS): the agent's path, which every channel's messages
+take, and the most common channel's own code. The functions that ran are listed in a linker
+script that puts their sections together (scripts/build-release.sh passes the script to the
+linker): the idle ones in `.text.hot`, ahead of the rest of the code, and those only the
+conversation ran in `.text.warm`, after it, so that an idle gateway does not touch them and one
+that has talked has them in few pages.
 
 Why: the kernel maps a binary's code into a process 64 KiB at a time around each page it touches
 ("fault-around"), so start-up code spread over the whole binary makes almost all of it resident.
@@ -29,14 +39,17 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+IDLE_RUNS = 3
 
 
 def ws_connect(port):
@@ -117,47 +130,269 @@ def http_get(port, path):
         raise RuntimeError(f"GET {path}: {data[:200]!r}")
 
 
-def run_workload(binary, out_file):
-    home = tempfile.mkdtemp(prefix="openclaw-hot-text-")
+TLS_FIXTURES = os.path.join(HERE, "..", "tests", "fixtures", "tls")
+
+
+class TlsServer:
+    """An HTTPS server on a free loopback port, one thread per connection, one request per
+    connection (`Connection: close`), with the test certificate for localhost. Subclasses answer
+    with `respond(method, path, body) -> (status, content type, bytes)`."""
+
+    def __init__(self):
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(os.path.join(TLS_FIXTURES, "server.pem"), os.path.join(TLS_FIXTURES, "server.key"))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, raw):
+        with raw:
+            raw.settimeout(120)
+            try:
+                conn = self.tls.wrap_socket(raw, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, body = data.split(b"\r\n\r\n", 1)
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                length = 0
+                for line in header_lines:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    body += chunk
+                method, path, _ = request_line.split(" ", 2)
+                status, content_type, payload = self.respond(method, path, body)
+                conn.sendall(f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n"
+                             f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            except (OSError, ssl.SSLError, ValueError):
+                return
+
+    def close(self):
+        self.closed = True
+        self.server.close()
+
+
+class FakeModel(TlsServer):
+    """An OpenAI-compatible provider: every `POST …/chat/completions` gets a short answer,
+    streamed as server-sent events (or as one JSON object when the request does not ask for a
+    stream)."""
+
+    def respond(self, method, path, body):
+        try:
+            stream = json.loads(body or b"{}").get("stream", False)
+        except ValueError:
+            stream = False
+        words = ["Hello", " from", " the", " fake", " model."]
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        if not stream:
+            answer = {"id": "chatcmpl-hot", "object": "chat.completion", "created": 1, "model": "echo",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
+                                   "finish_reason": "stop"}], "usage": usage}
+            return 200, "application/json", json.dumps(answer).encode()
+        events = []
+        for i, word in enumerate(words):
+            delta = {"role": "assistant", "content": word} if i == 0 else {"content": word}
+            events.append({"id": "chatcmpl-hot", "object": "chat.completion.chunk", "created": 1, "model": "echo",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        events.append({"id": "chatcmpl-hot", "object": "chat.completion.chunk", "created": 1, "model": "echo",
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage})
+        sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return 200, "text/event-stream", sse.encode()
+
+
+class FakeTelegram(TlsServer):
+    """The Telegram Bot API methods the channel calls (`POST /bot<token>/<method>`, JSON, form or
+    query parameters): one direct message waits in `getUpdates`; `sendMessage` records answers."""
+
+    BOT = {"id": 7000001, "is_bot": True, "first_name": "Hot Text", "username": "hot_text_bot"}
+
+    def __init__(self):
+        self.pending = [{"update_id": 1, "message": {
+            "message_id": 10, "date": int(time.time()), "text": "hello from telegram",
+            "from": {"id": 42, "is_bot": False, "first_name": "Alice", "username": "alice"},
+            "chat": {"id": 42, "type": "private", "first_name": "Alice", "username": "alice"}}}]
+        self.sent = []
+        self.lock = threading.Lock()
+        super().__init__()
+
+    def respond(self, method, path, body):
+        name = path.split("?", 1)[0].rsplit("/", 1)[-1].lower()
+        params = dict(urllib.parse.parse_qsl(path.split("?", 1)[1])) if "?" in path else {}
+        try:
+            if body.strip().startswith(b"{"):
+                params.update(json.loads(body))
+            else:
+                params.update(urllib.parse.parse_qsl(body.decode()))
+        except ValueError:
+            pass
+        ok = lambda result: (200, "application/json", json.dumps({"ok": True, "result": result}).encode())
+        if name == "getme":
+            return ok(self.BOT)
+        if name == "getupdates":
+            offset = int(params.get("offset") or 0)
+            deadline = time.time() + min(float(params.get("timeout") or 0), 2.0)
+            while True:
+                with self.lock:
+                    ready = [u for u in self.pending if u["update_id"] >= offset]
+                if ready or time.time() >= deadline or self.closed:
+                    return ok(ready)
+                time.sleep(0.05)
+        if name == "sendmessage":
+            with self.lock:
+                self.sent.append(str(params.get("text", "")))
+            message = {"message_id": 100 + len(self.sent), "date": int(time.time()), "from": self.BOT,
+                       "chat": {"id": int(params.get("chat_id") or 42), "type": "private"},
+                       "text": params.get("text", "")}
+            return ok(message)
+        if name == "sendchataction":
+            return ok(True)
+        missing = {"ok": False, "error_code": 404, "description": "Not Found"}
+        return 404, "application/json", json.dumps(missing).encode()
+
+
+def start_under_callgrind(binary, out_file, home, extra_args, extra_env=None):
+    """Starts the gateway under callgrind in `home` and waits until it is ready; returns the
+    process and its port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
-    env.update({"HOME": home, "TMPDIR": home})
+    env.update({"HOME": home, "TMPDIR": home, **(extra_env or {})})
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--demangle=no",
-           "--compress-strings=no", "--compress-pos=no", binary, "--dev", "gateway", "--allow-unconfigured",
-           "--port", "0"]
+           "--compress-strings=no", "--compress-pos=no", binary, "--dev", "gateway", *extra_args, "--port", "0"]
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     lines = []
     threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stderr), daemon=True).start()
+    deadline = time.time() + 120
+    port = None
+    while not (port and any(l.endswith("[gateway] ready") for l in lines)):
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("the gateway did not start under valgrind:\n" + "\n".join(lines[-20:]))
+        for l in lines:
+            m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", l)
+            if m:
+                port = int(m.group(1))
+        time.sleep(0.05)
+    return proc, port
+
+
+def stop(proc):
+    """SIGTERM, as a service manager stops the gateway; callgrind writes its profile on exit."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def operator(port, token, rid, scopes):
+    """An operator's WebSocket connection, past the challenge and `connect`."""
+    s = ws_connect(port)
+    challenge = ws_recv(s)
+    if challenge.get("event") != "connect.challenge":
+        raise RuntimeError(f"no challenge: {challenge}")
+    call(s, rid, "connect", {"minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": scopes,
+                             "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
+                             "auth": {"token": token}})
+    return s
+
+
+def run_conversation(binary, out_file):
+    """Two `chat.send` turns and a Telegram direct message, answered by the fake model."""
+    home = tempfile.mkdtemp(prefix="openclaw-hot-text-")
+    model = FakeModel()
+    telegram = FakeTelegram()
+    token = "hot-text-token"
+    config = {"gateway": {"mode": "local", "auth": {"mode": "token", "token": token}},
+              "channels": {"telegram": {"botToken": "7000001:hot-text", "apiRoot": f"https://localhost:{telegram.port}",
+                                        "dmPolicy": "open", "allowFrom": ["*"]}},
+              "models": {"providers": {"fake": {"baseUrl": f"https://localhost:{model.port}/v1", "apiKey": "k",
+                                                "api": "openai-completions",
+                                                "models": [{"id": "echo", "contextWindow": 32768}]}}},
+              "agents": {"defaults": {"model": "fake/echo"}}}
+    os.makedirs(os.path.join(home, ".openclaw-dev"))
+    with open(os.path.join(home, ".openclaw-dev", "openclaw.json"), "w") as f:
+        json.dump(config, f)
+    proc = None
     try:
+        trust = {"SSL_CERT_FILE": os.path.join(TLS_FIXTURES, "ca.pem")}
+        proc, port = start_under_callgrind(binary, out_file, home, [], trust)
+        s = operator(port, token, "1", ["operator.read", "operator.write"])
+        for turn, text in enumerate(["hello", "and again"], start=2):
+            run_id = f"hot-text-{turn}"
+            call(s, str(turn), "chat.send", {"sessionKey": "main", "message": text, "idempotencyKey": run_id})
+            deadline = time.time() + 120
+            while True:
+                if time.time() > deadline:
+                    raise RuntimeError(f"no final chat event for turn {turn}")
+                frame = ws_recv(s)
+                payload = frame.get("payload") or {}
+                if frame.get("event") == "chat" and payload.get("runId") == run_id:
+                    if payload.get("state") == "error":
+                        raise RuntimeError(f"the turn failed: {payload}")
+                    if payload.get("state") == "final":
+                        break
         deadline = time.time() + 120
-        port = None
-        while not (port and any(l.endswith("[gateway] ready") for l in lines)):
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("the gateway did not start under valgrind:\n" + "\n".join(lines[-20:]))
-            for l in lines:
-                m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", l)
-                if m:
-                    port = int(m.group(1))
-            time.sleep(0.05)
+        while not telegram.sent:  # the Telegram message, answered through the same agent
+            if time.time() > deadline:
+                raise RuntimeError("the Telegram message was not answered")
+            time.sleep(0.1)
+        s.close()
+        stop(proc)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        model.close()
+        telegram.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_idle(binary, out_file):
+    """The first start in a fresh home, `/health`, an operator's `health` and `status`, idling.
+    The profile up to the end of the idling is in `<out_file>.1` (the shutdown's in `out_file`)."""
+    home = tempfile.mkdtemp(prefix="openclaw-hot-text-")
+    proc = None
+    try:
+        proc, port = start_under_callgrind(binary, out_file, home, ["--allow-unconfigured"])
         with open(os.path.join(home, ".openclaw-dev", "openclaw.json")) as f:
             token = json.load(f)["gateway"]["auth"]["token"]
         http_get(port, "/health")
-        s = ws_connect(port)
-        challenge = ws_recv(s)
-        if challenge.get("event") != "connect.challenge":
-            raise RuntimeError(f"no challenge: {challenge}")
-        call(s, "1", "connect", {"minProtocol": 4, "maxProtocol": 4, "role": "operator",
-                                 "scopes": ["operator.read"],
-                                 "client": {"id": "cli", "version": "1", "platform": "linux", "mode": "cli"},
-                                 "auth": {"token": token}})
+        s = operator(port, token, "1", ["operator.read"])
         call(s, "2", "health", {})
         call(s, "3", "status", {})
         s.close()
         time.sleep(6)  # the timers an idle gateway runs
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
+        # Dump what ran so far: the shutdown that follows is not part of the idle path, and its
+        # functions in the list would spread the idle ones over more pages.
+        # callgrind_control finds the process through pipes valgrind made in its TMPDIR; the dump
+        # goes to `<out_file>.1`, and it exits 0 even when it failed, hence the wait for the file.
+        subprocess.run(["callgrind_control", "--dump=idle", str(proc.pid)], env=dict(os.environ, TMPDIR=home),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        deadline = time.time() + 60
+        while not os.path.exists(out_file + ".1"):
+            if time.time() > deadline:
+                raise RuntimeError("callgrind_control did not dump the idle gateway's profile")
+            time.sleep(0.1)
+        stop(proc)
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
         shutil.rmtree(home, ignore_errors=True)
 
@@ -222,20 +457,32 @@ def main():
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is required (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
-        out_file = os.path.join(tmp, "callgrind.out")
-        run_workload(binary, out_file)
-        names = with_aliases(functions_that_ran(out_file), binary)
-    patterns = sorted({p for p in map(section_pattern, names) if p})
+        # Which functions an idle gateway runs varies a little from run to run (what the timers
+        # and the threads happen to do while it is watched); one missing from the list costs a
+        # 64 KiB window of resident code elsewhere, so the list is the union of a few runs.
+        idle = set()
+        for run in range(IDLE_RUNS):
+            idle_out = os.path.join(tmp, f"idle-{run}.out")
+            run_idle(binary, idle_out)
+            idle |= {p for p in map(section_pattern, with_aliases(functions_that_ran(idle_out + ".1"), binary)) if p}
+        talk_out = os.path.join(tmp, "conversation.out")
+        run_conversation(binary, talk_out)
+        talk = {p for p in map(section_pattern, with_aliases(functions_that_ran(talk_out), binary)) if p} - idle
     with open(output, "w") as f:
-        f.write("/* Written by scripts/hot-text.py: the functions an idle gateway runs, together at the start\n")
-        f.write("   of the code so that few of the binary's pages become resident. Regenerate; do not edit. */\n")
-        f.write("SECTIONS {\n  .text.hot : {\n")
-        for p in patterns:
-            # A function the compiler thinks cold (`#[cold]`, or only reached from a panic path)
-            # sits in `.text.unlikely.<symbol>`; some of those run at start-up too.
-            f.write(f"    *(.text.{p} .text.unlikely.{p})\n")
-        f.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(f"{len(patterns)} functions -> {output}")
+        f.write("/* Written by scripts/hot-text.py: the functions an idle gateway runs, together at the start of\n")
+        f.write("   the code, and those a conversation adds, together at its end, so that few of the binary's\n")
+        f.write("   pages become resident. Regenerate; do not edit. */\n")
+        # The conversation's functions go after the rest of the code, not between it and the idle
+        # ones: the start of `.text` (the C start-up code) runs at every start, and there it shares
+        # a 64 KiB window with the idle functions' end.
+        for section, where, patterns in ((".text.hot", "BEFORE", idle), (".text.warm", "AFTER", talk)):
+            f.write(f"SECTIONS {{\n  {section} : {{\n")
+            for p in sorted(patterns):
+                # A function the compiler thinks cold (`#[cold]`, or only reached from a panic path)
+                # sits in `.text.unlikely.<symbol>`; some of those run at start-up too.
+                f.write(f"    *(.text.{p} .text.unlikely.{p})\n")
+            f.write(f"  }}\n}}\nINSERT {where} .text;\n")
+    print(f"{len(idle)} idle functions, {len(talk)} more in a conversation -> {output}")
 
 
 if __name__ == "__main__":

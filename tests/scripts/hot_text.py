@@ -9,6 +9,7 @@ match its own symbol and the same function in the other build, and not a differe
 import fnmatch
 import importlib.util
 import os
+import re
 import sys
 import unittest
 
@@ -79,17 +80,31 @@ class SectionPattern(unittest.TestCase):
 
 
 class LinkerScript(unittest.TestCase):
-    def test_the_committed_list_is_a_linker_script_that_goes_before_the_code(self):
+    def sections(self):
+        """The committed list as {section: (where it goes, its entries)}."""
         with open(os.path.join(ROOT, "scripts", "hot-text.ld")) as f:
             text = f.read()
-        self.assertIn(".text.hot : {", text)
-        self.assertTrue(text.rstrip().endswith("INSERT BEFORE .text;"), "the list must end with INSERT BEFORE .text")
-        entries = [line for line in text.splitlines() if line.strip().startswith("*(")]
-        # About 1,500 functions run before the gateway is idle; a list of a few dozen means the
-        # workload or the symbol reading broke.
-        self.assertGreater(len(entries), 1000)
-        for line in entries:
-            self.assertRegex(line.strip(), r"^\*\(\.text\.[^ ()]+ \.text\.unlikely\.[^ ()]+\)$")
+        blocks = re.findall(r"SECTIONS \{\n  (\.text\.\w+) : \{\n(.*?)\n  \}\n\}\nINSERT (\w+ \.text);", text, re.S)
+        out = {}
+        for name, body, where in blocks:
+            entries = [line.strip() for line in body.splitlines() if line.strip().startswith("*(")]
+            out[name] = (where, entries)
+        return out
+
+    def test_the_idle_functions_go_before_the_code_and_the_conversations_after_it(self):
+        sections = self.sections()
+        self.assertEqual(sorted(sections), [".text.hot", ".text.warm"])
+        self.assertEqual(sections[".text.hot"][0], "BEFORE .text")
+        self.assertEqual(sections[".text.warm"][0], "AFTER .text")
+        # About 1,400 functions run before the gateway is idle and some 1,000 more in a
+        # conversation; a list of a few dozen means the workload or the symbol reading broke.
+        self.assertGreater(len(sections[".text.hot"][1]), 1000)
+        self.assertGreater(len(sections[".text.warm"][1]), 300)
+        for _, entries in sections.values():
+            for line in entries:
+                self.assertRegex(line, r"^\*\(\.text\.[^ ()]+ \.text\.unlikely\.[^ ()]+\)$")
+        overlap = set(sections[".text.hot"][1]) & set(sections[".text.warm"][1])
+        self.assertEqual(overlap, set(), "a function is in both lists")
 
 
 if __name__ == "__main__":
