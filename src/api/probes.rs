@@ -18,10 +18,7 @@ fn probe(status: u16, body: serde_json::Value) -> Response {
 const LIVE_BODY: &[u8] = br#"{"ok":true,"status":"live"}"#;
 
 pub fn live() -> Response {
-    Response::new(200)
-        .header("Content-Type", "application/json; charset=utf-8")
-        .header("Cache-Control", "no-store")
-        .body(LIVE_BODY.to_vec())
+    Response::json_bytes(200, LIVE_BODY.to_vec()).header("Cache-Control", "no-store")
 }
 
 pub fn ready(gw: &Arc<Gateway>, peer: SocketAddr) -> Response {

@@ -178,7 +178,12 @@ impl Response {
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Response::new(status).header("Content-Type", "application/json; charset=utf-8").body(value.to_string().into_bytes())
+        Response::json_bytes(status, value.to_string().into_bytes())
+    }
+
+    /// A JSON answer already serialized (a constant body, for one).
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Response::new(status).header("Content-Type", "application/json; charset=utf-8").body(body)
     }
 
     pub fn text(status: u16, text: &str) -> Self {
