@@ -11,17 +11,17 @@ Then build again, so that the artifacts link with the new list. Needs valgrind (
 
 It runs the gateway under valgrind's callgrind. Three times through what a board's gateway does
 before it goes idle: the first start in a fresh home (writing its config), `/health`, an
-operator's WebSocket connection with `health` and `status`, and a few seconds of idling, profiled
-up to there (the shutdown is not idle code). Then once through a conversation: a gateway with a
-model provider (a local fake that streams an answer the way OpenAI's chat completions API does,
-over TLS as real providers and chat services are reached, with the test certificates in
-tests/fixtures/tls) answers two `chat.send` turns and a direct message from Telegram (a local fake
-of the Bot API's long polling, also over TLS): the agent's path, which every channel's messages
-take, and the most common channel's own code. The functions that ran are listed in a linker
-script that puts their sections together (scripts/build-release.sh passes the script to the
-linker): the idle ones in `.text.hot`, ahead of the rest of the code, and those only the
-conversation ran in `.text.warm`, after it, so that an idle gateway does not touch them and one
-that has talked has them in few pages.
+operator's WebSocket connection with `health` and `status`, and a few seconds of idling. Then
+once through a conversation: a gateway with a model provider (a local fake that streams an
+answer the way OpenAI's chat completions API does, over TLS as real providers and chat services
+are reached, with the test certificates in tests/fixtures/tls) answers two `chat.send` turns and
+a direct message from Telegram (a local fake of the Bot API's long polling, also over TLS): the
+agent's path, which every channel's messages take, and the most common channel's own code. Each
+run is profiled up to its shutdown, which runs once, at the end. The functions that ran are
+listed in a linker script that puts their sections together (scripts/build-release.sh passes the
+script to the linker): the idle ones in `.text.hot`, ahead of the rest of the code, and those
+only the conversation ran in `.text.warm`, after it, so that an idle gateway does not touch them
+and one that has talked has them in few pages.
 
 Why: the kernel maps a binary's code into a process 64 KiB at a time around each page it touches
 ("fault-around"), so start-up code spread over the whole binary makes almost all of it resident.
@@ -46,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IDLE_RUNS = 3
@@ -191,21 +190,11 @@ class TlsServer:
 
 class FakeModel(TlsServer):
     """An OpenAI-compatible provider: every `POST …/chat/completions` gets a short answer,
-    streamed as server-sent events (or as one JSON object when the request does not ask for a
-    stream)."""
+    streamed as server-sent events (the gateway always asks for a stream)."""
 
     def respond(self, method, path, body):
-        try:
-            stream = json.loads(body or b"{}").get("stream", False)
-        except ValueError:
-            stream = False
         words = ["Hello", " from", " the", " fake", " model."]
         usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-        if not stream:
-            answer = {"id": "chatcmpl-hot", "object": "chat.completion", "created": 1, "model": "echo",
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                                   "finish_reason": "stop"}], "usage": usage}
-            return 200, "application/json", json.dumps(answer).encode()
         events = []
         for i, word in enumerate(words):
             delta = {"role": "assistant", "content": word} if i == 0 else {"content": word}
@@ -218,8 +207,9 @@ class FakeModel(TlsServer):
 
 
 class FakeTelegram(TlsServer):
-    """The Telegram Bot API methods the channel calls (`POST /bot<token>/<method>`, JSON, form or
-    query parameters): one direct message waits in `getUpdates`; `sendMessage` records answers."""
+    """The Telegram Bot API methods the channel calls (`POST /bot<token>/<method>` with a JSON
+    body, as the channel sends them): one direct message waits in `getUpdates`; `sendMessage`
+    records the answers."""
 
     BOT = {"id": 7000001, "is_bot": True, "first_name": "Hot Text", "username": "hot_text_bot"}
 
@@ -228,20 +218,15 @@ class FakeTelegram(TlsServer):
             "message_id": 10, "date": int(time.time()), "text": "hello from telegram",
             "from": {"id": 42, "is_bot": False, "first_name": "Alice", "username": "alice"},
             "chat": {"id": 42, "type": "private", "first_name": "Alice", "username": "alice"}}}]
-        self.sent = []
-        self.lock = threading.Lock()
+        self.sent = []  # appended by the server's threads, read by the workload
         super().__init__()
 
     def respond(self, method, path, body):
-        name = path.split("?", 1)[0].rsplit("/", 1)[-1].lower()
-        params = dict(urllib.parse.parse_qsl(path.split("?", 1)[1])) if "?" in path else {}
+        name = path.rsplit("/", 1)[-1].lower()
         try:
-            if body.strip().startswith(b"{"):
-                params.update(json.loads(body))
-            else:
-                params.update(urllib.parse.parse_qsl(body.decode()))
+            params = json.loads(body or b"{}")
         except ValueError:
-            pass
+            params = {}
         ok = lambda result: (200, "application/json", json.dumps({"ok": True, "result": result}).encode())
         if name == "getme":
             return ok(self.BOT)
@@ -249,14 +234,12 @@ class FakeTelegram(TlsServer):
             offset = int(params.get("offset") or 0)
             deadline = time.time() + min(float(params.get("timeout") or 0), 2.0)
             while True:
-                with self.lock:
-                    ready = [u for u in self.pending if u["update_id"] >= offset]
+                ready = [u for u in self.pending if u["update_id"] >= offset]
                 if ready or time.time() >= deadline or self.closed:
                     return ok(ready)
                 time.sleep(0.05)
         if name == "sendmessage":
-            with self.lock:
-                self.sent.append(str(params.get("text", "")))
+            self.sent.append(str(params.get("text", "")))
             message = {"message_id": 100 + len(self.sent), "date": int(time.time()), "from": self.BOT,
                        "chat": {"id": int(params.get("chat_id") or 42), "type": "private"},
                        "text": params.get("text", "")}
@@ -302,6 +285,20 @@ def stop(proc):
             proc.kill()
 
 
+def dump_before_shutdown(proc, home, out_file):
+    """Writes the profile so far to `<out_file>.1`. The shutdown that follows runs once, at the
+    end; its functions in either list would spread the ones a running gateway uses over more pages.
+    callgrind_control finds the process through pipes valgrind made in its TMPDIR, and it exits 0
+    even when it failed, hence the wait for the file."""
+    subprocess.run(["callgrind_control", "--dump=before-shutdown", str(proc.pid)], env=dict(os.environ, TMPDIR=home),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    deadline = time.time() + 60
+    while not os.path.exists(out_file + ".1"):
+        if time.time() > deadline:
+            raise RuntimeError("callgrind_control did not dump the gateway's profile")
+        time.sleep(0.1)
+
+
 def operator(port, token, rid, scopes):
     """An operator's WebSocket connection, past the challenge and `connect`."""
     s = ws_connect(port)
@@ -315,7 +312,8 @@ def operator(port, token, rid, scopes):
 
 
 def run_conversation(binary, out_file):
-    """Two `chat.send` turns and a Telegram direct message, answered by the fake model."""
+    """Two `chat.send` turns and a Telegram direct message, answered by the fake model. The
+    profile up to the end of the conversation is in `<out_file>.1`."""
     home = tempfile.mkdtemp(prefix="openclaw-hot-text-")
     model = FakeModel()
     telegram = FakeTelegram()
@@ -355,6 +353,7 @@ def run_conversation(binary, out_file):
                 raise RuntimeError("the Telegram message was not answered")
             time.sleep(0.1)
         s.close()
+        dump_before_shutdown(proc, home, out_file)
         stop(proc)
     finally:
         if proc is not None and proc.poll() is None:
@@ -379,17 +378,7 @@ def run_idle(binary, out_file):
         call(s, "3", "status", {})
         s.close()
         time.sleep(6)  # the timers an idle gateway runs
-        # Dump what ran so far: the shutdown that follows is not part of the idle path, and its
-        # functions in the list would spread the idle ones over more pages.
-        # callgrind_control finds the process through pipes valgrind made in its TMPDIR; the dump
-        # goes to `<out_file>.1`, and it exits 0 even when it failed, hence the wait for the file.
-        subprocess.run(["callgrind_control", "--dump=idle", str(proc.pid)], env=dict(os.environ, TMPDIR=home),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        deadline = time.time() + 60
-        while not os.path.exists(out_file + ".1"):
-            if time.time() > deadline:
-                raise RuntimeError("callgrind_control did not dump the idle gateway's profile")
-            time.sleep(0.1)
+        dump_before_shutdown(proc, home, out_file)
         stop(proc)
     finally:
         if proc is not None and proc.poll() is None:
@@ -420,6 +409,11 @@ def with_aliases(names, binary):
     for name in names:
         out.update(by_address.get(address_of.get(name), []))
     return out
+
+
+def section_patterns(names, binary):
+    """The section patterns of the functions `names` (valgrind's), their aliases included."""
+    return {p for p in map(section_pattern, with_aliases(names, binary)) if p}
 
 
 def section_pattern(symbol):
@@ -460,14 +454,15 @@ def main():
         # Which functions an idle gateway runs varies a little from run to run (what the timers
         # and the threads happen to do while it is watched); one missing from the list costs a
         # 64 KiB window of resident code elsewhere, so the list is the union of a few runs.
-        idle = set()
+        idle_names = set()
         for run in range(IDLE_RUNS):
             idle_out = os.path.join(tmp, f"idle-{run}.out")
             run_idle(binary, idle_out)
-            idle |= {p for p in map(section_pattern, with_aliases(functions_that_ran(idle_out + ".1"), binary)) if p}
+            idle_names |= functions_that_ran(idle_out + ".1")
         talk_out = os.path.join(tmp, "conversation.out")
         run_conversation(binary, talk_out)
-        talk = {p for p in map(section_pattern, with_aliases(functions_that_ran(talk_out), binary)) if p} - idle
+        idle = section_patterns(idle_names, binary)
+        talk = section_patterns(functions_that_ran(talk_out + ".1"), binary) - idle
     with open(output, "w") as f:
         f.write("/* Written by scripts/hot-text.py: the functions an idle gateway runs, together at the start of\n")
         f.write("   the code, and those a conversation adds, together at its end, so that few of the binary's\n")

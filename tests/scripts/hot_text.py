@@ -96,7 +96,7 @@ class LinkerScript(unittest.TestCase):
         self.assertEqual(sorted(sections), [".text.hot", ".text.warm"])
         self.assertEqual(sections[".text.hot"][0], "BEFORE .text")
         self.assertEqual(sections[".text.warm"][0], "AFTER .text")
-        # About 1,400 functions run before the gateway is idle and some 1,300 more in a
+        # About 1,400 functions run before the gateway is idle and some 1,200 more in a
         # conversation; a list of a few dozen means the workload or the symbol reading broke.
         self.assertGreater(len(sections[".text.hot"][1]), 1000)
         self.assertGreater(len(sections[".text.warm"][1]), 300)
