@@ -15,8 +15,8 @@
 //! No roots at all is an error whose text says what to do.
 
 use futures_rustls::rustls::RootCertStore;
-use futures_rustls::rustls::pki_types::CertificateDer;
-use futures_rustls::rustls::pki_types::pem::PemObject;
+use futures_rustls::rustls::pki_types::pem::{self, PemObject};
+use futures_rustls::rustls::pki_types::{CertificateDer, TrustAnchor};
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -80,13 +80,13 @@ impl RootSources {
 
 /// The roots `sources` name, or an error that says what is wrong and what to do about it.
 pub fn load(sources: &RootSources) -> io::Result<RootCertStore> {
-    let mut certs = Vec::new();
+    let mut found = Found::default();
     let bundle = match &sources.cert_file {
         Some(path) => {
-            certs.extend(read_pem_file(path).map_err(|e| explicit_file_error("SSL_CERT_FILE", path, &e))?);
+            found.extend(read_pem_file(path).map_err(|e| explicit_file_error("SSL_CERT_FILE", path, &e))?);
             Some(path.clone())
         }
-        None => first_system_bundle(&sources.system_bundles, &mut certs),
+        None => first_system_bundle(&sources.system_bundles, &mut found),
     };
     let dirs = match (&bundle, sources.cert_dirs.is_empty()) {
         (_, false) => sources.cert_dirs.as_slice(),
@@ -94,32 +94,57 @@ pub fn load(sources: &RootSources) -> io::Result<RootCertStore> {
         (Some(_), true) => &[],
     };
     for dir in dirs {
-        read_pem_dir(dir, &mut certs);
+        read_pem_dir(dir, &mut found);
     }
     if let Some(path) = &sources.extra_file {
         match read_pem_file(path) {
-            Ok(extra) => certs.extend(extra),
+            Ok(extra) => found.extend(extra),
             Err(e) => log::warn!(target: "tls", "NODE_EXTRA_CA_CERTS={}: {e}; not trusted", path.display()),
         }
     }
-    // A hashed directory links each certificate under two or three names.
-    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
-    certs.dedup_by(|a, b| a.as_ref() == b.as_ref());
     let mut roots = bundled_roots();
-    let (added, unusable) = roots.add_parsable_certificates(certs);
-    log::debug!(target: "tls", "{added} root(s) trusted from {}, {unusable} unusable", describe(bundle.as_deref(), dirs));
+    roots.roots.extend(found.anchors);
+    // A hashed directory links each certificate under two or three names, and the sources may
+    // overlap (NODE_EXTRA_CA_CERTS often names the system bundle): keep one of each.
+    roots.roots.sort_unstable_by(|a, b| anchor_key(a).cmp(&anchor_key(b)));
+    roots.roots.dedup();
+    log::debug!(
+        target: "tls",
+        "{} root(s) trusted from {}, {} unusable",
+        roots.len(),
+        describe(bundle.as_deref(), dirs),
+        found.unusable
+    );
     if roots.is_empty() {
         return Err(no_roots_error(sources));
     }
     Ok(roots)
 }
 
-/// Reads the first of `bundles` that exists into `certs`; returns its path.
-fn first_system_bundle(bundles: &[PathBuf], certs: &mut Vec<CertificateDer<'static>>) -> Option<PathBuf> {
+/// Trust anchors read so far, and how many certificates could not be one.
+#[derive(Default)]
+struct Found {
+    anchors: Vec<TrustAnchor<'static>>,
+    unusable: usize,
+}
+
+impl Found {
+    fn extend(&mut self, more: Found) {
+        self.anchors.extend(more.anchors);
+        self.unusable += more.unusable;
+    }
+}
+
+fn anchor_key<'a>(anchor: &'a TrustAnchor<'_>) -> (&'a [u8], &'a [u8], Option<&'a [u8]>) {
+    (anchor.subject.as_ref(), anchor.subject_public_key_info.as_ref(), anchor.name_constraints.as_ref().map(|n| n.as_ref()))
+}
+
+/// Reads the first of `bundles` that exists into `found`; returns its path.
+fn first_system_bundle(bundles: &[PathBuf], found: &mut Found) -> Option<PathBuf> {
     for path in bundles {
         match read_pem_file(path) {
-            Ok(found) => {
-                certs.extend(found);
+            Ok(roots) => {
+                found.extend(roots);
                 return Some(path.clone());
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -131,7 +156,7 @@ fn first_system_bundle(bundles: &[PathBuf], certs: &mut Vec<CertificateDer<'stat
 
 /// Every PEM certificate in the files of `dir` (files that hold none are skipped: a certificate
 /// directory also holds CRLs and READMEs).
-fn read_pem_dir(dir: &Path, certs: &mut Vec<CertificateDer<'static>>) {
+fn read_pem_dir(dir: &Path, found: &mut Found) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -145,25 +170,43 @@ fn read_pem_dir(dir: &Path, certs: &mut Vec<CertificateDer<'static>>) {
         let path = entry.path();
         // metadata() follows links: hashed directories are mostly symlinks.
         if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            if let Ok(found) = read_pem_file(&path) {
-                certs.extend(found);
+            if let Ok(roots) = read_pem_file(&path) {
+                found.extend(roots);
             }
         }
     }
 }
 
-/// The certificates of one PEM file; a file that holds none is an error.
-fn read_pem_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_PEM_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_PEM_FILE_BYTES {
+/// The trust anchors of one PEM file; a file that holds no certificate is an error.
+///
+/// The file is decoded as it is read, and each certificate is reduced to its anchor (subject
+/// and public key, a fifth of the certificate) before the next is decoded: the whole bundle and
+/// all its certificates are never in memory at once. They were, and the allocator kept much of
+/// that transient half megabyte for the life of the process.
+fn read_pem_file(path: &Path) -> io::Result<Found> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > MAX_PEM_FILE_BYTES {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_PEM_FILE_BYTES} bytes")));
     }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
-    if certs.is_empty() {
+    // A file that grows after the check is read up to the limit.
+    let mut one = RootCertStore::empty();
+    let mut unusable = 0;
+    for cert in CertificateDer::pem_reader_iter(file.take(MAX_PEM_FILE_BYTES)) {
+        match cert {
+            Ok(cert) => {
+                if one.add(cert).is_err() {
+                    unusable += 1;
+                }
+            }
+            Err(pem::Error::Io(e)) => return Err(e),
+            // A damaged section is skipped, as a certificate that is not a usable anchor is.
+            Err(_) => {}
+        }
+    }
+    if one.is_empty() && unusable == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "no PEM certificates in the file"));
     }
-    Ok(certs)
+    Ok(Found { anchors: one.roots, unusable })
 }
 
 fn explicit_file_error(var: &str, path: &Path, e: &io::Error) -> io::Error {
@@ -291,6 +334,43 @@ mod tests {
             ..nothing_here(&dir)
         };
         assert_eq!(load(&sources).unwrap().len(), 2 + bundled());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_certificate_costs_only_itself() {
+        let dir = scratch("damaged");
+        let bundle = dir.join("bundle.pem");
+        let mut text = std::fs::read_to_string(fixture("ca.pem")).unwrap();
+        text.push_str("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
+        text.push_str(&std::fs::read_to_string(fixture("server.pem")).unwrap());
+        // A section whose end marker never comes: the file ends inside it.
+        text.push_str("-----BEGIN CERTIFICATE-----\nMIIB\n");
+        std::fs::write(&bundle, text).unwrap();
+        let sources = RootSources { cert_file: Some(bundle), ..nothing_here(&dir) };
+        assert_eq!(load(&sources).unwrap().len(), 2 + bundled());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_certificate_named_twice_is_trusted_once() {
+        // As on machines that set NODE_EXTRA_CA_CERTS to the system bundle itself.
+        let dir = scratch("twice");
+        let sources = RootSources { cert_file: Some(fixture("ca.pem")), extra_file: Some(fixture("ca.pem")), ..nothing_here(&dir) };
+        assert_eq!(load(&sources).unwrap().len(), 1 + bundled());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bundle_over_the_size_limit_is_refused_unread() {
+        let dir = scratch("huge");
+        let huge = dir.join("huge.pem");
+        // Sparse: the limit is checked before anything is read.
+        std::fs::File::create(&huge).unwrap().set_len(MAX_PEM_FILE_BYTES + 1).unwrap();
+        let sources = RootSources { cert_file: Some(huge), ..nothing_here(&dir) };
+        let err = load(&sources).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("larger than 4194304 bytes"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
