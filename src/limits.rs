@@ -261,7 +261,14 @@ pub const HISTORY_MAX_BYTES: u64 = 2 * 1024 * 1024;
 /// Time runs get at shutdown to save their partial answers after being aborted.
 pub const AGENT_SHUTDOWN_BUDGET: Duration = Duration::from_millis(1000);
 /// Agent notices (run and session events) waiting for the hub; a run waits when it is full.
-pub const AGENT_NOTICE_QUEUE: usize = 1024;
+/// The queues between tasks are arrays allocated and touched when they are made, so every slot
+/// is resident for the life of the process whether used or not (96 bytes a notice: 1,024 slots
+/// were 96 KiB of an idle gateway's memory). Their readers only translate and pass on, so a few
+/// dozen slots absorb any burst; beyond that the writer waits, which is the back-pressure wanted.
+pub const AGENT_NOTICE_QUEUE: usize = 64;
+/// Commands (submit, abort, wait, finished) waiting for the agent's scheduler task; a caller
+/// beyond this waits its turn. Kept small for the reason [`AGENT_NOTICE_QUEUE`] gives.
+pub const AGENT_SCHEDULER_QUEUE: usize = 32;
 /// `agent.wait` without `timeoutMs` (official default).
 pub const AGENT_WAIT_DEFAULT: Duration = Duration::from_secs(30);
 /// Longest the `agent` method waits for its run's end before answering `timeout`.
@@ -388,8 +395,9 @@ pub const DISCORD_BUCKET_RESET_DEFAULT: Duration = Duration::from_secs(1);
 /// Items a drained client outbox keeps room for; a burst beyond this is given back to the
 /// allocator, so an idle client costs little after a busy moment.
 pub const HUB_OUTBOX_KEEP: usize = 8;
-/// Hub commands queued at most; broadcasters wait when the hub falls this far behind.
-pub const HUB_QUEUE: usize = 1024;
+/// Hub commands queued at most; broadcasters wait when the hub falls this far behind. Kept small
+/// for the reason [`AGENT_NOTICE_QUEUE`] gives (64 bytes a command).
+pub const HUB_QUEUE: usize = 64;
 /// Sessions one connection may watch with `sessions.messages.subscribe` at once; past this the
 /// one watched longest is dropped (the Control UI watches the session it shows, and a few panes).
 pub const HUB_WATCHED_SESSIONS: usize = 32;

@@ -16,7 +16,10 @@ use super::{
     Abort, AbortHandle, AbortReason, ActiveRun, Admission, EventKind, Notice, Outcome, RunEvent, RunRequest, RunStatus, SessionKey, Shared,
 };
 use crate::error::Error;
-use crate::limits::{AGENT_FINISHED_RUNS_KEPT, AGENT_FINISHED_RUNS_TTL, AGENT_LANE_FULL_RETRY_MS, AGENT_LANE_QUEUE_MAX, AGENT_WAITERS_MAX};
+use crate::limits::{
+    AGENT_FINISHED_RUNS_KEPT, AGENT_FINISHED_RUNS_TTL, AGENT_LANE_FULL_RETRY_MS, AGENT_LANE_QUEUE_MAX, AGENT_SCHEDULER_QUEUE,
+    AGENT_WAITERS_MAX,
+};
 
 /// What the run shares with the scheduler while it goes.
 pub struct Live {
@@ -67,7 +70,7 @@ pub struct Handle {
 
 impl Handle {
     pub fn start(shared: Arc<Shared>) -> Handle {
-        let (tx, rx) = channel::bounded(256);
+        let (tx, rx) = channel::bounded(AGENT_SCHEDULER_QUEUE);
         crate::rt::spawn(Scheduler::new(shared, tx.clone()).run(rx)).detach();
         Handle { tx }
     }
