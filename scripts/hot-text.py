@@ -253,7 +253,11 @@ class FakeTelegram(TlsServer):
 def start_under_callgrind(binary, out_file, home, extra_args, extra_env=None):
     """Starts the gateway under callgrind in `home` and waits until it is ready; returns the
     process and its port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
+    # None of this machine's own settings: a board has no OPENCLAW_ overrides and, usually, no
+    # certificate variables (a machine that sets SSL_CERT_DIR would have the profile read a
+    # directory of certificates, which no board does).
+    machine_only = ("SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_") and k not in machine_only}
     env.update({"HOME": home, "TMPDIR": home, **(extra_env or {})})
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", "--demangle=no",
            "--compress-strings=no", "--compress-pos=no", binary, "--dev", "gateway", *extra_args, "--port", "0"]
@@ -330,7 +334,8 @@ def run_conversation(binary, out_file):
         json.dump(config, f)
     proc = None
     try:
-        trust = {"SSL_CERT_FILE": os.path.join(TLS_FIXTURES, "ca.pem")}
+        # As on a board: the system bundle, and the fakes' CA beside it.
+        trust = {"NODE_EXTRA_CA_CERTS": os.path.join(TLS_FIXTURES, "ca.pem")}
         proc, port = start_under_callgrind(binary, out_file, home, [], trust)
         s = operator(port, token, "1", ["operator.read", "operator.write"])
         for turn, text in enumerate(["hello", "and again"], start=2):
