@@ -58,8 +58,14 @@ pub fn bin_command() -> Command {
 
 /// A process's resident memory in KiB (`VmRSS`), while it runs.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// One `... kB` field of `/proc/PID/status` (`VmRSS`, `RssAnon`, `RssFile`).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    let line = status.lines().find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A masked client frame (RFC 6455 §5.2) with `opcode` and `payload`, FIN set; `mask: false`
