@@ -772,9 +772,10 @@ fn main() {
     }
     // Gates sit 5 % above what was measured when they were last moved (2026-12: aarch64 1.88 MiB
     // with all seven channels, the nightly size-profile artifact, P-256 off ring, payloads read
-    // without serde derives; idle RSS 1.63 MiB on the x86_64 artifact built the same way, with
-    // the code an idle gateway runs linked together by scripts/hot-text.ld), so gains stay: a
-    // stale hot-text list shows first in the idle RSS. ring's P-256 table coming back (148 KiB)
+    // without serde derives; idle RSS 1.33 MiB on the x86_64 artifact built the same way, with
+    // the code an idle gateway runs linked together by scripts/hot-text.ld and the queues between
+    // tasks sized in dozens of slots, not thousands), so gains stay: a stale hot-text list shows
+    // first in the idle RSS, a queue of 1,024 slots again as about 0.1 MiB. ring's P-256 table coming back (148 KiB)
     // would pass the size gate. The per-client gate is the goal itself (8.8-9.0 KiB measured): a
     // task or a buffer that crosses one of malloc's power-of-two block sizes again would pass it.
     gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(1.97), goal: "<= 2.0" });
@@ -792,7 +793,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(5));
     let idle = gw.rss_kib();
     report.insert("idle_rss_kib".into(), json!(idle));
-    gates.push(Gate { name: "idle RSS, 5 s after ready", unit: "MiB", value: Some(idle / 1024.0), gate: Some(1.71), goal: "<= 2" });
+    gates.push(Gate { name: "idle RSS, 5 s after ready", unit: "MiB", value: Some(idle / 1024.0), gate: Some(1.40), goal: "<= 2" });
     let n = 1000;
     let (before, after) = many_clients(&gw, n);
     let per = (after - before) / n as f64;
