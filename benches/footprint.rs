@@ -775,9 +775,10 @@ fn main() {
     // without serde derives; idle RSS 1.33 MiB on the x86_64 artifact built the same way, with
     // the code an idle gateway runs linked together by scripts/hot-text.ld and the queues between
     // tasks sized in dozens of slots, not thousands), so gains stay: a stale hot-text list shows
-    // first in the idle RSS, a queue of 1,024 slots again as about 0.1 MiB. ring's P-256 table coming back (148 KiB)
-    // would pass the size gate. The per-client gate is the goal itself (8.8-9.0 KiB measured): a
-    // task or a buffer that crosses one of malloc's power-of-two block sizes again would pass it.
+    // first in the idle RSS, a queue of 1,024 slots again as about 0.1 MiB. ring's P-256 table
+    // coming back (148 KiB) would pass the size gate. The per-client gate is the goal itself
+    // (8.8-9.0 KiB measured): a task or a buffer that crosses one of malloc's power-of-two block
+    // sizes again would pass it.
     gates.push(Gate { name: "binary size, aarch64 musl", unit: "MiB", value: aarch64, gate: Some(1.97), goal: "<= 2.0" });
     report.insert("sizes".into(), Value::Object(sizes));
 

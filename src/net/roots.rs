@@ -180,9 +180,9 @@ fn read_pem_dir(dir: &Path, found: &mut Found) {
 /// The trust anchors of one PEM file; a file that holds no certificate is an error.
 ///
 /// The file is decoded as it is read, and each certificate is reduced to its anchor (subject
-/// and public key, a fifth of the certificate) before the next is decoded: the whole bundle and
-/// all its certificates are never in memory at once. They were, and the allocator kept much of
-/// that transient half megabyte for the life of the process.
+/// and public key, under half of the certificate) before the next is decoded: the whole bundle
+/// and all its certificates are never in memory at once. They were, and the allocator kept much
+/// of that transient half megabyte for the life of the process.
 fn read_pem_file(path: &Path) -> io::Result<Found> {
     let file = std::fs::File::open(path)?;
     if file.metadata()?.len() > MAX_PEM_FILE_BYTES {
