@@ -134,6 +134,12 @@ pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const WS_TICK_INTERVAL: Duration = Duration::from_secs(30);
 /// Interval of the periodic `health` event.
 pub const WS_HEALTH_INTERVAL: Duration = Duration::from_secs(60);
+/// After a channel's state moves, how long further changes are gathered into the same `health`
+/// event (a start is followed within milliseconds by the connection, or its failure).
+pub const WS_HEALTH_CHANGE_SETTLE: Duration = Duration::from_millis(250);
+/// Least time between two `health` events sent for changes, so a flapping channel cannot flood
+/// the clients.
+pub const WS_HEALTH_CHANGE_GAP: Duration = Duration::from_secs(1);
 /// Interval of WebSocket pings after hello; a client that has not answered the previous ping by
 /// the next one is disconnected.
 pub const WS_PING_INTERVAL: Duration = Duration::from_secs(25);

@@ -87,6 +87,8 @@ pub struct Link {
     pub(super) journal: Arc<Journal>,
     /// Wakes the channel's worker (a new message, or a place freed at the concurrency cap).
     pub(super) wake: Sender<()>,
+    /// Tells the gateway the channel's health state moved (see [`super::Channels::changes`]).
+    pub(super) changed: Sender<()>,
 }
 
 impl Link {
@@ -94,11 +96,18 @@ impl Link {
     /// and its status is its own. The fuzz target hands it to the receivers' reading steps.
     pub(crate) fn detached(kind: ChannelKind, access: cfg::Access, journal: Arc<Journal>) -> Link {
         let (wake, _) = smol::channel::bounded(1);
-        Link { kind, tuning: Tuning::from_env(), access: Arc::new(access), status: Arc::default(), journal, wake }
+        let (changed, _) = smol::channel::bounded(1);
+        Link { kind, tuning: Tuning::from_env(), access: Arc::new(access), status: Arc::default(), journal, wake, changed }
     }
 
     pub(super) fn status(&self) -> MutexGuard<'_, Status> {
         lock(&self.status)
+    }
+
+    /// Marks a change of the channel's health state; a change already waiting to be reported
+    /// covers this one.
+    fn state_changed(&self) {
+        let _ = self.changed.try_send(());
     }
 
     /// Runs one journal write off the executor threads (it ends in an fsync).
@@ -146,6 +155,9 @@ impl Link {
     /// The service answers: connected, error cleared.
     pub fn connected(&self, bot: Option<String>) {
         let mut s = self.status();
+        if !s.connected || s.health_state != HealthState::Healthy {
+            self.state_changed();
+        }
         if !s.connected {
             s.last_connected_at = Some(now_ms());
             log::info!(target: "channels", "{}: connected{}", self.kind, bot.as_deref().map(|b| format!(" as {b}")).unwrap_or_default());
@@ -182,6 +194,9 @@ impl Link {
         if s.connected || s.last_error.as_deref() != Some(why) {
             log::warn!(target: "channels", "{}: {why}; reconnecting", self.kind);
         }
+        if s.connected || s.health_state != HealthState::Reconnecting {
+            self.state_changed();
+        }
         s.connected = false;
         s.health_state = HealthState::Reconnecting;
         s.last_error = Some(why.to_string());
@@ -196,6 +211,8 @@ impl Link {
         s.health_state = state;
         s.last_error = Some(why.to_string());
         s.last_stop_at = Some(now_ms());
+        drop(s);
+        self.state_changed();
     }
 
     /// Waits before the next reconnect; counts the attempt.

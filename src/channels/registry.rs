@@ -73,6 +73,8 @@ pub(super) struct Shared {
     /// Recent `send` results by idempotency key: a small cache each `send` looks into and adds
     /// to, for which a short lock is simpler than a trip through the owner task.
     sends: Mutex<VecDeque<(String, Instant, Value)>>,
+    /// Marks a change of some channel's health state (one mark covers any number of changes).
+    changed: Sender<()>,
 }
 
 impl Shared {
@@ -90,10 +92,12 @@ impl Shared {
 pub struct Channels {
     shared: Arc<Shared>,
     commands: Sender<Command>,
+    changes: Receiver<()>,
 }
 
 impl Channels {
     pub fn new(agent: Agent, state_dir: PathBuf, commands: Option<Arc<dyn ChatCommands>>) -> Channels {
+        let (changed, changes) = smol::channel::bounded(1);
         let shared = Arc::new(Shared {
             agent,
             commands,
@@ -102,11 +106,20 @@ impl Channels {
             config: RwLock::new(Arc::new(Config::empty())),
             view: RwLock::new(Arc::new(Vec::new())),
             sends: Mutex::new(VecDeque::new()),
+            changed,
         });
         let (commands, inbox) = smol::channel::bounded(limits::CHANNEL_REGISTRY_QUEUE);
         let owner = Owner { shared: shared.clone(), state_dir, slots: Vec::new(), journals: HashMap::new() };
         crate::rt::spawn(owner.run(inbox)).detach();
-        Channels { shared, commands }
+        Channels { shared, commands, changes }
+    }
+
+    /// Yields once after a channel's health state moved (started, stopped, connected, lost,
+    /// refused); changes made before the mark is taken are covered by it. The gateway answers
+    /// with a `health` event, so clients see a channel come up without waiting for the
+    /// periodic one.
+    pub fn changes(&self) -> Receiver<()> {
+        self.changes.clone()
     }
 
     pub fn pairing(&self) -> &pairing::Store {
@@ -303,34 +316,51 @@ struct Owner {
 impl Owner {
     async fn run(mut self, inbox: Receiver<Command>) {
         while let Ok(command) = inbox.recv().await {
+            let before = self.states();
             match command {
                 Command::Reconcile(reply) => {
                     self.reconcile();
-                    self.publish();
+                    self.publish(before);
                     let _ = reply.try_send(());
                 }
                 Command::Start(kind, reply) => {
                     let r = self.start(kind);
-                    self.publish();
+                    self.publish(before);
                     let _ = reply.try_send(r);
                 }
                 Command::Stop(kind, reply) => {
                     let r = self.stop(kind);
-                    self.publish();
+                    self.publish(before);
                     let _ = reply.try_send(r);
                 }
                 Command::StopAll(reply) => {
                     self.slots.iter_mut().for_each(stop_slot);
-                    self.publish();
+                    self.publish(before);
                     let _ = reply.try_send(());
                 }
             }
         }
     }
 
-    fn publish(&self) {
+    /// Each channel's state as `health` shows it, to tell whether a command moved any.
+    fn states(&self) -> Vec<(ChannelKind, bool, HealthState)> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let s = lock(&slot.view.status);
+                (slot.view.config.kind(), s.running, s.health_state)
+            })
+            .collect()
+    }
+
+    /// Publishes the slots as the view readers see, and marks a change when the channels'
+    /// states differ from `before` (a config applied that left the channels alone is none).
+    fn publish(&self, before: Vec<(ChannelKind, bool, HealthState)>) {
         let view: Vec<View> = self.slots.iter().map(|s| s.view.clone()).collect();
         *self.shared.view.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(view);
+        if self.states() != before {
+            let _ = self.shared.changed.try_send(());
+        }
     }
 
     fn reconcile(&mut self) {
@@ -431,7 +461,8 @@ impl Owner {
         };
         let (wake, woken) = smol::channel::bounded(1);
         let access = Arc::new(slot.view.config.access.clone());
-        let link = Link { kind, tuning: self.shared.tuning, access, status: slot.view.status.clone(), journal, wake };
+        let changed = self.shared.changed.clone();
+        let link = Link { kind, tuning: self.shared.tuning, access, status: slot.view.status.clone(), journal, wake, changed };
         {
             let mut s = link.status();
             s.configured = true;

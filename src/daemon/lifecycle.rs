@@ -294,7 +294,15 @@ async fn rebind(gw: &Arc<Gateway>, mut listen: Listen) -> Result<(Listen, Vec<As
     smol::unblock(move || start::bind_all(&mut listen, false, &paths).map(|l| (listen, l))).await
 }
 
-/// `tick` every `tickIntervalMs` and `health` (with `stateVersion`) every health interval.
+/// Why a `health` event is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HealthCause {
+    Interval,
+    ChannelChange,
+}
+
+/// `tick` every `tickIntervalMs`; `health` (with `stateVersion`) every health interval and after
+/// a channel's state moved.
 async fn periodic_events(gw: Arc<Gateway>) {
     let tick = async {
         let mut timer = Timer::interval(gw.tuning.tick_interval);
@@ -303,10 +311,33 @@ async fn periodic_events(gw: Arc<Gateway>) {
             gw.hub.broadcast(Event::new("tick", &json!({"ts": crate::clock::now_ms()}))).await;
         }
     };
+    // Also soon after a channel's state moved (the official gateway sends one "after
+    // activity"): whoever started a channel sees it come up without waiting for the interval.
     let health = async {
         let mut timer = Timer::interval(gw.tuning.health_interval);
+        let changes = gw.channels.changes();
+        let mut last_for_change: Option<Instant> = None;
         loop {
-            timer.next().await;
+            let interval = async {
+                timer.next().await;
+                HealthCause::Interval
+            };
+            let change = async {
+                match changes.recv().await {
+                    Ok(()) => HealthCause::ChannelChange,
+                    // The registry is gone (teardown): only the interval is left.
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            if smol::future::or(interval, change).await == HealthCause::ChannelChange {
+                let settled = Instant::now() + limits::WS_HEALTH_CHANGE_SETTLE;
+                let spaced = last_for_change.map_or(settled, |at| at + limits::WS_HEALTH_CHANGE_GAP);
+                Timer::at(settled.max(spaced)).await;
+                last_for_change = Some(Instant::now());
+            }
+            // Taken before the snapshot: a change after this point marks again and gets its own
+            // event; one before it is in this snapshot.
+            let _ = changes.try_recv();
             let sv = gw.bump_health();
             let snap = crate::rpc::methods::system::health_snapshot(&gw, false);
             gw.hub.broadcast(Event::new("health", &snap).versioned(sv)).await;

@@ -446,3 +446,50 @@ fn the_service_watchdog_is_pinged_only_while_the_gateway_and_its_channels_make_p
     gw.wait_exit(WAIT);
     assert!(got.lock().unwrap().iter().any(|(_, m)| m.starts_with("STOPPING=1")));
 }
+
+/// The next `health` event whose Telegram summary satisfies `pred`, with the time it took.
+async fn health_until(c: &mut Client, limit: Duration, pred: impl Fn(&Value) -> bool) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        let ev = c.event("health", left).await.unwrap_or_else(|| panic!("no matching health event within {limit:?}"));
+        let summary = &ev["payload"]["channels"]["telegram"];
+        if pred(summary) {
+            return (summary.clone(), started.elapsed());
+        }
+    }
+}
+
+/// A channel's state changes reach clients as a `health` event within about a second, not at the
+/// next periodic one (60 s by default, left so here): a stop, a start that connects, a token the
+/// service then rejects. Changes that come together share one event.
+#[test]
+fn health_events_follow_the_channel_state() {
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let gw = builder(config(&tg, open())).start();
+    const SOON: Duration = Duration::from_secs(3);
+    smol::block_on(async {
+        let (mut c, _) = Client::connect(gw.port, &gw.token, &["operator.admin"]).await;
+        status_until(&gw, WAIT, |s| s["connected"] == true).await;
+
+        let r = c.request("channels.stop", json!({"channel": "telegram"})).await;
+        assert_eq!(r["ok"], true, "{r}");
+        let (s, took) = health_until(&mut c, SOON, |s| s["running"] == false).await;
+        assert_eq!((s["healthState"].as_str(), s["connected"].as_bool()), (Some("stopped"), Some(false)), "{s}");
+        assert!(took >= Duration::from_millis(200), "changes are gathered a moment first: {took:?}");
+
+        let r = c.request("channels.start", json!({"channel": "telegram"})).await;
+        assert_eq!(r["ok"], true, "{r}");
+        let (s, took) = health_until(&mut c, SOON, |s| s["healthState"] == "healthy").await;
+        assert_eq!((s["running"].as_bool(), s["connected"].as_bool()), (Some(true), Some(true)), "{s}");
+        assert!(took < SOON, "{took:?}");
+        // The start and the connection came within the settling time: one event, not two.
+        smol::Timer::after(Duration::from_millis(1500)).await;
+        assert!(c.event("health", Duration::from_millis(100)).await.is_none(), "nothing changed since, so no event");
+
+        tg.set_token_valid(false);
+        let (s, _) = health_until(&mut c, SOON, |s| s["healthState"] == "auth-failed").await;
+        assert_eq!(s["running"], false, "{s}");
+        assert!(s["lastError"].as_str().is_some_and(|e| e.contains("rejected the bot token")), "{s}");
+    });
+}
