@@ -887,14 +887,26 @@ function channels(root) {
     h("section", { class: "card" }, h("h3", null, "Waiting pairing requests"),
       h("p", { class: "small muted" }, "People who wrote to a channel and are not allowed yet. Approving adds them to the channel's allow list."), pairing));
 
+  // One card per channel, kept across refreshes: a refresh rewrites its title and facts but
+  // keeps its buttons, so the state shown stays live (a health event after Start) while the
+  // pointer or the keyboard focus rests on a button.
+  const cards = new Map();
   function card(id, label, a) {
+    let c = cards.get(id);
+    if (!c) {
+      c = { title: h("h3"), facts: h("div") };
+      c.toggle = btn("Start", () => act(c.toggle, async () => { await rpc(c.running ? "channels.stop" : "channels.start", { channel: id }); await load(); }, out));
+      c.probe = btn("Probe", () => act(c.probe, () => load(true, id), out));
+      c.el = h("section", { class: "card", "data-channel": id }, c.title, c.facts, h("div", { class: "bar" }, c.toggle, c.probe));
+      cards.set(id, c);
+    }
     const probe = a.probe;
-    const running = a.running;
-    const b1 = btn(running ? "Stop" : "Start", () => act(b1, async () => { await rpc(running ? "channels.stop" : "channels.start", { channel: id }); await load(); }, out));
-    const b2 = btn("Probe", () => act(b2, () => load(true, id), out));
-    return h("section", { class: "card", "data-channel": id }, h("h3", null, label, " ", channelState(a)), kv([
+    c.running = a.running;
+    c.toggle.textContent = a.running ? "Stop" : "Start";
+    put(c.title, label, " ", channelState(a));
+    put(c.facts, kv([
       a.name && ["Bot", a.name],
-      ["Running", running ? "yes" + (a.mode ? " (" + a.mode + ")" : "") : "no"],
+      ["Running", a.running ? "yes" + (a.mode ? " (" + a.mode + ")" : "") : "no"],
       ["Last progress", lastProgress(a) ? ago(lastProgress(a)) : "never"],
       ["Connected since", a.connected && a.lastConnectedAt ? ago(a.lastConnectedAt) : "—"],
       ["Last message in", ago(a.lastInboundAt)],
@@ -905,7 +917,8 @@ function channels(root) {
       probe && ["Probe", probe.ok === false ? h("span", { class: "bad", "data-probe": "failed" }, "failed: " + (probe.error || ""))
         : h("span", { class: "ok", "data-probe": "ok" }, "ok" + (probe.elapsedMs != null ? " in " + probe.elapsedMs + " ms" : "")
           + (probe.result && probe.result.bot && probe.result.bot.username ? " (@" + probe.result.bot.username + ")" : ""))],
-    ]), h("div", { class: "bar" }, b1, b2));
+    ]));
+    return c.el;
   }
   let probed = {};
   // A redraw from an event must not pull a button from under the pointer or the keyboard focus.
@@ -920,12 +933,16 @@ function channels(root) {
       if (a && a.probe) probed[id] = a.probe;
     }
     const ids = st.channelOrder || [];
-    if (quiet && busy(list)) return loadPairing(quiet);
-    put(list, ...ids.map((id) => {
+    for (const id of [...cards.keys()]) if (!ids.includes(id)) cards.delete(id);
+    const els = ids.map((id) => {
       const a = Object.assign({}, (st.channelAccounts[id] || [])[0] || st.channels[id] || {});
       if (!a.probe && probed[id]) a.probe = probed[id];
       return card(id, st.channelLabels[id] || id, a);
-    }));
+    });
+    // The cards are updated in place; the list is rebuilt only when channels came or went
+    // (moving a focused button out of the document would drop the focus).
+    const same = els.length === list.children.length && els.every((el, i) => list.children[i] === el);
+    if (!same) put(list, ...els);
     if (!ids.length) put(list, h("p", { class: "muted" }, "No chat channel is configured (channels in openclaw.json)."));
     await loadPairing(quiet);
   }

@@ -234,6 +234,8 @@ class FakeTelegram:
         self.next_update = 100000001
         self.next_message = 1
         self.stopping = False
+        # Seconds getMe takes to answer: a test slows the connection to see the steps before it.
+        self.getme_delay = 0.0
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -274,6 +276,7 @@ class FakeTelegram:
 
     def call(self, method, body):
         if method == "getme":
+            time.sleep(self.getme_delay)
             return 200, {"id": self.BOT_ID, "is_bot": True, "first_name": "Panel Test", "username": "panel_test_bot"}
         if method == "getupdates":
             offset = body.get("offset")

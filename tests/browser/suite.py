@@ -411,13 +411,25 @@ def channels_page_approves_a_telegram_pairing_request(ctx):
 
 @test
 def channels_page_stops_starts_and_probes(ctx):
-    """Stop, Start and Probe on the Telegram card, each showing the channel's real state."""
+    """Stop, Start and Probe on the Telegram card, each showing the channel's real state. The
+    connection is slowed so the card shows the start first; the gateway's `health` event then
+    brings "healthy" while the pointer still rests on the button (the card is updated in place,
+    not skipped, and not rebuilt under the pointer)."""
     b = ctx.browser
+    b.nav("channels")
     card = '#ch-list [data-channel="telegram"]'
     b.click_button(card, "Stop")
     b.wait_text(card, "stopped")
-    b.click_button(card, "Start")
-    b.wait_text(card, "healthy")
+    ctx.tg.getme_delay = 1.5
+    try:
+        b.click_button(card, "Start")
+        b.wait_text(card, "connecting")
+        toggle = b.js("return document.querySelector(arguments[0] + ' .bar button')", card)
+        b.wait_text(card, "healthy", timeout=8)
+    finally:
+        ctx.tg.getme_delay = 0.0
+    assert b.js("return document.querySelector(arguments[0] + ' .bar button') === arguments[1]", card, toggle), "the button was replaced"
+    assert toggle.text == "Stop", toggle.text
     b.click_button(card, "Probe")
     b.wait_text('#ch-list [data-channel="telegram"] [data-probe="ok"]', "@panel_test_bot")
 
