@@ -114,10 +114,10 @@ impl Channels {
         Channels { shared, commands, changes }
     }
 
-    /// Yields once after a channel's health state moved (started, stopped, connected, lost,
-    /// refused); changes made before the mark is taken are covered by it. The gateway answers
-    /// with a `health` event, so clients see a channel come up without waiting for the
-    /// periodic one.
+    /// A receiver that yields once after a channel's health state moved (started, stopped,
+    /// connected, lost, refused); one mark stands for every change made before it is taken. The
+    /// gateway answers with a `health` event, so clients see a channel come up without waiting
+    /// for the periodic one.
     pub fn changes(&self) -> Receiver<()> {
         self.changes.clone()
     }
