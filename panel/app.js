@@ -921,8 +921,6 @@ function channels(root) {
     return c.el;
   }
   let probed = {};
-  // A redraw from an event must not pull a button from under the pointer or the keyboard focus.
-  const busy = (el) => el.contains(document.activeElement) || el.matches(":hover");
   let shown = "";
   async function load(probe, only, quiet) {
     const params = probe ? { probe: true, timeoutMs: 8000 } : {};
@@ -946,32 +944,42 @@ function channels(root) {
     if (!ids.length) put(list, h("p", { class: "muted" }, "No chat channel is configured (channels in openclaw.json)."));
     await loadPairing(quiet);
   }
+  // Like the cards, each request's line is kept while the request waits and lines come and go
+  // one at a time, so a refresh never takes a button from under the pointer or the focus.
+  const lines = new Map();
+  const waiting = h("ul", { class: "list" });
+  const nobody = h("p", { class: "muted", id: "ch-no-pairing" }, "No one is waiting.");
   async function loadPairing(quiet) {
     let r;
     try { r = await rpc("channels.pairing.list", {}); } catch (e) { put(pairing, errorBox(e)); return; }
     const reqs = r.requests || [];
     const sig = JSON.stringify(reqs);
-    if (quiet && (sig === shown || busy(pairing))) return;
+    if (quiet && sig === shown) return;
     shown = sig;
-    put(pairing, reqs.length ? h("ul", { class: "list" }, reqs.map((q) => {
-      const line = h("div", { class: "acts" });
-      const ok = btn("Approve", () => act(ok, async () => {
-        const res = await rpc("channels.pairing.approve", { channel: q.channel, accountId: q.accountId || "default", requestId: q.requestId, notify: true });
-        put(out, notice("Approved " + (q.senderLabel || q.senderId) + " on " + (q.channelLabel || q.channel)
-          + (res && res.notification === "sent" ? "; they were told." : "."), "ok"));
-        await loadPairing();
-      }, out), "primary");
-      const no = btn("Dismiss", () => act(no, async () => {
-        await rpc("channels.pairing.dismiss", { channel: q.channel, accountId: q.accountId || "default", requestId: q.requestId });
-        put(out, notice("Dismissed the request from " + (q.senderLabel || q.senderId) + ".", "ok"));
-        await loadPairing();
-      }, out));
-      line.append(ok, no);
-      return h("li", { class: "item", "data-request": q.requestId }, h("div", { class: "grow" },
-        h("strong", null, q.senderLabel || q.senderId), " on ", q.channelLabel || q.channel,
-        h("div", { class: "small muted" }, "code ", h("code", null, q.requestId), " · asked ", ago(Date.parse(q.createdAt)),
-          q.expiresAt ? " · expires " + new Date(q.expiresAt).toLocaleTimeString() : "")), line);
-    })) : h("p", { class: "muted", id: "ch-no-pairing" }, "No one is waiting."));
+    const ids = new Set(reqs.map((q) => q.requestId));
+    for (const [id, li] of lines) if (!ids.has(id)) { li.remove(); lines.delete(id); }
+    for (const q of reqs) if (!lines.has(q.requestId)) { const li = pairingLine(q); lines.set(q.requestId, li); waiting.append(li); }
+    const show = reqs.length ? waiting : nobody;
+    if (pairing.firstChild !== show) put(pairing, show);
+  }
+  function pairingLine(q) {
+    const line = h("div", { class: "acts" });
+    const ok = btn("Approve", () => act(ok, async () => {
+      const res = await rpc("channels.pairing.approve", { channel: q.channel, accountId: q.accountId || "default", requestId: q.requestId, notify: true });
+      put(out, notice("Approved " + (q.senderLabel || q.senderId) + " on " + (q.channelLabel || q.channel)
+        + (res && res.notification === "sent" ? "; they were told." : "."), "ok"));
+      await loadPairing();
+    }, out), "primary");
+    const no = btn("Dismiss", () => act(no, async () => {
+      await rpc("channels.pairing.dismiss", { channel: q.channel, accountId: q.accountId || "default", requestId: q.requestId });
+      put(out, notice("Dismissed the request from " + (q.senderLabel || q.senderId) + ".", "ok"));
+      await loadPairing();
+    }, out));
+    line.append(ok, no);
+    return h("li", { class: "item", "data-request": q.requestId }, h("div", { class: "grow" },
+      h("strong", null, q.senderLabel || q.senderId), " on ", q.channelLabel || q.channel,
+      h("div", { class: "small muted" }, "code ", h("code", null, q.requestId), " · asked ", ago(Date.parse(q.createdAt)),
+        q.expiresAt ? " · expires " + new Date(q.expiresAt).toLocaleTimeString() : "")), line);
   }
   load().catch((e) => put(out, errorBox(e)));
   return { event(name) { if (name === "health") load(false, null, true).catch(() => {}); } };

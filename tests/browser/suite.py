@@ -383,7 +383,9 @@ def chat_stop_aborts_a_streaming_answer(ctx):
 @test
 def channels_page_approves_a_telegram_pairing_request(ctx):
     """Someone unknown writes to the bot (fake Telegram) and gets a pairing code; the Channels
-    page lists the request; Approve lets them in, they are told, and the agent answers them."""
+    page lists the request; a second request appears on the next `health` event while the pointer
+    rests on the first one's Approve (that line is kept, not rebuilt); Approve lets the first
+    person in, they are told, and the agent answers them; Dismiss sends the second away."""
     b = ctx.browser
     ctx.tg.push_private(4242, "hi, can I talk to the bot?")
     m = ctx.tg.wait_sent(lambda m: m["chat_id"] == "4242" and "Pairing code:" in m["text"], what="the pairing code message")
@@ -393,15 +395,19 @@ def channels_page_approves_a_telegram_pairing_request(ctx):
     assert "@user4242" in item.text and "Telegram" in item.text, item.text
     b.wait_text('#ch-list [data-channel="telegram"]', "healthy")
     b.screenshot("channels")
-    b.click_button(f'#ch-pairing [data-request="{code}"]', "Approve")
-    b.wait_text(".page", "Approved @user4242 on Telegram; they were told.")
-    b.find("#ch-no-pairing")
-    ctx.tg.wait_sent(lambda m: m["chat_id"] == "4242" and "approved" in m["text"].lower(), what="the approval notice")
-    # Someone else asks and is dismissed.
+    # Someone else asks while the pointer rests on the first Approve.
+    approve = b.find(f'#ch-pairing [data-request="{code}"] button.primary')
+    ActionChains(b.driver).move_to_element(approve).perform()
     ctx.tg.push_private(4343, "let me in")
     m = ctx.tg.wait_sent(lambda m: m["chat_id"] == "4343" and "Pairing code:" in m["text"], what="the second pairing code")
     other = m["text"].split("Pairing code: ", 1)[1].split()[0]
-    b.click_button('.page[data-page="channels"] > .bar', "Refresh")
+    b.find(f'#ch-pairing [data-request="{other}"]', timeout=8)
+    assert b.js("return document.querySelector(arguments[0]) === arguments[1]",
+                f'#ch-pairing [data-request="{code}"] button.primary', approve), "the hovered line was rebuilt"
+    b.click_button(f'#ch-pairing [data-request="{code}"]', "Approve")
+    b.wait_text(".page", "Approved @user4242 on Telegram; they were told.")
+    ctx.tg.wait_sent(lambda m: m["chat_id"] == "4242" and "approved" in m["text"].lower(), what="the approval notice")
+    wait_for(lambda: not b.finds(f'#ch-pairing [data-request="{code}"]'), what="the approved request gone from the list")
     b.click_button(f'#ch-pairing [data-request="{other}"]', "Dismiss")
     b.wait_text(".page", "Dismissed the request from @user4343.")
     b.find("#ch-no-pairing")
