@@ -471,12 +471,17 @@ fn health_events_follow_the_channel_state() {
     smol::block_on(async {
         let (mut c, _) = Client::connect(gw.port, &gw.token, &["operator.admin"]).await;
         status_until(&gw, WAIT, |s| s["connected"] == true).await;
+        // The start-up's own event (250 ms after the channel started) goes out first; a stop
+        // before it would ride on it.
+        smol::Timer::after(Duration::from_millis(400)).await;
 
         let r = c.request("channels.stop", json!({"channel": "telegram"})).await;
         assert_eq!(r["ok"], true, "{r}");
         let (s, took) = health_until(&mut c, SOON, |s| s["running"] == false).await;
         assert_eq!((s["healthState"].as_str(), s["connected"].as_bool()), (Some("stopped"), Some(false)), "{s}");
-        assert!(took >= Duration::from_millis(200), "changes are gathered a moment first: {took:?}");
+        // The event waits 250 ms after the change for more to come; the answer to the stop left
+        // the gateway just after it (slack for a loaded machine).
+        assert!(took >= Duration::from_millis(100), "changes are gathered a moment first: {took:?}");
 
         let r = c.request("channels.start", json!({"channel": "telegram"})).await;
         assert_eq!(r["ok"], true, "{r}");
