@@ -14,6 +14,7 @@ package's openclaw.mjs).
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        # The official CLI fills its home with caches (about 26 MB a run); CI machines are shared.
+        shutil.rmtree(home, ignore_errors=True)
     print("official CLI: all checks passed")
 
 

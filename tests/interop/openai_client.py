@@ -10,6 +10,7 @@ here, so the answers are known. Exits non-zero on the first mismatch.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
     print(f"openai {openai.__version__}: all checks passed")
 
 
