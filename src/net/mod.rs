@@ -4,6 +4,7 @@
 //! connections ([`pool`]), and server-sent events ([`sse`]).
 
 pub mod client;
+pub mod edge;
 pub mod http;
 pub mod pool;
 pub mod roots;

@@ -4,10 +4,11 @@
 
 use smol::Async;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::edge::EdgeStream;
 use super::http::{Conn, Deadlines, Head, HttpError, Request, Response};
 use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIME};
 
@@ -16,7 +17,7 @@ use crate::limits::{ACCEPT_ERROR_BACKOFF, HTTP_LINGER_MAX_BYTES, HTTP_LINGER_TIM
 /// authenticated, and its place in the total, which it keeps for as long as the socket is open
 /// (whichever task holds the connection then).
 pub struct Upgraded {
-    pub stream: Async<TcpStream>,
+    pub stream: EdgeStream,
     pub leftover: Vec<u8>,
     pub pending: Pending,
     pub count: CountGuard,
@@ -135,7 +136,7 @@ impl ConnectionCount {
 /// Accepts connections on `listener` until the returned future is dropped.
 pub async fn serve<S: Service>(listener: Async<TcpListener>, service: Arc<S>, count: ConnectionCount, deadlines: Deadlines) {
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.read_with(|l| l.accept()).await {
             Ok(pair) => pair,
             Err(e) => {
                 // EMFILE and friends: wait instead of spinning on a full fd table.
@@ -161,13 +162,20 @@ pub async fn serve<S: Service>(listener: Async<TcpListener>, service: Arc<S>, co
                 continue;
             }
         };
-        let _ = stream.get_ref().set_nodelay(true);
+        let _ = stream.set_nodelay(true);
+        let stream = match EdgeStream::new(stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::warn!(target: "http", "connection from {peer} dropped: cannot watch its socket: {e}");
+                continue;
+            }
+        };
         crate::rt::spawn(handle_connection(stream, peer, service.clone(), deadlines, guard, pending)).detach();
     }
 }
 
 async fn handle_connection<S: Service>(
-    stream: Async<TcpStream>,
+    stream: EdgeStream,
     peer: SocketAddr,
     service: Arc<S>,
     deadlines: Deadlines,
@@ -246,7 +254,7 @@ enum AfterRefusal {
 }
 
 /// Answers a request the service refused before its body was read.
-async fn refuse(conn: &mut Conn<Async<TcpStream>>, head: &Head, resp: Response, head_only: bool, keep_alive: bool) -> AfterRefusal {
+async fn refuse(conn: &mut Conn<EdgeStream>, head: &Head, resp: Response, head_only: bool, keep_alive: bool) -> AfterRefusal {
     // The body (if any) was not read; the connection cannot be reused safely unless there is
     // none. A failed authentication is answered late and ends the connection, so guessing a
     // secret costs as much as it does after a body.
@@ -265,7 +273,7 @@ fn has_body(head: &Head) -> bool {
     head.header("transfer-encoding").is_some() || head.header("content-length").is_some_and(|v| v.trim() != "0")
 }
 
-async fn reject<S: Service>(conn: &mut Conn<Async<TcpStream>>, service: &S, err: &HttpError) {
+async fn reject<S: Service>(conn: &mut Conn<EdgeStream>, service: &S, err: &HttpError) {
     if let Some(status) = err.status() {
         log::debug!(target: "http", "rejecting request: {}", err.message());
         let _ = conn.write_response(service.error_response(status, &err.message()), false, false).await;
@@ -275,7 +283,7 @@ async fn reject<S: Service>(conn: &mut Conn<Async<TcpStream>>, service: &S, err:
 /// Closes a connection whose client may still be sending a body we refused: stop writing, then
 /// read and drop what arrives for a moment, so the client gets to read our error response
 /// instead of a connection reset (closing with unread data makes the kernel send RST).
-async fn linger(conn: Conn<Async<TcpStream>>) {
+async fn linger(conn: Conn<EdgeStream>) {
     let (mut stream, _) = conn.into_parts();
     if stream.get_ref().shutdown(std::net::Shutdown::Write).is_err() {
         return;

@@ -9,11 +9,11 @@ use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use serde_json::json;
+use smol::Timer;
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use smol::stream::StreamExt;
-use smol::{Async, Timer};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -27,11 +27,12 @@ use crate::limits::{
     WS_CLOSE_GRACE, WS_FRAGMENT_BYTES, WS_HANDSHAKE_FRAGMENT_BYTES, WS_MAX_PAYLOAD, WS_PEER_PING_BURST, WS_PEER_PINGS_PER_SECOND,
     WS_PREAUTH_MAX_PAYLOAD, WS_WRITE_BUFFER_MAX,
 };
+use crate::net::edge::EdgeStream;
 use crate::net::http::Head;
 use crate::net::server::{CountGuard, Upgraded};
 use crate::net::ws::{self, UpgradeRequest, WsIo};
 
-type Ws = WebSocketStream<WsIo<Async<TcpStream>>>;
+type Ws = WebSocketStream<WsIo<EdgeStream>>;
 
 /// Largest frame header (RFC 6455: 2 + 8 length + 4 mask bytes).
 const MAX_FRAME_HEADER: usize = 14;
@@ -247,7 +248,7 @@ fn fragments(text: String, max: usize) -> Vec<Message> {
 /// the peer's reply.
 /// Sends a close frame on a live session's write half, waiting at most [`WS_CLOSE_GRACE`] for a
 /// peer that does not read (the session ends either way).
-async fn send_close(sink: &mut async_tungstenite::WebSocketSender<WsIo<Async<TcpStream>>>, code: u16, reason: &str) {
+async fn send_close(sink: &mut async_tungstenite::WebSocketSender<WsIo<EdgeStream>>, code: u16, reason: &str) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(reason).into() };
     let _ = sink
         .send(Message::Close(Some(frame)))
@@ -362,7 +363,7 @@ async fn read_frames(
     gw: &Arc<Gateway>,
     session: &Session,
     outbox: &Outbox,
-    stream: &mut async_tungstenite::WebSocketReceiver<WsIo<Async<TcpStream>>>,
+    stream: &mut async_tungstenite::WebSocketReceiver<WsIo<EdgeStream>>,
     alive: &AtomicBool,
 ) -> &'static str {
     let mut pings = PingAllowance::new(Instant::now());
@@ -393,11 +394,7 @@ async fn read_frames(
 }
 
 /// Writes what the outbox holds (responses, events with their sequence numbers, pings, a close).
-async fn write_frames(
-    gw: &Arc<Gateway>,
-    outbox: &Outbox,
-    sink: &mut async_tungstenite::WebSocketSender<WsIo<Async<TcpStream>>>,
-) -> &'static str {
+async fn write_frames(gw: &Arc<Gateway>, outbox: &Outbox, sink: &mut async_tungstenite::WebSocketSender<WsIo<EdgeStream>>) -> &'static str {
     let mut seq: u64 = 0;
     while let Some(item) = outbox.recv().await {
         let cost = item.cost();
