@@ -421,6 +421,27 @@ def section_patterns(names, binary):
     return {p for p in map(section_pattern, with_aliases(names, binary)) if p}
 
 
+def previous_idle_patterns(path):
+    """The idle patterns of the list being replaced (none when there is none)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return set()
+    hot = text.split(".text.hot :", 1)[1].split("INSERT", 1)[0] if ".text.hot :" in text else ""
+    return set(re.findall(r"\*\(\.text\.(\S+) \.text\.unlikely\.", hot))
+
+
+def still_present(patterns, binary):
+    """Those of `patterns` that some function of `binary` still has. A function seen running in an
+    idle gateway by an earlier profile stays in the list: some run only when the threads happen to
+    meet in a certain order (a parked thread's waker dropped while another holds it), which a
+    profile under valgrind, fifty times slower, may not see every time."""
+    listing = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
+    present = {section_pattern(parts[2]) for parts in map(str.split, listing.splitlines()) if len(parts) == 3 and parts[1] in "tTwW"}
+    return patterns & present
+
+
 def section_pattern(symbol):
     """A function's symbol as a pattern, with what changes between builds as `*`.
 
@@ -466,7 +487,7 @@ def main():
             idle_names |= functions_that_ran(idle_out + ".1")
         talk_out = os.path.join(tmp, "conversation.out")
         run_conversation(binary, talk_out)
-        idle = section_patterns(idle_names, binary)
+        idle = section_patterns(idle_names, binary) | still_present(previous_idle_patterns(output), binary)
         talk = section_patterns(functions_that_ran(talk_out + ".1"), binary) - idle
     with open(output, "w") as f:
         f.write("/* Written by scripts/hot-text.py: the functions an idle gateway runs, together at the start of\n")
