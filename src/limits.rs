@@ -44,6 +44,9 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const MAX_PENDING_CONNECTIONS: usize = 256;
 /// Pause after `accept` fails (for example EMFILE) so a full fd table cannot spin a core.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// Pause after waiting on the connections' `epoll` fails (it cannot with a valid descriptor), so
+/// that a failure that persists does not spin a core either.
+pub const EPOLL_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 // ---- HTTP client (model providers, chat APIs) ------------------------------------------------
 

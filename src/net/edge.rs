@@ -34,6 +34,8 @@ use std::task::{Context, Poll};
 use smol::Async;
 use smol::io::{AsyncRead, AsyncWrite};
 
+use crate::limits::EPOLL_ERROR_BACKOFF;
+
 /// Readiness bits of a [`Source`]; the rest of the word counts events, so that a clear can tell
 /// whether an event arrived after the failed attempt it is based on.
 const READABLE: usize = 1;
@@ -42,9 +44,6 @@ const TICK: usize = 4;
 
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 64;
-/// Pause after a failed `epoll_wait`, which cannot fail with a valid descriptor, so that a
-/// failure that persists does not spin.
-const EPOLL_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A direction of a socket's traffic.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -229,7 +228,7 @@ impl Reactor {
 
     /// Takes the events waiting in our `epoll`, without blocking, and marks their sources.
     /// Returns how many there were.
-    fn dispatch(&self, events: &mut [libc::epoll_event; EVENTS_PER_WAIT], woken: &mut Vec<(Arc<Source>, usize)>) -> io::Result<usize> {
+    fn dispatch(&self, events: &mut [libc::epoll_event; EVENTS_PER_WAIT]) -> io::Result<usize> {
         // SAFETY: `events` is valid for EVENTS_PER_WAIT entries; a zero timeout never blocks.
         let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENTS_PER_WAIT as i32, 0) };
         if n < 0 {
@@ -237,26 +236,22 @@ impl Reactor {
             return if err.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(err) };
         }
         let n = n as usize;
-        {
-            let slots = self.slots();
-            for event in events.iter().take(n) {
-                let flags = event.events as i32;
-                let mut bits = 0;
-                if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
-                    bits |= READABLE;
-                }
-                if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
-                    bits |= WRITABLE;
-                }
-                let key = event.u64;
-                if let Some(Some(source)) = usize::try_from(key).ok().and_then(|k| slots.sources.get(k)) {
-                    woken.push((source.clone(), bits));
-                }
+        // Marked under the lock: a wake-up only queues the task on the executor, and marking
+        // here spares a reference count and a list per event.
+        let slots = self.slots();
+        for event in events.iter().take(n) {
+            let flags = event.events as i32;
+            let mut bits = 0;
+            if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                bits |= READABLE;
             }
-        }
-        // Woken outside the lock: a wake-up may run the task on this thread at once.
-        for (source, bits) in woken.drain(..) {
-            source.mark(bits);
+            if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                bits |= WRITABLE;
+            }
+            let key = event.u64;
+            if let Some(Some(source)) = usize::try_from(key).ok().and_then(|k| slots.sources.get(k)) {
+                source.mark(bits);
+            }
         }
         Ok(n)
     }
@@ -265,7 +260,6 @@ impl Reactor {
 /// The task that turns our `epoll`'s events into wake-ups, for the life of the process.
 async fn wait_for_events(reactor: Arc<Reactor>) {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
-    let mut woken = Vec::with_capacity(EVENTS_PER_WAIT);
     let readable = match Async::new(reactor.clone()) {
         Ok(readable) => readable,
         Err(e) => {
@@ -274,7 +268,7 @@ async fn wait_for_events(reactor: Arc<Reactor>) {
         }
     };
     loop {
-        match reactor.dispatch(&mut events, &mut woken) {
+        match reactor.dispatch(&mut events) {
             // A full batch: more may be waiting.
             Ok(n) if n == EVENTS_PER_WAIT => continue,
             Ok(_) => {}
